@@ -1,0 +1,59 @@
+"""Which checks exist, how they are configured, and in what order they run.
+
+Built-in checks are listed below by import path and loaded lazily (the code check needs bubblewrap,
+the judge an engine: nothing is imported that the run does not use). Third-party checks plug in through
+the ``curate.checks`` entry-point group with the same protocol; the CLI never changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from curate.checks.base import Check, ConfigError, make_config
+
+BUILTIN: dict[str, str] = {
+    "format": "curate.checks.format:FormatCheck",
+}
+
+
+def available() -> dict[str, str]:
+    """Check name -> ``module:Class`` for every built-in and installed plug-in check."""
+    out = dict(BUILTIN)
+    for ep in entry_points(group="curate.checks"):
+        out.setdefault(ep.name, ep.value)
+    return out
+
+
+def load_class(name: str) -> type[Any]:
+    spec = available().get(name)
+    if spec is None:
+        raise ConfigError(f"unknown check {name!r}; available: {', '.join(available())}")
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def build_checks(config: Mapping[str, Any] | None = None, only: Iterable[str] | None = None) -> list[Check]:
+    """Instantiate the checks to run, cheapest first.
+
+    ``config`` is the ``checks:`` section of a config file: ``{name: {option: value}}``; a check whose
+    section says ``enabled: false`` is skipped, and one that is off by default (the judge) runs when its
+    section says ``enabled: true``. ``only`` restricts to the named checks.
+    """
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(available()))
+    if unknown:
+        raise ConfigError(f"config names unknown check(s) {', '.join(unknown)}; available: {', '.join(available())}")
+    names = list(only) if only is not None else list(available())
+    checks: list[Check] = []
+    for name in names:
+        cls = load_class(name)
+        section = dict(config.get(name) or {})
+        enabled = section.pop("enabled", None)
+        if only is None and not (enabled if enabled is not None else getattr(cls, "default_enabled", True)):
+            continue
+        cfg = make_config(cls.Config, section, f"checks.{name}")
+        checks.append(cls(cfg))
+    return sorted(checks, key=lambda c: c.cost)
