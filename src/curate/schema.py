@@ -79,7 +79,8 @@ class Table:
         for c in self.columns:
             dtype = polars_type(c.type)
             if c.name in df.columns:
-                exprs.append(pl.col(c.name).cast(dtype, strict=True))
+                e = pl.col(c.name).cast(dtype, strict=True)
+                exprs.append(e.fill_null(pl.lit(c.default, dtype=dtype)) if c.default is not None else e)
             elif c.default is not None:
                 exprs.append(pl.lit(c.default, dtype=dtype).alias(c.name))
             elif c.nullable:

@@ -1,0 +1,274 @@
+"""The ``curate`` command line. Thin: parse, call the library, print with rich.
+
+Errors a user can fix (missing file, bad option, bad config) exit 2 with one line on stderr and no
+traceback; a run that fails on its own terms (too many bad rows) exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from curate.checks.base import ConfigError
+from curate.ingest import InputError, ReadOptions
+from curate.schema import SchemaError, reason_codes
+from curate.store import Store, StoreError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Curate reasoning data: sample, check, select, publish, train.")
+datasets_app = typer.Typer(no_args_is_help=True, help="Published dataset versions.")
+app.add_typer(datasets_app, name="datasets")
+
+# typer vendors click; its exception classes are reached through the public ones it re-exports.
+UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+ClickException: type[Exception] = typer.BadParameter.__mro__[2]
+
+console = Console()
+err = Console(stderr=True)
+
+
+class UserError(Exception):
+    """Printed as one line, exit code 2."""
+
+
+def store_from(ctx: typer.Context | None) -> Store:
+    home = ctx.obj.get("home") if ctx is not None and ctx.obj else None
+    return Store(home)
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          home: Annotated[Path | None, typer.Option("--home", envvar="CURATE_HOME",
+                                                    help="Store root (default ./curate-data)")] = None) -> None:
+    ctx.obj = {"home": home}
+
+
+def load_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    if not path.exists():
+        raise UserError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: config must be a mapping")
+    return data
+
+
+def print_funnel(total: int, funnel: dict[str, int], title: str = "funnel") -> None:
+    t = RichTable(title=title)
+    t.add_column("reason")
+    t.add_column("rows", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("meaning")
+    meanings = reason_codes()
+    for reason, n in sorted(funnel.items(), key=lambda kv: -kv[1]):
+        t.add_row(reason, str(n), f"{n / total:.1%}" if total else "-", meanings.get(reason, ""))
+    console.print(t)
+
+
+@app.command("check")
+def check_command(
+    inputs: Annotated[list[Path], typer.Argument(help="JSONL or Parquet sample files")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (checks: {...})")] = None,
+    only: Annotated[str | None, typer.Option("--checks", help="Comma-separated checks to run (default: all)")] = None,
+    max_bad_fraction: Annotated[float | None, typer.Option(
+        "--max-bad-fraction", min=0.0, max=1.0, help="Fail when more than this share of rows is unreadable")] = None,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", min=1, help="Rows per streamed batch")] = 8192,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
+) -> None:
+    """Run every applicable check over samples; write each readable row with its verdict."""
+    from curate.checks.registry import build_checks
+    from curate.pipeline import check_files
+
+    cfg = load_config(config)
+    checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)
+    opts = ReadOptions(batch_rows=batch_rows)
+    with Progress(SpinnerColumn(), TextColumn("[bold]checking"), BarColumn(),
+                  TextColumn("{task.completed:,} rows"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("check", total=None, rate="")
+
+        def tick(n: int) -> None:
+            bar.advance(task, n)
+            t = bar.tasks[0]
+            if t.elapsed:
+                bar.update(task, rate=f"{t.completed / t.elapsed:,.0f} rows/s")
+
+        report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
+                             progress=tick)
+    if as_json:
+        print(orjson.dumps(report.as_dict()).decode())
+        return
+    console.print(f"[bold]{report.rows:,}[/] rows checked with {', '.join(c.name for c in checks)}: "
+                  f"[green]{report.accepted:,} accepted[/], [red]{report.rows - report.accepted:,} rejected[/] "
+                  f"-> {report.out}")
+    if report.funnel:
+        print_funnel(report.rows, dict(report.funnel))
+    if report.read.rows_bad:
+        by = ", ".join(f"{k} {v}" for k, v in report.read.bad_by_reason.most_common())
+        console.print(f"[yellow]{report.read.rows_bad:,} unreadable rows[/] ({by}) -> {report.quarantine}")
+
+
+@datasets_app.command("list")
+def datasets_list(ctx: typer.Context) -> None:
+    """Every published version, newest last."""
+    store = store_from(ctx.parent)
+    t = RichTable(title=f"datasets in {store.home}")
+    for col in ("name", "version", "kind", "rows", "created_at", "parents"):
+        t.add_column(col, justify="right" if col in ("version", "rows") else "left")
+    for dv in store.all_versions():
+        m = dv.manifest
+        t.add_row(m.name, str(m.version), m.kind, f"{m.rows:,}", m.created_at, ", ".join(m.parents))
+    console.print(t)
+
+
+@datasets_app.command("show")
+def datasets_show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")]) -> None:
+    """A version's manifest: rows, funnel, config, parents, files."""
+    dv = store_from(ctx.parent).get(ref)
+    m = dv.manifest
+    console.print(f"[bold]{m.ref}[/] kind={m.kind} schema={m.schema} rows={m.rows:,} created={m.created_at}")
+    console.print(f"path: {dv.path}")
+    if m.parents:
+        console.print(f"parents: {', '.join(m.parents)}")
+    if m.source:
+        console.print(f"source: {orjson.dumps(m.source).decode()}")
+    console.print(f"config hash: {m.config_hash}  code: {m.code_version}")
+    if m.funnel:
+        print_funnel(m.rows, dict(m.funnel))
+    for f in m.files:
+        console.print(f"  {f.path}  {f.rows:,} rows  {f.bytes:,} B  sha256 {f.sha256[:16]}…")
+
+
+@app.command("query")
+def query_command(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="SQL over the catalog: datasets table and one view per dataset")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | csv | json | parquet")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows shown in table format")] = 50,
+) -> None:
+    """Run SQL with DuckDB against the store's catalog."""
+    import duckdb
+
+    if fmt not in ("table", "csv", "json", "parquet"):
+        raise UserError(f"--format must be table, csv, json or parquet, not {fmt!r}")
+    if fmt == "parquet" and out is None:
+        raise UserError("--format parquet needs --out FILE")
+    store = store_from(ctx)
+    con = store.connect(read_only=True)
+    try:
+        rel = con.sql(sql)
+    except duckdb.Error as e:
+        raise UserError(f"query failed: {str(e).splitlines()[0]}") from e
+    finally:
+        pass
+    try:
+        if rel is None:
+            return
+        df = rel.pl()
+    except duckdb.Error as e:
+        raise UserError(f"query failed: {str(e).splitlines()[0]}") from e
+    finally:
+        con.close()
+    if fmt == "parquet":
+        assert out is not None
+        df.write_parquet(out)
+        console.print(f"{df.height:,} rows -> {out}")
+    elif fmt == "csv":
+        text = df.write_csv()
+        _emit(text, out)
+    elif fmt == "json":
+        text = "".join(orjson.dumps(r, default=str).decode() + "\n" for r in df.iter_rows(named=True))
+        _emit(text, out)
+    else:
+        if out is not None:
+            raise UserError("--out needs --format csv, json or parquet")
+        t = RichTable()
+        for c in df.columns:
+            t.add_column(c)
+        for row in df.head(limit).iter_rows():
+            t.add_row(*[_cell(v) for v in row])
+        console.print(t)
+        if df.height > limit:
+            console.print(f"… {df.height - limit:,} more rows (use --limit or --format csv)")
+
+
+def _cell(v: Any) -> str:
+    s = str(v)
+    return s if len(s) <= 80 else s[:77] + "…"
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"-> {out}")
+
+
+@app.command("reasons")
+def reasons_command() -> None:
+    """Every reason code with its meaning."""
+    t = RichTable()
+    t.add_column("code")
+    t.add_column("meaning")
+    for code, meaning in sorted(reason_codes().items()):
+        t.add_row(code, meaning)
+    console.print(t)
+
+
+@app.command("catalog")
+def catalog_command(ctx: typer.Context) -> None:
+    """Rebuild catalog.duckdb from the manifests (after moving or copying the store)."""
+    store = store_from(ctx)
+    store.refresh_catalog()
+    console.print(f"catalog rebuilt: {store.catalog_path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line and exit code 2."""
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("curate: aborted")
+        sys.exit(130)
+    except UsageError as e:
+        msg = e.format_message().replace("\n", " ")  # type: ignore[attr-defined]
+        ctx = getattr(e, "ctx", None)
+        cmd = ctx.command_path if ctx else "curate"
+        print(f"{cmd}: error: {msg} (see {cmd} --help)", file=sys.stderr)
+        sys.exit(2)
+    except ClickException as e:
+        print(f"curate: error: {e.format_message()}", file=sys.stderr)  # type: ignore[attr-defined]
+        sys.exit(2)
+    except (UserError, InputError, StoreError, ConfigError, SchemaError) as e:
+        print(f"curate: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - last resort: still one line, the exit code says failure
+        from curate.pipeline import TooManyBadRows
+
+        if isinstance(e, TooManyBadRows):
+            print(f"curate: failed: {e}", file=sys.stderr)
+            sys.exit(1)
+        raise
+    if isinstance(rv, int) and rv:
+        sys.exit(rv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,364 @@
+"""Reading samples (or prompts) from JSONL and Parquet, in bounded batches, with a quarantine.
+
+Every row either comes out in a batch conforming to the declared table or goes to the ``on_bad``
+callback with its 1-based line number and an ``input.`` reason code; nothing is dropped silently.
+Unknown fields are kept as a JSON object in the ``extra`` column (their types are never guessed into
+the schema). Memory stays bounded: files are read in chunks, and an over-long line is skipped while
+streaming, never held whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow.parquet as pq
+import xxhash
+
+from curate.schema import Table
+
+RAW_CUT = 4096
+TASKS = ("math", "code", "general")
+BOM = codecs.BOM_UTF8
+
+
+class InputError(Exception):
+    """A whole input cannot be read (missing file, unreadable Parquet, ...): one clear line."""
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    file: str
+    line: int
+    reason: str
+    detail: str
+    raw: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"file": self.file, "line": self.line, "reason": self.reason,
+                             "detail": self.detail, "raw": self.raw})
+
+
+@dataclass(slots=True)
+class ReadStats:
+    rows_ok: int = 0
+    rows_bad: int = 0
+    bad_by_reason: Counter[str] = field(default_factory=Counter)
+
+    def bad(self, row: BadRow) -> None:
+        self.rows_bad += 1
+        self.bad_by_reason[row.reason] += 1
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    batch_rows: int = 8192
+    chunk_bytes: int = 32 << 20
+    max_line_bytes: int = 64 << 20
+    required: tuple[str, ...] = ("prompt", "response")
+
+
+def content_id(*parts: str | None) -> str:
+    """Stable 128-bit hex id from text parts (xxh3; NUL-separated so ("ab","c") != ("a","bc"))."""
+    h = xxhash.xxh3_128()
+    for p in parts:
+        h.update((p or "").encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _cut(raw: bytes | str) -> str:
+    if isinstance(raw, bytes):
+        return raw[:RAW_CUT].decode("utf-8", "replace")
+    return raw[:RAW_CUT]
+
+
+# ---- row validation ------------------------------------------------------------------------------------
+
+
+class _RowCheck:
+    """Validates one decoded JSON object against a table; returns (row, None) or (None, (reason, detail))."""
+
+    def __init__(self, table: Table, required: Sequence[str]) -> None:
+        self.table = table
+        self.known = {c.name: c for c in table.columns}
+        self.required = tuple(r for r in required if r in self.known)
+        self.strings = {c.name for c in table.columns if c.type in ("string", "json")}
+        self.ints = {c.name for c in table.columns if c.type in ("int32", "int64")}
+        self.floats = {c.name for c in table.columns if c.type in ("float32", "float64")}
+
+    def __call__(self, obj: Any) -> tuple[dict[str, Any] | None, tuple[str, str] | None]:
+        if not isinstance(obj, dict):
+            return None, ("input.not_object", f"got JSON {type(obj).__name__}")
+        for name in self.required:
+            if obj.get(name) is None:
+                return None, ("input.missing_field", f"missing {name!r}")
+        row: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for k, v in obj.items():
+            col = self.known.get(k)
+            if col is None or k == "extra":
+                extra[k] = v
+                continue
+            if v is None:
+                row[k] = None
+            elif k in self.strings:
+                if isinstance(v, str):
+                    pass
+                elif k == "reference" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    v = repr(v) if isinstance(v, float) else str(v)  # numeric gold answers are common
+                elif col.type == "json":
+                    v = orjson.dumps(v).decode()
+                else:
+                    return None, ("input.wrong_type", f"{k!r} must be a string, got {type(v).__name__}")
+                if "\x00" in v:
+                    return None, ("input.nul_byte", f"NUL character in {k!r}")
+                row[k] = v
+            elif k in self.ints:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    return None, ("input.wrong_type", f"{k!r} must be an integer, got {type(v).__name__}")
+                row[k] = v
+            elif k in self.floats:
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    return None, ("input.wrong_type", f"{k!r} must be a number, got {type(v).__name__}")
+                row[k] = float(v)
+            elif col.type == "bool":
+                if not isinstance(v, bool):
+                    return None, ("input.wrong_type", f"{k!r} must be a boolean")
+                row[k] = v
+            elif k == "io_tests":
+                if not isinstance(v, list) or not all(
+                    isinstance(t, dict) and isinstance(t.get("input"), str) and isinstance(t.get("output"), str)
+                    for t in v
+                ):
+                    return None, ("input.wrong_type", "'io_tests' must be a list of {input, output} strings")
+                row[k] = [{"input": t["input"], "output": t["output"]} for t in v]
+            else:
+                row[k] = v  # timestamps etc.: cast by conform()
+        task = row.get("task")
+        if task is not None and task not in TASKS:
+            return None, ("input.unknown_task", f"task {task!r} is not one of {', '.join(TASKS)}")
+        if isinstance(obj.get("extra"), dict):
+            extra = {**obj["extra"], **{k: v for k, v in extra.items() if k != "extra"}}
+        if extra:
+            row["extra"] = orjson.dumps(extra).decode()
+        return row, None
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """json/orjson accept "\\ud800" escapes; such strings cannot be stored as UTF-8."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(obj, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_lone_surrogate(v) for v in obj)
+    return False
+
+
+def _loads(line: bytes) -> tuple[Any, tuple[str, str] | None]:
+    try:
+        return orjson.loads(line), None
+    except orjson.JSONDecodeError as e:
+        msg = str(e)
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as ue:
+            return None, ("input.invalid_utf8", str(ue))
+        if "surrogate" in msg:
+            return None, ("input.lone_surrogate", msg)
+        # orjson rejects lone surrogates; the stdlib is lenient, so tell the two cases apart.
+        import json
+
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return None, ("input.invalid_json", msg)
+        if _has_lone_surrogate(obj):
+            return None, ("input.lone_surrogate", "unpaired UTF-16 surrogate in a string")
+        return obj, None
+
+
+# ---- JSONL ----------------------------------------------------------------------------------------------
+
+
+def _iter_lines(path: Path, opts: ReadOptions) -> Iterator[tuple[int, bytes | None, int]]:
+    """Yield (line number, line bytes or None when too long, length) without holding long lines."""
+    lineno = 0
+    buf = b""
+    skipping = False
+    skipped = 0
+    first = True
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(opts.chunk_bytes)
+            if first:
+                if chunk.startswith(BOM):  # a leading BOM is an encoding artifact, not data
+                    chunk = chunk[len(BOM):]
+                first = False
+            if not chunk:
+                break
+            if skipping:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    skipped += len(chunk)
+                    continue
+                lineno += 1
+                yield lineno, None, skipped + nl
+                skipping = False
+                chunk = chunk[nl + 1:]
+            data = buf + chunk
+            lines = data.split(b"\n")
+            buf = lines.pop()
+            for line in lines:
+                lineno += 1
+                yield lineno, line, len(line)
+            if len(buf) > opts.max_line_bytes:
+                skipping, skipped, buf = True, len(buf), b""
+        if skipping:
+            lineno += 1
+            yield lineno, None, skipped
+        elif buf:
+            lineno += 1
+            yield lineno, buf, len(buf)
+
+
+def _jsonl_batches(path: Path, table: Table, opts: ReadOptions,
+                   on_bad: Callable[[BadRow], None]) -> Iterator[pl.DataFrame]:
+    check = _RowCheck(table, opts.required)
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    name = str(path)
+    for lineno, line, length in _iter_lines(path, opts):
+        if line is None or length > opts.max_line_bytes:
+            on_bad(BadRow(name, lineno, "input.line_too_long",
+                          f"{length} bytes > limit {opts.max_line_bytes}", _cut(line or b"")))
+            continue
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip():
+            continue  # blank lines carry no row
+        obj, err = _loads(line)
+        if err is None:
+            row, err = check(obj)
+        if err is not None or row is None:
+            reason, detail = err or ("input.invalid_json", "")
+            on_bad(BadRow(name, lineno, reason, detail, _cut(line)))
+            continue
+        rows.append(row)
+        lines.append(lineno)
+        if len(rows) >= opts.batch_rows:
+            yield _frame(rows, lines, name, table)
+            rows, lines = [], []
+    if rows:
+        yield _frame(rows, lines, name, table)
+
+
+def _frame(rows: list[dict[str, Any]], lines: list[int], name: str, table: Table) -> pl.DataFrame:
+    present = {c.name for c in table.columns if any(c.name in r for r in rows)}
+    cols = {c: [r.get(c) for r in rows] for c in present}
+    schema = {c.name: table.polars_schema()[c.name] for c in table.columns if c.name in present}
+    df = pl.DataFrame(cols, schema=schema)
+    return df.with_columns(pl.Series("input_line", lines, dtype=pl.Int64), pl.lit(name).alias("input_file"))
+
+
+# ---- Parquet --------------------------------------------------------------------------------------------
+
+
+def _parquet_batches(path: Path, table: Table, opts: ReadOptions,
+                     on_bad: Callable[[BadRow], None]) -> Iterator[pl.DataFrame]:
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as e:  # noqa: BLE001 - any pyarrow failure means "not a readable Parquet file"
+        raise InputError(f"{path}: not a readable Parquet file ({e})") from e
+    known = set(table.names)
+    cols = pf.schema_arrow.names
+    missing = [r for r in opts.required if r not in cols]
+    if missing:
+        raise InputError(f"{path}: required column(s) {', '.join(missing)} missing")
+    offset = 0
+    name = str(path)
+    for rb in pf.iter_batches(batch_size=opts.batch_rows):
+        df = pl.from_arrow(rb)
+        assert isinstance(df, pl.DataFrame)
+        df = df.with_columns(pl.int_range(offset + 1, offset + 1 + df.height, dtype=pl.Int64).alias("input_line"))
+        offset += df.height
+        unknown = [c for c in df.columns if c not in known and c not in ("input_line", "input_file")]
+        if unknown:
+            df = df.with_columns(pl.struct(unknown).struct.json_encode().alias("extra")).drop(unknown)
+        bad = pl.lit(None, pl.String)
+        for r in opts.required:
+            bad = pl.when(pl.col(r).is_null()).then(pl.lit(f"input.missing_field:missing {r!r}")).otherwise(bad)
+        if "task" in df.columns:
+            bad = pl.when(pl.col("task").is_not_null() & ~pl.col("task").is_in(list(TASKS))).then(
+                pl.lit("input.unknown_task:task outside math|code|general")).otherwise(bad)
+        for c in ("prompt", "response"):
+            if c in df.columns and df.schema[c] == pl.String:
+                bad = pl.when(pl.col(c).str.contains("\x00", literal=True)).then(
+                    pl.lit(f"input.nul_byte:NUL character in {c!r}")).otherwise(bad)
+        df = df.with_columns(bad.alias("_bad"))
+        for row in df.filter(pl.col("_bad").is_not_null()).select("input_line", "_bad").iter_rows():
+            reason, _, detail = row[1].partition(":")
+            on_bad(BadRow(name, row[0], reason, detail, ""))
+        good = df.filter(pl.col("_bad").is_null()).drop("_bad")
+        if good.height:
+            yield good.with_columns(pl.lit(name).alias("input_file"))
+
+
+# ---- entry point ----------------------------------------------------------------------------------------
+
+
+def read_batches(paths: Sequence[str | Path], table: Table, *, on_bad: Callable[[BadRow], None],
+                 options: ReadOptions | None = None) -> Iterator[pl.DataFrame]:
+    """Yield frames of at most ``batch_rows`` good rows from each input, in order.
+
+    Frames hold the table's columns that the input had (plus ``extra``, ``input_line``,
+    ``input_file``); ids and defaults are filled by :func:`fill_ids`. Raises InputError for an input
+    that cannot be read at all.
+    """
+    opts = options or ReadOptions()
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory")
+        suffix = path.suffix.lower()
+        try:
+            if suffix in (".parquet", ".pq"):
+                yield from _parquet_batches(path, table, opts, on_bad)
+            elif suffix in (".jsonl", ".json", ".ndjson"):
+                yield from _jsonl_batches(path, table, opts, on_bad)
+            else:
+                raise InputError(f"{path}: unknown format (expected .jsonl or .parquet)")
+        except PermissionError as e:
+            raise InputError(f"{path}: cannot read ({e.strerror})") from e
+
+
+def fill_ids(df: pl.DataFrame) -> pl.DataFrame:
+    """Derive ``prompt_id`` from the prompt text and ``sample_id`` from (prompt_id, response) when absent."""
+    if "prompt_id" not in df.columns:
+        df = df.with_columns(pl.lit(None, pl.String).alias("prompt_id"))
+    if df["prompt_id"].null_count():
+        ids = [pid if pid is not None else content_id(p)
+               for pid, p in zip(df["prompt_id"].to_list(), df["prompt"].to_list(), strict=True)]
+        df = df.with_columns(pl.Series("prompt_id", ids, dtype=pl.String))
+    if "response" in df.columns:
+        if "sample_id" not in df.columns:
+            df = df.with_columns(pl.lit(None, pl.String).alias("sample_id"))
+        if df["sample_id"].null_count():
+            ids = [sid if sid is not None else content_id(pid, r)
+                   for sid, pid, r in zip(df["sample_id"].to_list(), df["prompt_id"].to_list(),
+                                          df["response"].to_list(), strict=True)]
+            df = df.with_columns(pl.Series("sample_id", ids, dtype=pl.String))
+    return df

@@ -1,0 +1,163 @@
+"""Running checks over files: the streaming engine behind ``curate check``.
+
+Pass 1 streams input batches through the row checks and appends them to a staging Parquet file.
+Corpus checks (dedup, the judge) then see the columns they need for all rows at once and return their
+columns as a patch; pass 2 streams the staging file again, applies the patches and writes the output.
+Memory is bounded by the batch size for row checks; corpus checks hold only their own columns.
+The output appears atomically (staging file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from curate.checks.base import REASONS, Check, ensure_reasons, finalize
+from curate.ingest import BadRow, ReadOptions, ReadStats, fill_ids, read_batches
+from curate.schema import table
+
+Progress = Callable[[int], None]
+
+
+class TooManyBadRows(Exception):
+    """The share of unreadable rows exceeded ``max_bad_fraction``."""
+
+
+@dataclass(slots=True)
+class CheckReport:
+    out: Path
+    quarantine: Path | None
+    rows: int = 0
+    accepted: int = 0
+    read: ReadStats = field(default_factory=ReadStats)
+    funnel: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
+                "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
+                "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
+                "funnel": dict(self.funnel)}
+
+
+def quarantine_path(out: Path) -> Path:
+    """``x.parquet`` -> ``x.quarantine.jsonl`` beside it."""
+    return out.with_name(out.stem + ".quarantine.jsonl")
+
+
+def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check]) -> pl.DataFrame:
+    df = ensure_reasons(fill_ids(df))
+    for check in checks:
+        if check.scope == "row":
+            df = check.run(df)
+    return df
+
+
+def _funnel(df: pl.DataFrame) -> Counter[str]:
+    c: Counter[str] = Counter()
+    exploded = df.select(pl.col(REASONS).explode().drop_nulls())
+    for reason, n in exploded.group_by(REASONS).len().iter_rows():
+        c[reason] += n
+    return c
+
+
+def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check], *,
+                read_options: ReadOptions | None = None, max_bad_fraction: float | None = None,
+                progress: Progress | None = None) -> CheckReport:
+    """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    qpath = quarantine_path(out)
+    report = CheckReport(out=out, quarantine=None)
+    schema = table("checked_sample")
+    arrow_schema = schema.arrow_schema()
+    stage1 = out.with_name(f".{out.name}.{os.getpid()}.pass1")
+    final_tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    qtmp = qpath.with_name(f".{qpath.name}.{os.getpid()}.tmp")
+    row_checks = [c for c in checks if c.scope == "row"]
+    corpus_checks = sorted((c for c in checks if c.scope == "corpus"), key=lambda c: c.cost)
+    qfile: BinaryIO | None = None
+
+    def on_bad(row: BadRow) -> None:
+        nonlocal qfile
+        if qfile is None:
+            qfile = qtmp.open("wb")
+        qfile.write(row.to_json() + b"\n")
+        report.read.bad(row)
+
+    first_target = final_tmp if not corpus_checks else stage1
+    writer = pq.ParquetWriter(first_target, arrow_schema, compression="zstd")
+    try:
+        try:
+            for batch in read_batches(inputs, schema, on_bad=on_bad, options=read_options):
+                checked = apply_row_checks(batch, row_checks)
+                if not corpus_checks:
+                    checked = finalize(checked)
+                    report.funnel.update(_funnel(checked))
+                else:
+                    checked = checked.with_columns(pl.lit(True).alias("accepted"))
+                writer.write_table(schema.to_arrow(checked))
+                report.read.rows_ok += batch.height
+                if progress:
+                    progress(batch.height)
+        finally:
+            writer.close()
+            if qfile is not None:
+                qfile.close()
+        total = report.read.rows_ok + report.read.rows_bad
+        if max_bad_fraction is not None and total and report.read.rows_bad / total > max_bad_fraction:
+            raise TooManyBadRows(f"{report.read.rows_bad} of {total} rows unreadable "
+                                 f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})")
+        if corpus_checks:
+            _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
+        os.replace(final_tmp, out)
+        if report.read.rows_bad:
+            os.replace(qtmp, qpath)
+            report.quarantine = qpath
+        elif qpath.exists():
+            qpath.unlink()  # a stale quarantine from an earlier run would mislead
+    finally:
+        for p in (stage1, final_tmp, qtmp):
+            if p.exists():
+                p.unlink()
+    report.rows = pq.ParquetFile(out).metadata.num_rows
+    report.accepted = _count_accepted(out)
+    return report
+
+
+def _count_accepted(path: Path) -> int:
+    return int(pl.scan_parquet(path).select(pl.col("accepted").sum()).collect().item() or 0)
+
+
+def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], report: CheckReport) -> None:
+    schema = table("checked_sample")
+    needs: set[str] = {"sample_id", "prompt_id", REASONS}
+    for c in checks:
+        needs.update(getattr(c, "needs", ()) or ())
+    cols = [n for n in schema.names if n in needs]
+    frame = pl.read_parquet(stage1, columns=cols)
+    before = set(frame.columns)
+    for c in checks:
+        frame = c.run(frame)
+    patch_cols = [REASONS] + [n for n in frame.columns if n not in before and n in schema.names]
+    patch = frame.select(patch_cols)
+    writer = pq.ParquetWriter(final_tmp, schema.arrow_schema(), compression="zstd")
+    try:
+        offset = 0
+        for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192):
+            df = pl.from_arrow(rb)
+            assert isinstance(df, pl.DataFrame)
+            part = patch.slice(offset, df.height)
+            offset += df.height
+            df = df.drop([c for c in patch_cols if c in df.columns]).hstack(part)
+            df = finalize(df)
+            report.funnel.update(_funnel(df))
+            writer.write_table(schema.to_arrow(df))
+    finally:
+        writer.close()

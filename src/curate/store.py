@@ -1,0 +1,322 @@
+"""The versioned dataset store: ``<home>/datasets/<name>/v<N>/part-*.parquet`` + ``_manifest.json``.
+
+Publishing writes parts into a staging folder on the same filesystem, claims the next version number
+with an exclusive ``mkdir`` (two publishers can never take the same number), writes the manifest, and
+renames the folder into place, so readers see a whole version or none. Published files are made
+read-only and never modified. ``catalog.duckdb`` is an index derived from the manifests (rebuildable at
+any time with :meth:`Store.refresh_catalog`): a ``datasets`` table and one view per dataset name over its
+latest version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+import pyarrow.parquet as pq
+from filelock import FileLock
+
+from curate.schema import Table
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+MANIFEST = "_manifest.json"
+DEFAULT_HOME = "./curate-data"
+
+
+class StoreError(Exception):
+    """A store operation failed in a way the user should see (unknown dataset, bad name...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    name: str
+    version: int
+    kind: str
+    schema: str
+    rows: int
+    files: tuple[FileEntry, ...]
+    funnel: Mapping[str, int]
+    config: Mapping[str, Any]
+    config_hash: str
+    parents: tuple[str, ...]
+    source: Mapping[str, Any]
+    code_version: str
+    created_at: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        d = orjson.loads(data)
+        d["files"] = tuple(FileEntry(**f) for f in d["files"])
+        d["parents"] = tuple(d["parents"])
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    path: Path
+    manifest: Manifest
+
+    @property
+    def parts(self) -> list[Path]:
+        return [self.path / f.path for f in self.manifest.files]
+
+    def scan(self) -> pl.LazyFrame:
+        if not self.parts:
+            return pl.LazyFrame()
+        return pl.scan_parquet([str(p) for p in self.parts])
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def code_version() -> str:
+    from curate import __version__
+
+    return __version__
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``name`` or ``name@N`` / ``name@vN`` -> (name, version or None for latest)."""
+    name, _, ver = ref.partition("@")
+    if not ver:
+        return name, None
+    ver = ver[1:] if ver.startswith("v") else ver
+    if not ver.isdigit():
+        raise StoreError(f"bad dataset reference {ref!r}: expected NAME or NAME@VERSION")
+    return name, int(ver)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class DatasetWriter:
+    """Writes parts of one future version into a staging folder; see :meth:`Store.writer`."""
+
+    def __init__(self, staging: Path, table: Table, rows_per_part: int) -> None:
+        self.staging = staging
+        self.table = table
+        self.rows_per_part = rows_per_part
+        self.files: list[FileEntry] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_part = 0
+        self.rows = 0
+
+    def write(self, df: pl.DataFrame) -> None:
+        """Conform ``df`` to the table and append it, starting a new part when the current one is full."""
+        if df.height == 0:
+            return
+        arrow = self.table.to_arrow(df)
+        start = 0
+        while start < arrow.num_rows:
+            if self._writer is None:
+                self._writer = pq.ParquetWriter(self.staging / f"part-{len(self.files):05d}.parquet",
+                                                self.table.arrow_schema(), compression="zstd")
+                self._rows_in_part = 0
+            take = min(arrow.num_rows - start, self.rows_per_part - self._rows_in_part)
+            self._writer.write_table(arrow.slice(start, take))
+            self._rows_in_part += take
+            self.rows += take
+            start += take
+            if self._rows_in_part >= self.rows_per_part:
+                self._close_part()
+
+    def _close_part(self) -> None:
+        if self._writer is None:
+            return
+        path = Path(self._writer.where)  # type: ignore[attr-defined]
+        self._writer.close()
+        self._writer = None
+        self.files.append(FileEntry(path.name, self._rows_in_part, path.stat().st_size, _sha256(path)))
+
+    def close(self) -> None:
+        self._close_part()
+        if not self.files:  # an empty dataset still has one (empty) part with the schema
+            self._writer = pq.ParquetWriter(self.staging / "part-00000.parquet", self.table.arrow_schema(),
+                                            compression="zstd")
+            self._rows_in_part = 0
+            self._close_part()
+
+
+class Store:
+    def __init__(self, home: str | Path | None = None) -> None:
+        self.home = Path(home or os.environ.get("CURATE_HOME") or DEFAULT_HOME).absolute()
+
+    # -- layout ---------------------------------------------------------------------------------------
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.duckdb"
+
+    def _dataset_dir(self, name: str) -> Path:
+        if not NAME_RE.match(name):
+            raise StoreError(f"bad dataset name {name!r}: letters, digits and _, starting with a letter")
+        return self.datasets_dir / name
+
+    # -- reading ----------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        if not self.datasets_dir.exists():
+            return []
+        return sorted(p.name for p in self.datasets_dir.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def versions(self, name: str) -> list[int]:
+        d = self._dataset_dir(name)
+        if not d.exists():
+            return []
+        return sorted(int(p.name[1:]) for p in d.iterdir()
+                      if re.fullmatch(r"v\d+", p.name) and (p / MANIFEST).exists())
+
+    def get(self, ref: str) -> DatasetVersion:
+        name, version = parse_ref(ref)
+        versions = self.versions(name)
+        if not versions:
+            raise StoreError(f"no dataset named {name!r} in {self.home}")
+        if version is None:
+            version = versions[-1]
+        elif version not in versions:
+            raise StoreError(f"{name} has no version {version} (has {', '.join(map(str, versions))})")
+        path = self._dataset_dir(name) / f"v{version}"
+        return DatasetVersion(path, Manifest.from_json((path / MANIFEST).read_bytes()))
+
+    def all_versions(self) -> Iterator[DatasetVersion]:
+        for name in self.names():
+            for v in self.versions(name):
+                yield self.get(f"{name}@{v}")
+
+    # -- writing ----------------------------------------------------------------------------------------
+    def _claim(self, name: str) -> int:
+        claims = self._dataset_dir(name) / ".claims"
+        claims.mkdir(parents=True, exist_ok=True)
+        existing = [int(p.name[1:]) for p in claims.iterdir() if re.fullmatch(r"v\d+", p.name)]
+        n = max(existing, default=0) + 1
+        while True:
+            try:
+                os.mkdir(claims / f"v{n}")  # atomic and exclusive: the claim
+                return n
+            except FileExistsError:
+                n += 1
+
+    @contextmanager
+    def writer(self, name: str, kind: str, table: Table, *, funnel: Mapping[str, int] | None = None,
+               config: Mapping[str, Any] | None = None, parents: Sequence[str] = (),
+               source: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
+               rows_per_part: int = 1_000_000) -> Iterator[DatasetWriter]:
+        """Stage parts, then publish them as the next version of ``name`` when the block exits cleanly.
+
+        Funnel/config/extra may also be set on the writer (``w.funnel = ...``) before the block ends.
+        The published :class:`DatasetVersion` is available as ``w.published`` afterwards.
+        """
+        self._dataset_dir(name)  # validates the name
+        staging = self.home / ".staging" / f"{name}-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        w = DatasetWriter(staging, table, rows_per_part)
+        w.funnel = dict(funnel or {})  # type: ignore[attr-defined]
+        w.config = dict(config or {})  # type: ignore[attr-defined]
+        w.extra = dict(extra or {})  # type: ignore[attr-defined]
+        w.source = dict(source or {})  # type: ignore[attr-defined]
+        w.parents = tuple(parents)  # type: ignore[attr-defined]
+        try:
+            yield w
+            w.close()
+            w.published = self._publish(name, kind, w)  # type: ignore[attr-defined]
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def publish_frame(self, name: str, kind: str, table: Table, df: pl.DataFrame, **kw: Any) -> DatasetVersion:
+        with self.writer(name, kind, table, **kw) as w:
+            w.write(df)
+        return w.published  # type: ignore[attr-defined,no-any-return]
+
+    def _publish(self, name: str, kind: str, w: DatasetWriter) -> DatasetVersion:
+        version = self._claim(name)
+        cfg = dict(w.config)  # type: ignore[attr-defined]
+        manifest = Manifest(
+            name=name, version=version, kind=kind, schema=w.table.tag, rows=w.rows, files=tuple(w.files),
+            funnel=dict(w.funnel), config=cfg, config_hash=config_hash(cfg),  # type: ignore[attr-defined]
+            parents=tuple(w.parents), source=dict(w.source),  # type: ignore[attr-defined]
+            code_version=code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            extra=dict(w.extra),  # type: ignore[attr-defined]
+        )
+        (w.staging / MANIFEST).write_bytes(manifest.to_json())
+        for p in w.staging.iterdir():
+            os.chmod(p, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            with p.open("rb") as f:
+                os.fsync(f.fileno())
+        final = self._dataset_dir(name) / f"v{version}"
+        os.rename(w.staging, final)  # atomic: readers see all of the version or none of it
+        self.refresh_catalog()
+        return DatasetVersion(final, manifest)
+
+    # -- catalog ----------------------------------------------------------------------------------------
+    def refresh_catalog(self) -> None:
+        """Rebuild ``catalog.duckdb`` from the manifests (the source of truth)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.home / ".catalog.lock"), timeout=120):
+            rows = []
+            latest: dict[str, DatasetVersion] = {}
+            for dv in self.all_versions():
+                m = dv.manifest
+                rows.append((m.name, m.version, m.kind, m.rows, m.created_at, str(dv.path), list(m.parents),
+                             m.schema))
+                latest[m.name] = dv
+            con = duckdb.connect(str(self.catalog_path))
+            try:
+                con.execute("BEGIN")
+                con.execute("CREATE OR REPLACE TABLE datasets (name VARCHAR, version BIGINT, kind VARCHAR, "
+                            "rows BIGINT, created_at TIMESTAMPTZ, path VARCHAR, parents VARCHAR[], "
+                            "schema VARCHAR)")
+                if rows:
+                    con.executemany("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                existing = {r[0] for r in con.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+                for view in existing - set(latest):
+                    con.execute(f'DROP VIEW IF EXISTS "{view}"')
+                for name, dv in latest.items():
+                    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in dv.parts)
+                    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}])')
+                con.execute("COMMIT")
+            finally:
+                con.close()
+
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        if not self.catalog_path.exists():
+            self.refresh_catalog()
+        return duckdb.connect(str(self.catalog_path), read_only=read_only)

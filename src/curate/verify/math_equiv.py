@@ -1,0 +1,224 @@
+"""Is an extracted answer equivalent to the gold answer? math-verify + sympy, with guards.
+
+``judge`` decides one item and is what the worker pool runs. Layers, cheapest first:
+
+1. an exact fast path for plain numbers and fractions (``72``, ``-3.5``, ``\\frac{3}{4}``, ``3/4``):
+   exactly equal or clearly different is decided with ``Fraction`` arithmetic; a decimal close to its
+   gold but not exactly equal is left to math-verify's rounding rules;
+2. math-verify (``parse`` + ``verify``) on ``\\boxed{...}`` forms, the gold parse cached per process;
+3. a veto on math-verify's numeric false positives: it compares constants after rounding to 6 decimals,
+   so ``1/2004!`` "equals" ``1/2006!`` and ``1/2^99`` equals ``1/2^98``; when both sides are numeric
+   constants we re-check them at 50 significant digits (relative tolerance 1e-12 for exact values,
+   1e-4 when a decimal is involved);
+4. answers with an ellipsis (``1, 2, \\ldots, n``) are compared as strings, since sympy drops the dots.
+
+Timeouts: math-verify swallows its own SIGALRM timeouts into ``False`` (a wrong "incorrect"). We run it
+without its timer and arm our own (same mechanism, setitimer) around the whole item, raising an exception
+math-verify does not catch, so a timeout is reported as ``timeout``. SIGALRM works only on a main thread:
+the pool's workers are single-threaded processes, and the in-process path checks the thread first.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from fractions import Fraction
+from typing import Any, Literal
+
+from curate.verify.answer_extract import normalize
+
+Status = Literal["correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"]
+
+_NUM_RE = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)$")
+_FRAC_RE = re.compile(r"^([+-]?)\\frac(?:\{(\d+)\}\{(\d+)\}|(\d)(\d))$")
+_SLASH_RE = re.compile(r"^([+-]?)(\d+)/(\d+)$")
+_DECOR_RE = re.compile(r"\^\{?\\circ\}?|^\\\$|\\\$")
+_ELLIPSIS_RE = re.compile(r"\\[lc]?dots|\.\.\.|…")
+_MATHRM_CONST_RE = re.compile(r"\\mathrm\{([ei])\}")
+
+
+class ItemTimeout(BaseException):
+    """Raised by our alarm; a BaseException so math-verify's ``except Exception`` lets it through."""
+
+
+def _quiet_math_verify() -> None:
+    # We disable math-verify's own timer on purpose (ours reports timeouts); silence its warning.
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextmanager
+def alarm(seconds: float) -> Iterator[None]:
+    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _fire(signum: int, frame: Any) -> None:
+        raise ItemTimeout
+
+    old = signal.signal(signal.SIGALRM, _fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# ---- fast path -------------------------------------------------------------------------------------
+
+
+def plain_number(s: str) -> tuple[Fraction, bool] | None:
+    """``(value, is_decimal)`` for a plain number or fraction, else None (left to math-verify)."""
+    t = _DECOR_RE.sub("", normalize(s))
+    m = _NUM_RE.match(t)
+    if m:
+        return Fraction(m.group(1) + m.group(2)), "." in m.group(2)
+    m = _FRAC_RE.match(t) or _SLASH_RE.match(t)
+    if m:
+        sign, *parts = m.groups()
+        num, den = [int(p) for p in parts if p is not None]
+        if den == 0:
+            return None
+        return Fraction(-num if sign == "-" else num, den), False
+    return None
+
+
+def fast_compare(gold: str, pred: str) -> bool | None:
+    """True/False when both are plain numbers and the answer is certain; None to ask math-verify."""
+    g, p = plain_number(gold), plain_number(pred)
+    if g is None or p is None:
+        return None
+    (gv, gdec), (pv, pdec) = g, p
+    if gv == pv:
+        return True
+    if not (gdec or pdec):
+        return False  # two exact rationals that differ
+    scale = max(abs(gv), abs(pv), Fraction(1, 10**6))
+    return False if abs(gv - pv) / scale > Fraction(1, 100) else None
+
+
+# ---- math-verify -----------------------------------------------------------------------------------
+
+
+def _prep(s: str) -> str:
+    return _MATHRM_CONST_RE.sub(r"\1", s)
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_gold(gold: str) -> tuple[Any, ...]:
+    """math-verify's parse of the boxed gold (cached: a gold is compared with many samples)."""
+    return _parse(gold)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse(s: str) -> tuple[Any, ...]:
+    from math_verify import parse
+
+    return tuple(parse("\\boxed{" + _prep(s) + "}", parsing_timeout=None))  # type: ignore[arg-type]
+
+
+def has_sympy(parsed: Sequence[Any]) -> bool:
+    from sympy import Basic
+    from sympy.matrices import MatrixBase
+
+    return any(isinstance(x, (Basic, MatrixBase)) for x in parsed)
+
+
+def _numeric_values(x: Any) -> tuple[list[complex], bool] | None:
+    """Values of a numeric constant at 50 digits (also its percent-free form), and whether a Float is in it."""
+    from math_verify.grader import get_pct_val
+    from sympy import Expr, Float
+
+    if not isinstance(x, Expr) or x.free_symbols or not x.is_number:
+        return None
+    vals: list[complex] = []
+    for e in (x, get_pct_val(x)):
+        if e is None:
+            continue
+        try:
+            v = complex(e.doit().evalf(50))
+        except (TypeError, ValueError, ArithmeticError, AttributeError):
+            return None
+        if not (math.isfinite(v.real) and math.isfinite(v.imag)):
+            return None
+        vals.append(v)
+    return vals, bool(x.atoms(Float))
+
+
+def _veto(g: Any, p: Any) -> bool:
+    """True when math-verify said "equal" but the two numeric constants clearly differ."""
+    gv, pv = _numeric_values(g), _numeric_values(p)
+    if gv is None or pv is None:
+        return False
+    tol = 1e-4 if (gv[1] or pv[1]) else 1e-12
+    for a in gv[0]:
+        for b in pv[0]:
+            scale = max(abs(a), abs(b))
+            if scale == 0 or abs(a - b) / scale <= tol:
+                return False
+    return True
+
+
+def equivalent(gold_parsed: Sequence[Any], pred_parsed: Sequence[Any]) -> bool:
+    """math-verify's verdict over every (gold, pred) pair, minus its numeric false positives."""
+    from math_verify import verify
+
+    for g in gold_parsed:
+        for p in pred_parsed:
+            if verify(g, p, timeout_seconds=None) and not _veto(g, p):
+                return True
+    return False
+
+
+def _compare(gold: str, gold_parsed: tuple[Any, ...], pred: str) -> Status:
+    fast = fast_compare(gold, pred)
+    if fast is not None:
+        return "correct" if fast else "incorrect"
+    if normalize(gold) == normalize(pred):
+        return "correct"
+    if _ELLIPSIS_RE.search(gold) or _ELLIPSIS_RE.search(pred):
+        return "incorrect"  # sympy drops the dots: only the string is trustworthy
+    pred_parsed = _parse(pred)
+    if not pred_parsed:
+        return "answer_unparseable"
+    if not has_sympy(gold_parsed):
+        return "gold_unparseable"  # only a string to compare and it differs: cannot decide
+    if equivalent(gold_parsed, pred_parsed):
+        return "correct"
+    return "incorrect" if has_sympy(pred_parsed) else "answer_unparseable"
+
+
+def _judge(gold: str, candidates: Sequence[str]) -> Status:
+    final = candidates[-1]
+    if len(candidates) > 1:
+        # Several different boxes: fine only if they all say the same thing as the final one.
+        final_parsed = _parse(final)
+        for other in candidates[:-1]:
+            if _compare(final, final_parsed, other) != "correct":
+                return "conflicting_answers"
+    if fast_compare(gold, final) is not None:
+        return "correct" if fast_compare(gold, final) else "incorrect"
+    gold_parsed = parse_gold(gold)
+    if not gold_parsed:
+        return "gold_unparseable"
+    return _compare(gold, gold_parsed, final)
+
+
+def judge(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
+    """Verdict for one item; ``timeout`` when it runs past ``timeout_s`` (main thread only)."""
+    _quiet_math_verify()
+    try:
+        with alarm(timeout_s):
+            return _judge(gold, candidates)
+    except ItemTimeout:
+        return "timeout"
+    except RecursionError:
+        return "timeout"  # pathological nesting: same outcome, undecided
