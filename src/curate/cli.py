@@ -86,7 +86,10 @@ def check_command(
     max_bad_fraction: Annotated[float | None, typer.Option(
         "--max-bad-fraction", min=0.0, max=1.0, help="Fail when more than this share of rows is unreadable")] = None,
     batch_rows: Annotated[int, typer.Option("--batch-rows", min=1, help="Rows per streamed batch")] = 8192,
+    publish: Annotated[str | None, typer.Option(
+        "--publish", help="Also publish the output as the next version of this dataset (kind 'checked')")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
+    ctx: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
     """Run every applicable check over samples; write each readable row with its verdict."""
     from curate.checks.registry import build_checks
@@ -108,9 +111,17 @@ def check_command(
 
         report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
                              progress=tick)
+    result = report.as_dict()
+    if publish:
+        from curate.pipeline import publish_checked
+
+        dv = publish_checked(store_from(ctx), publish, out, report, config=cfg, checks=[c.name for c in checks])
+        result["published"] = dv.manifest.ref
     if as_json:
-        print(orjson.dumps(report.as_dict()).decode())
+        print(orjson.dumps(result).decode())
         return
+    if publish:
+        console.print(f"published [bold]{result['published']}[/] in {store_from(ctx).home}")
     console.print(f"[bold]{report.rows:,}[/] rows checked with {', '.join(c.name for c in checks)}: "
                   f"[green]{report.accepted:,} accepted[/], [red]{report.rows - report.accepted:,} rejected[/] "
                   f"-> {report.out}")

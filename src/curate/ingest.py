@@ -265,7 +265,10 @@ def _jsonl_batches(path: Path, table: Table, opts: ReadOptions,
 
 
 def _frame(rows: list[dict[str, Any]], lines: list[int], name: str, table: Table) -> pl.DataFrame:
-    present = {c.name for c in table.columns if any(c.name in r for r in rows)}
+    keys: set[str] = set()
+    for r in rows:
+        keys.update(r)
+    present = {c.name for c in table.columns if c.name in keys}
     cols = {c: [r.get(c) for r in rows] for c in present}
     schema = {c.name: table.polars_schema()[c.name] for c in table.columns if c.name in present}
     df = pl.DataFrame(cols, schema=schema)

@@ -10,11 +10,13 @@ The output appears atomically (staging file + rename).
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -22,8 +24,10 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, Check, ensure_reasons, finalize
 from curate.ingest import BadRow, ReadOptions, ReadStats, fill_ids, read_batches
 from curate.schema import table
+from curate.store import DatasetVersion, Store
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 class TooManyBadRows(Exception):
@@ -67,6 +71,44 @@ def _funnel(df: pl.DataFrame) -> Counter[str]:
     return c
 
 
+def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``it`` in a background thread, ``depth`` items ahead.
+
+    Parsing JSONL holds the GIL while checks and Parquet writing (Rust/C++) release it, so overlapping
+    them uses the second core. Exceptions are re-raised in the consumer.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", e))
+
+    t = threading.Thread(target=work, name="curate-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check], *,
                 read_options: ReadOptions | None = None, max_bad_fraction: float | None = None,
                 progress: Progress | None = None) -> CheckReport:
@@ -95,7 +137,7 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
     writer = pq.ParquetWriter(first_target, arrow_schema, compression="zstd")
     try:
         try:
-            for batch in read_batches(inputs, schema, on_bad=on_bad, options=read_options):
+            for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
                 checked = apply_row_checks(batch, row_checks)
                 if not corpus_checks:
                     checked = finalize(checked)
@@ -161,3 +203,18 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], r
             writer.write_table(schema.to_arrow(df))
     finally:
         writer.close()
+
+
+def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, config: dict[str, Any],
+                    checks: Sequence[str]) -> DatasetVersion:
+    """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
+    funnel = {"total": report.rows, "accepted": report.accepted, **dict(report.funnel)}
+    with store.writer(name, "checked", table("checked_sample"), funnel=funnel,
+                      config={"checks": list(checks), **config},
+                      extra={"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
+                      ) as w:
+        for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):
+            df = pl.from_arrow(rb)
+            assert isinstance(df, pl.DataFrame)
+            w.write(df)
+    return w.published  # type: ignore[attr-defined,no-any-return]

@@ -43,14 +43,22 @@ def ensure_reasons(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias(REASONS))
 
 
-def add_reasons(df: pl.DataFrame, codes: Mapping[str, pl.Expr]) -> pl.DataFrame:
-    """Append each code to ``reject_reasons`` where its boolean expression is true (nulls = false)."""
+def add_reasons(df: pl.DataFrame, codes: Mapping[str, pl.Expr | pl.Series]) -> pl.DataFrame:
+    """Append each code to ``reject_reasons`` where its boolean mask is true (nulls = false).
+
+    Masks are expressions over ``df`` or precomputed boolean Series of its height. Rows with no new code
+    are left untouched, so the common all-pass case costs one pass over the masks.
+    """
     df = ensure_reasons(df)
     if not codes:
         return df
-    parts = [pl.when(mask.fill_null(False)).then(pl.lit(code)).otherwise(None) for code, mask in codes.items()]
-    new = pl.concat_list(parts).list.drop_nulls()
-    return df.with_columns(pl.concat_list(pl.col(REASONS), new).alias(REASONS))
+    masks = df.select([(m if isinstance(m, pl.Expr) else pl.lit(m)).fill_null(False).alias(f"_m{i}")
+                       for i, m in enumerate(codes.values())])
+    if not masks.select(pl.any_horizontal(pl.all()).any()).item():
+        return df
+    parts = [pl.when(pl.col(f"_m{i}")).then(pl.lit(code)).otherwise(None) for i, code in enumerate(codes)]
+    new = masks.select(pl.concat_list(parts).list.drop_nulls().alias("_new")).to_series()
+    return df.with_columns(pl.concat_list(pl.col(REASONS), pl.lit(new)).alias(REASONS))
 
 
 def has_reason_prefix(prefix: str) -> pl.Expr:
