@@ -230,6 +230,59 @@ def _emit(text: str, out: Path | None) -> None:
         console.print(f"-> {out}")
 
 
+@app.command("recipe")
+def recipe_command(
+    ctx: typer.Context,
+    recipe_file: Annotated[Path, typer.Argument(help="Recipe YAML (cold_start_sft | rs_sft | distill | rl_prompts)")],
+    inputs: Annotated[list[str] | None, typer.Option("--input", "-i",
+                                                     help="Checked dataset ref or Parquet file (repeatable); "
+                                                          "overrides the recipe's inputs")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Output dataset name (default: the recipe's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Select from checked samples and publish the recipe's dataset version (+ selection and pass rates)."""
+    import dataclasses
+
+    from curate.recipes import load_recipe, run_recipe
+
+    recipe = load_recipe(recipe_file)
+    if inputs:
+        recipe = dataclasses.replace(recipe, inputs=tuple(inputs))
+    if name:
+        recipe = dataclasses.replace(recipe, name=name)
+    pub = run_recipe(recipe, store_from(ctx))
+    m = pub.dataset.manifest
+    if as_json:
+        print(orjson.dumps({"dataset": m.ref, "rows": m.rows, "selection": pub.selection.manifest.ref,
+                            "pass_rates": pub.pass_rates.manifest.ref, "funnel": dict(m.funnel)}).decode())
+        return
+    console.print(f"published [bold]{m.ref}[/] ({m.kind}, {m.rows:,} rows) from {', '.join(m.parents)}; "
+                  f"decisions in {pub.selection.manifest.ref}, pass rates in {pub.pass_rates.manifest.ref}")
+    print_funnel(int(m.funnel.get("total", 0)), {k: v for k, v in m.funnel.items() if k != "total"})
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION] of an SFT or RL dataset")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="openrlhf (JSONL) | jsonl | parquet")] = "openrlhf",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file")] = Path("export.jsonl"),
+) -> None:
+    """Write a dataset version in a trainer's format (the version itself is already TRL/verl-ready Parquet)."""
+    from curate.recipes import to_openrlhf_jsonl
+
+    df = store_from(ctx).get(ref).scan().collect()
+    if fmt == "openrlhf":
+        out.write_bytes(to_openrlhf_jsonl(df))
+    elif fmt == "jsonl":
+        df.write_ndjson(out)
+    elif fmt == "parquet":
+        df.write_parquet(out)
+    else:
+        raise UserError(f"--format must be openrlhf, jsonl or parquet, not {fmt!r}")
+    console.print(f"{df.height:,} rows -> {out}")
+
+
 @app.command("reasons")
 def reasons_command() -> None:
     """Every reason code with its meaning."""
