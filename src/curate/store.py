@@ -33,6 +33,7 @@ from curate.schema import Table
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MANIFEST = "_manifest.json"
+RESERVED = frozenset({"datasets", "runs"})  # catalog tables; a view of that name would shadow them
 DEFAULT_HOME = "./curate-data"
 
 
@@ -186,7 +187,7 @@ class Store:
         return self.home / "catalog.duckdb"
 
     def _dataset_dir(self, name: str) -> Path:
-        if not NAME_RE.match(name):
+        if not NAME_RE.match(name) or name.lower() in RESERVED:
             raise StoreError(f"bad dataset name {name!r}: letters, digits and _, starting with a letter")
         return self.datasets_dir / name
 
@@ -305,6 +306,15 @@ class Store:
                             "schema VARCHAR)")
                 if rows:
                     con.executemany("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                con.execute("CREATE OR REPLACE TABLE runs (run_id VARCHAR, kind VARCHAR, dataset VARCHAR, "
+                            "base_model VARCHAR, output VARCHAR, status VARCHAR, created_at TIMESTAMPTZ, "
+                            "finished_at TIMESTAMPTZ, config JSON, metrics JSON)")
+                for rp in sorted((self.home / "runs").glob("*/run.json")):
+                    r = orjson.loads(rp.read_bytes())
+                    con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [r["run_id"], r["kind"], r["dataset"], r["base_model"], r["output"], r["status"],
+                                 r["created_at"], r["finished_at"], orjson.dumps(r["config"]).decode(),
+                                 orjson.dumps(r["metrics"]).decode()])
                 existing = {r[0] for r in con.execute(
                     "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
                 for view in existing - set(latest):

@@ -27,9 +27,11 @@ def to_messages(df: pl.DataFrame, system_prompt: str | None = None) -> pl.DataFr
     return df.select(pl.concat_list([*_user_turn(df, system_prompt), assistant]).alias("messages"), *_meta(df))
 
 
-def to_prompt_completion(df: pl.DataFrame) -> pl.DataFrame:
-    """``prompt`` / ``completion`` strings (TRL standard prompt-completion SFT)."""
-    return df.select(pl.col("prompt"), pl.col("response").alias("completion"), *_meta(df))
+def to_prompt_completion(df: pl.DataFrame, system_prompt: str | None = None) -> pl.DataFrame:
+    """Conversational ``prompt`` / ``completion`` (TRL prompt-completion SFT: loss on the completion only)."""
+    assistant = pl.struct(pl.lit("assistant").alias("role"), pl.col("response").alias("content"))
+    return df.select(pl.concat_list(_user_turn(df, system_prompt)).alias("prompt"),
+                     pl.concat_list([assistant]).alias("completion"), *_meta(df))
 
 
 def to_verl(df: pl.DataFrame, system_prompt: str | None = None, split: str = "train") -> pl.DataFrame:
@@ -64,6 +66,6 @@ def to_openrlhf_jsonl(df: pl.DataFrame) -> bytes:
         out = df.select(pl.col("prompt"), pl.col("reward_model").struct.field("ground_truth").alias("label"),
                         pl.col("data_source"))
     else:
-        out = df.select(pl.col("prompt").alias("input"), pl.col("completion").alias("output"))
+        out = df.select(pl.col("prompt"), pl.col("completion"))
     buf = out.write_ndjson()
     return buf.encode() if isinstance(buf, str) else buf

@@ -1,0 +1,92 @@
+"""``curate launch grpo``: TRL's GRPOTrainer on an ``rl_prompts`` version, rewarded by curate's own verifiers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from curate.launch.runs import RunRecord, new_run_id, record_run
+from curate.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class GRPOSpec:
+    num_generations: int = 8  # the group size
+    max_steps: int = 100
+    batch_size: int = 8  # prompts x generations per device step must divide by num_generations
+    learning_rate: float = 1e-6
+    max_completion_length: int = 1024
+    temperature: float = 0.6
+    beta: float = 0.0
+    seed: int = 0
+    logging_steps: int = 10
+    rewards: tuple[str, ...] = ("format", "correctness", "language")
+
+
+def load_rl_dataset(path_parts: list[str]) -> Any:
+    """verl rows -> the columns the reward functions read: prompt, reference, task (+ tests)."""
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files=path_parts, split="train")
+
+    def flat(row: dict[str, Any]) -> dict[str, Any]:
+        info = row.get("extra_info") or {}
+        return {"prompt": row["prompt"], "reference": (row.get("reward_model") or {}).get("ground_truth"),
+                "task": row.get("ability"), "tests": info.get("tests"), "entry_point": info.get("entry_point")}
+
+    return ds.map(flat, remove_columns=ds.column_names)
+
+
+def reward_functions(names: tuple[str, ...]) -> list[Any]:
+    from curate import rewards
+
+    table = {"format": rewards.format_reward, "correctness": [rewards.math_reward, rewards.code_reward],
+             "math": rewards.math_reward, "code": rewards.code_reward, "language": rewards.language_reward}
+    out: list[Any] = []
+    for n in names:
+        f = table.get(n)
+        if f is None:
+            raise ValueError(f"unknown reward {n!r}; known: {', '.join(table)}")
+        out.extend(f if isinstance(f, list) else [f])
+    return out
+
+
+def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path, spec: GRPOSpec | None = None) -> RunRecord:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    spec = spec or GRPOSpec()
+    dv = store.get(dataset_ref)
+    out = Path(out).absolute()
+    run_id = new_run_id("grpo")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    data = load_rl_dataset([str(p) for p in dv.parts])
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForCausalLM.from_pretrained(model)
+    scratch = out.parent / f".{out.name}.trainer"
+    args = GRPOConfig(
+        output_dir=str(scratch), max_steps=spec.max_steps, per_device_train_batch_size=spec.batch_size,
+        num_generations=spec.num_generations, learning_rate=spec.learning_rate,
+        max_completion_length=spec.max_completion_length, temperature=spec.temperature, beta=spec.beta,
+        seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+    )
+    trainer = GRPOTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer,
+                          reward_funcs=reward_functions(spec.rewards))
+    result = trainer.train()
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    shutil.rmtree(scratch, ignore_errors=True)
+    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
+    metrics["wall_s"] = time.perf_counter() - t0
+    rec = RunRecord(run_id=run_id, kind="grpo", dataset=dv.manifest.ref, base_model=str(model), output=str(out),
+                    config={**asdict(spec), "rewards": list(spec.rewards)}, metrics=metrics, status="finished",
+                    created_at=started, finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    record_run(store, rec)
+    return rec

@@ -1,0 +1,75 @@
+"""``curate launch sft``: TRL's SFTTrainer on a published SFT dataset version."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from curate.launch.runs import RunRecord, new_run_id, record_run
+from curate.store import DatasetVersion, Store
+
+
+@dataclass(frozen=True, slots=True)
+class SFTSpec:
+    epochs: float = 2.0  # R1 fine-tuned its 800k samples for two epochs
+    max_steps: int = -1
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 1e-5
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.0
+    max_length: int | None = 4096
+    seed: int = 0
+    logging_steps: int = 10
+    bf16: bool = False
+
+
+def load_hf_dataset(dv: DatasetVersion) -> Any:
+    """The version's Parquet parts through ``datasets`` (what TRL consumes), keeping the trainer columns."""
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files=[str(p) for p in dv.parts], split="train")
+    keep = ["messages"] if "messages" in ds.column_names else ["prompt", "completion"]
+    return ds.remove_columns([c for c in ds.column_names if c not in keep])
+
+
+def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTSpec | None = None) -> RunRecord:
+    """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    spec = spec or SFTSpec()
+    dv = store.get(dataset_ref)
+    out = Path(out).absolute()
+    run_id = new_run_id("sft")
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    data = load_hf_dataset(dv)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForCausalLM.from_pretrained(model)
+    scratch = out.parent / f".{out.name}.trainer"
+    args = SFTConfig(
+        output_dir=str(scratch), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
+        per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=spec.learning_rate, lr_scheduler_type=spec.lr_scheduler, warmup_ratio=spec.warmup_ratio,
+        max_length=spec.max_length, seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no",
+        report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16,
+    )
+    trainer = SFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)
+    result = trainer.train()
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    shutil.rmtree(scratch, ignore_errors=True)
+    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
+    metrics["examples"] = float(len(data))
+    metrics["wall_s"] = time.perf_counter() - t0
+    rec = RunRecord(run_id=run_id, kind="sft", dataset=dv.manifest.ref, base_model=str(model), output=str(out),
+                    config=asdict(spec), metrics=metrics, status="finished", created_at=started,
+                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    record_run(store, rec)
+    return rec
