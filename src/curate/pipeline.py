@@ -177,6 +177,20 @@ def _count_accepted(path: Path) -> int:
     return int(pl.scan_parquet(path).select(pl.col("accepted").sum()).collect().item() or 0)
 
 
+def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check]) -> Counter[str]:
+    """Apply corpus checks to a checked Parquet file, writing ``out`` atomically; returns the funnel."""
+    report = CheckReport(out=out, quarantine=None)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        _run_corpus_checks(inp, tmp, checks, report)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    rows = pq.ParquetFile(out).metadata.num_rows
+    return Counter({"total": rows, "accepted": _count_accepted(out), **report.funnel})
+
+
 def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], report: CheckReport) -> None:
     schema = table("checked_sample")
     needs: set[str] = {"sample_id", "prompt_id", REASONS}
@@ -206,10 +220,10 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], r
 
 
 def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, config: dict[str, Any],
-                    checks: Sequence[str]) -> DatasetVersion:
+                    checks: Sequence[str], parents: Sequence[str] = ()) -> DatasetVersion:
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
     funnel = {"total": report.rows, "accepted": report.accepted, **dict(report.funnel)}
-    with store.writer(name, "checked", table("checked_sample"), funnel=funnel,
+    with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents,
                       config={"checks": list(checks), **config},
                       extra={"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
                       ) as w:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import orjson
@@ -173,9 +173,16 @@ class DatasetWriter:
             self._close_part()
 
 
+class PublishHook(Protocol):
+    """Called after a version is in place and catalogued (e.g. to emit an orchestration event)."""
+
+    def __call__(self, version: DatasetVersion) -> None: ...
+
+
 class Store:
-    def __init__(self, home: str | Path | None = None) -> None:
+    def __init__(self, home: str | Path | None = None, hooks: Sequence[PublishHook] = ()) -> None:
         self.home = Path(home or os.environ.get("CURATE_HOME") or DEFAULT_HOME).absolute()
+        self.hooks = tuple(hooks)
 
     # -- layout ---------------------------------------------------------------------------------------
     @property
@@ -284,7 +291,10 @@ class Store:
         final = self._dataset_dir(name) / f"v{version}"
         os.rename(w.staging, final)  # atomic: readers see all of the version or none of it
         self.refresh_catalog()
-        return DatasetVersion(final, manifest)
+        dv = DatasetVersion(final, manifest)
+        for hook in self.hooks:
+            hook(dv)
+        return dv
 
     # -- catalog ----------------------------------------------------------------------------------------
     def refresh_catalog(self) -> None:

@@ -1,0 +1,52 @@
+"""generate -> row checks -> dedup -> judge -> publish checked -> select -> publish the recipe's dataset."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from curate import stages
+from curate.flows import tasks
+from curate.recipes.config import Recipe
+
+
+def _slug(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")[:60]
+
+
+def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options: dict[str, Any] | None
+                 ) -> dict[str, Any]:
+    logger = get_run_logger()
+    store = tasks.store_for(home)
+    spec = recipe.generate
+    if spec is None:
+        raise ValueError(f"recipe {recipe.name!r} has no 'generate' section: nothing to sample")
+    ledger = stages.ledger_dir(spec, store, recipe.name)
+    plan = tasks.plan_generation(spec, ledger)
+    logger.info("ledger %s: %d shards, %d already done", ledger, plan.n_shards, plan.done)
+    futures = [tasks.generate_shards.submit(spec, ledger, (i, workers), engine_options) for i in range(workers)]
+    gen = [f.result() for f in futures]
+    parts = tasks.ledger_parts(ledger)
+    work = ledger / "checks" / plan.params_hash
+    work.mkdir(parents=True, exist_ok=True)
+    funnels: dict[str, dict[str, int]] = {}
+    funnels["checks"] = tasks.row_checks(parts, work / "rows.parquet", recipe.checks)
+    funnels["dedup"] = tasks.corpus_check("dedup", work / "rows.parquet", work / "dedup.parquet", recipe.checks)
+    funnels["judge"] = tasks.corpus_check("judge", work / "dedup.parquet", work / "final.parquet", recipe.checks)
+    checked = tasks.publish_checked(home, f"{recipe.name}_checked", work / "final.parquet", recipe.checks,
+                                    [f"ledger:{ledger}"])
+    out = tasks.build_recipe(recipe, home, checked)
+    funnels["select"] = out["funnel"]
+    tasks.funnel_artifact(funnels, key=f"funnel-{_slug(recipe.name)}")
+    return {"checked": checked, **out, "generation": gen, "funnels": funnels}
+
+
+@flow(name="rejection_sampling", log_prints=True)
+def rejection_sampling(recipe_path: str, home: str | None = None, workers: int = 1,
+                       engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sample with the recipe's generate section, check, dedup, judge, select and publish."""
+    recipe = tasks.load_recipe_task(str(Path(recipe_path)))
+    return run_pipeline(recipe, home, workers, engine_options)

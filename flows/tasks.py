@@ -1,0 +1,87 @@
+"""One Prefect task per library call. Retries only where a fault is transient: engines, judges, I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from curate import stages
+from curate.recipes.config import GenerateSpec, Recipe, load_recipe
+from curate.store import DatasetVersion, Store
+
+PUBLISHED_EVENT = "curate.dataset.published"
+
+
+def emit_published(dv: DatasetVersion) -> None:
+    """Store hook: tell Prefect a version is published (a deployment trigger can start training)."""
+    m = dv.manifest
+    emit_event(event=PUBLISHED_EVENT,
+               resource={"prefect.resource.id": f"curate.dataset.{m.name}", "curate.name": m.name,
+                         "curate.version": str(m.version), "curate.kind": m.kind, "curate.ref": m.ref},
+               payload={"rows": m.rows, "path": str(dv.path), "parents": list(m.parents)})
+
+
+def store_for(home: str | None) -> Store:
+    return Store(home, hooks=(emit_published,))
+
+
+@task(cache_policy=NO_CACHE)
+def load_recipe_task(path: str) -> Recipe:
+    return load_recipe(path)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def plan_generation(spec: GenerateSpec, ledger: Path) -> stages.GenerationPlan:
+    return stages.plan_generation(spec, ledger)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, tags=["gpu"])
+def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int],
+                    engine_options: dict[str, Any] | None = None) -> dict[str, float]:
+    # A retry (or a new flow run after kill -9) skips the shards this worker already wrote.
+    return stages.generate_shards(spec, ledger, worker, engine_options)
+
+
+@task(cache_policy=NO_CACHE)
+def ledger_parts(ledger: Path) -> list[Path]:
+    return stages.ledger_parts(ledger)
+
+
+@task(cache_policy=NO_CACHE)
+def row_checks(parts: list[Path], out: Path, checks: dict[str, Any]) -> dict[str, int]:
+    report = stages.row_checks(parts, out, checks)
+    return {"total": report.rows, "accepted": report.accepted, **report.funnel}
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def corpus_check(name: str, inp: Path, out: Path, checks: dict[str, Any]) -> dict[str, int]:
+    return stages.corpus_check(name, inp, out, checks)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def publish_checked(home: str | None, name: str, path: Path, checks: dict[str, Any], parents: list[str]) -> str:
+    return stages.publish_checked_file(store_for(home), name, path, checks, parents).manifest.ref
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def build_recipe(recipe: Recipe, home: str | None, checked_ref: str) -> dict[str, Any]:
+    pub = stages.build_recipe(recipe, store_for(home), checked_ref)
+    return {"dataset": pub.dataset.manifest.ref, "rows": pub.dataset.manifest.rows,
+            "selection": pub.selection.manifest.ref, "pass_rates": pub.pass_rates.manifest.ref,
+            "funnel": dict(pub.dataset.manifest.funnel)}
+
+
+def funnel_artifact(stage_funnels: dict[str, dict[str, int]], key: str) -> None:
+    """One table row per (stage, reason): what each stage rejected, for the Prefect UI."""
+    rows = []
+    for stage, funnel in stage_funnels.items():
+        total = funnel.get("total", 0)
+        for reason, n in sorted(funnel.items(), key=lambda kv: -kv[1]):
+            rows.append({"stage": stage, "reason": reason, "rows": n,
+                         "share": f"{n / total:.1%}" if total else "-"})
+    create_table_artifact(key=key, table=rows, description="curate funnel per stage and reason")

@@ -1,0 +1,162 @@
+"""The pipeline's stages as plain library calls, one per orchestration task.
+
+Each function does one stage end to end from typed inputs (a recipe's specs, paths, a store) so that a
+Prefect task, the demo and the CLI all call the same code. Nothing here imports Prefect: flows wrap
+these calls, and resume rests on the ledger's shard files, not on Prefect's cache.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.checks.registry import build_checks
+from curate.pipeline import CheckReport, check_files, publish_checked, run_corpus_checks
+from curate.recipes.config import GenerateSpec, Recipe
+from curate.recipes.run import Published, run_recipe
+from curate.store import DatasetVersion, Store
+
+
+def ledger_dir(spec: GenerateSpec, store: Store, name: str) -> Path:
+    return Path(spec.ledger) if spec.ledger else store.home / "ledgers" / name
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationPlan:
+    ledger: Path
+    n_shards: int
+    done: int
+    params_hash: str
+
+
+def plan_generation(spec: GenerateSpec, ledger: Path) -> GenerationPlan:
+    """Open (or resume) the ledger for ``spec``: write its run manifest, count done shards."""
+    from curate.generate.ledger import Ledger
+    from curate.generate.runner import build_manifest
+    from curate.generate.templates import PromptTemplate
+
+    prompts = _prompts(spec)
+    params = _params(spec)
+    led = Ledger(ledger)
+    manifest = led.open(build_manifest(model=spec.model, engine=spec.engine, params=params,
+                                       template=PromptTemplate(spec.template), shard_size=spec.shard_size,
+                                       n_prompts=prompts.height, prompts_file=spec.prompts))
+    return GenerationPlan(ledger, manifest.n_shards, len(led.done_shards()), manifest.params_hash)
+
+
+def _prompts(spec: GenerateSpec) -> pl.DataFrame:
+    from curate.generate.prompts import read_prompts
+
+    df = read_prompts(spec.prompts)
+    return df.head(spec.limit) if spec.limit else df
+
+
+def _params(spec: GenerateSpec) -> Any:
+    from curate.generate.engines import SamplingParams
+
+    return SamplingParams(n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
+                          seed=spec.seed)
+
+
+def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int] = (0, 1),
+                    engine_options: dict[str, Any] | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Generate this worker's missing shards (``s % k == i``) into the ledger; returns run figures."""
+    from curate.generate.engines import make_engine
+    from curate.generate.ledger import Ledger
+    from curate.generate.runner import generate_ledger
+    from curate.generate.templates import PromptTemplate
+
+    led = Ledger(ledger)
+    manifest = led.manifest()
+    if manifest is None:
+        raise RuntimeError(f"{ledger}: no run manifest; plan the generation first")
+    engine = make_engine(spec.engine, spec.model, _engine_config(spec, engine_options or {}))
+    try:
+        res = generate_ledger(_prompts(spec), engine, _params(spec), PromptTemplate(spec.template), led,
+                              manifest, worker=worker, on_progress=on_progress)
+    finally:
+        engine.close()
+    return {"shards_written": res.shards_written, "shards_skipped": res.shards_skipped,
+            "samples_written": res.samples_written, "engine_s": res.engine_s, "ledger_s": res.ledger_s,
+            "wall_s": res.wall_s}
+
+
+def _engine_config(spec: GenerateSpec, options: dict[str, Any]) -> Any:
+    if spec.engine == "hf":
+        from curate.generate.engines.hf import HFConfig
+
+        return HFConfig(**options)
+    if spec.engine == "openai":
+        from curate.generate.engines.openai import OpenAIConfig
+
+        return OpenAIConfig(**({"base_url": spec.base_url} if spec.base_url else {}), **options)
+    from curate.generate.engines.vllm import VLLMConfig
+
+    return VLLMConfig(**options)
+
+
+def ledger_parts(ledger: Path) -> list[Path]:
+    from curate.generate.ledger import Ledger
+
+    return Ledger(ledger).parts()
+
+
+def row_checks(inputs: Sequence[Path], out: Path, checks_config: dict[str, Any]) -> CheckReport:
+    """Every row-scope check (format, readability, language, math, code, decontamination) over ``inputs``."""
+    checks = [c for c in build_checks(checks_config) if c.scope == "row"]
+    return check_files(inputs, out, checks)
+
+
+def corpus_check(name: str, inp: Path, out: Path, checks_config: dict[str, Any]) -> dict[str, int]:
+    """One corpus-scope check (``dedup`` or ``judge``) over a checked file; returns the new funnel."""
+    config = dict(checks_config)
+    if name == "judge" and "judge" not in config:
+        return funnel_of_file(_copy(inp, out))
+    section = dict(config.get(name) or {})
+    section.setdefault("enabled", True)
+    if not section["enabled"]:
+        return funnel_of_file(_copy(inp, out))
+    config[name] = section
+    checks = [c for c in build_checks(config) if c.name == name]
+    return dict(run_corpus_checks(inp, out, checks))
+
+
+def _copy(inp: Path, out: Path) -> Path:
+    import shutil
+
+    if inp != out:
+        shutil.copyfile(inp, out)
+    return out
+
+
+def funnel_of_file(path: Path) -> dict[str, int]:
+    lf = pl.scan_parquet(path)
+    total = lf.select(pl.len()).collect().item()
+    acc = lf.select(pl.col("accepted").sum()).collect().item()
+    c: Counter[str] = Counter({"total": total, "accepted": int(acc or 0)})
+    reasons = lf.select(pl.col("reject_reasons").explode().drop_nulls()).collect()
+    for reason, n in reasons.group_by("reject_reasons").len().iter_rows():
+        c[reason] = n
+    return dict(c)
+
+
+def publish_checked_file(store: Store, name: str, path: Path, checks_config: dict[str, Any],
+                         parents: Sequence[str] = ()) -> DatasetVersion:
+    """Publish a checked Parquet file as the next ``checked`` version of ``name``."""
+    funnel = funnel_of_file(path)
+    report = CheckReport(out=path, quarantine=None, rows=funnel["total"], accepted=funnel["accepted"])
+    report.funnel.update({k: v for k, v in funnel.items() if k not in ("total", "accepted")})
+    return publish_checked(store, name, path, report, config={"checks": checks_config}, checks=[],
+                           parents=parents)
+
+
+def build_recipe(recipe: Recipe, store: Store, checked_ref: str) -> Published:
+    from dataclasses import replace
+
+    return run_recipe(replace(recipe, inputs=(checked_ref,)), store)
