@@ -52,6 +52,15 @@ def make_input(path: Path, n: int, size: int = 8192, seed: int = 0) -> int:
     return written
 
 
+def result(stage: str, workload: str, ours: float, baseline: float | None, unit: str, baseline_name: str,
+           peak_rss_mb: float | None = None) -> None:
+    """One machine-readable line for benchmarks/run_all.py."""
+    print("RESULT " + orjson.dumps({"stage": stage, "workload": workload, "ours": ours, "baseline": baseline,
+                                    "unit": unit, "baseline_name": baseline_name,
+                                    "ratio": ours / baseline if baseline else None,
+                                    "peak_rss_mb": peak_rss_mb}).decode())
+
+
 def peak_rss_mb_of(cmd: list[str]) -> tuple[float, float]:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -84,6 +93,8 @@ def main() -> None:
         print(f"baseline polars.read_ndjson (read only): {args.samples / base:,.0f} samples/s")
         print(f"curate check --checks format:            {args.samples / wall:,.0f} samples/s "
               f"(wall {wall:.1f}s incl. interpreter start) ratio vs baseline {base / wall:.2f}x")
+        result("check (format)", f"{args.samples:,} x 8 KB JSONL", args.samples / wall, args.samples / base,
+               "samples/s", "polars.read_ndjson")
     if args.gigabytes:
         big = work / "big.jsonl"
         n = int(args.gigabytes * 1e9 / 8300)
@@ -92,6 +103,8 @@ def main() -> None:
                                     str(work / "big.parquet"), "--checks", "format", "--json"])
         print(f"large input: {size / 1e9:.2f} GB, {n:,} samples in {wall:.0f}s ({n / wall:,.0f}/s); "
               f"peak RSS {rss:,.0f} MB")
+        result("check (format), large input", f"{size / 1e9:.1f} GB JSONL", n / wall, None, "samples/s", "-",
+               peak_rss_mb=rss)
         big.unlink()
 
 

@@ -1,0 +1,129 @@
+"""Generation benchmarks (CPU, no network), each against a named baseline in the same run.
+
+1. Ledger overhead: ``generate_ledger`` (templating, row building, atomic Parquet parts with fsync,
+   manifest) around the transformers engine on the tiny checkpoint, against the bare engine loop over
+   the same shards. Target: time outside the engine <= 3% of engine time.
+2. HTTP engine throughput against the local OpenAI-compatible server (``curate.generate.fake_server``,
+   in its own process), against a sequential ``httpx.Client`` loop. Target: >= 500 requests/s.
+
+Run: ``python benchmarks/bench_generate.py [--prompts 64] [--n 4] [--max-tokens 64] [--requests 3000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from curate.generate.engines.base import Request, SamplingParams, prompt_seed
+from curate.generate.engines.hf import HFConfig, HFEngine
+from curate.generate.engines.openai import OpenAIConfig, OpenAIEngine
+from curate.generate.ledger import Ledger
+from curate.generate.prompts import read_prompts
+from curate.generate.runner import build_manifest, generate_ledger
+from curate.generate.templates import PromptTemplate
+from curate.generate.tiny import build_tiny_checkpoint
+
+
+def _prompt_file(path: Path, k: int) -> Path:
+    src = Path(__file__).resolve().parents[1] / "src" / "curate" / "data" / "prompts" / "gsm8k_train.jsonl"
+    with src.open("rb") as f, path.open("wb") as out:
+        for i, line in zip(range(k), f, strict=False):
+            row = orjson.loads(line)
+            out.write(orjson.dumps({"prompt_id": f"gsm8k-{i}", "prompt": row["question"], "task": "math",
+                                    "reference": row["answer"].rsplit("####", 1)[-1].strip()}) + b"\n")
+    return path
+
+
+def bench_ledger(a: argparse.Namespace, tmp: Path) -> None:
+    ckpt = build_tiny_checkpoint(tmp / "tiny")
+    prompts = _prompt_file(tmp / "prompts.jsonl", a.prompts)
+    table = read_prompts(prompts)
+    params, tmpl = SamplingParams(n=a.n, temperature=1.0, max_tokens=a.max_tokens), PromptTemplate("r1")
+    engine = HFEngine(str(ckpt), HFConfig(batch_size=32))
+    engine.generate([Request("w", tmpl.render("warm up"), 0)], SamplingParams(n=2, max_tokens=4))
+
+    # Baseline: the bare engine over the same shards, nothing written.
+    t0 = time.perf_counter()
+    for s in range(0, table.height, a.shard_size):
+        chunk = table.slice(s, a.shard_size)
+        engine.generate([Request(p, tmpl.render(t), prompt_seed(0, p))
+                         for p, t in zip(chunk["prompt_id"], chunk["prompt"], strict=True)], params)
+    bare = time.perf_counter() - t0
+
+    ledger = Ledger(tmp / "ledger")
+    manifest = ledger.open(build_manifest(model=str(ckpt), engine="hf", params=params, template=tmpl,
+                                          shard_size=a.shard_size, n_prompts=table.height, prompts_file=prompts))
+    t0 = time.perf_counter()
+    r = generate_ledger(table, engine, params, tmpl, ledger, manifest)
+    wall = time.perf_counter() - t0
+    outside = wall - r.engine_s
+    print(f"[ledger] {r.samples_written} samples, {r.shards_written} shards of {a.shard_size} prompts x n={a.n}, "
+          f"max_tokens={a.max_tokens}")
+    print(f"[ledger] bare engine loop (baseline): {bare:.2f}s; with ledger: {wall:.2f}s "
+          f"(engine {r.engine_s:.2f}s, outside engine {outside:.3f}s, of which part writes {r.ledger_s:.3f}s)")
+    print(f"[ledger] overhead = outside/engine = {outside / r.engine_s:.2%} (target <= 3%); "
+          f"end-to-end ratio with/without ledger = {wall / bare:.3f}")
+
+
+def bench_http(a: argparse.Namespace) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "curate.generate.fake_server", "--port", "0"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        if not line.startswith("READY "):
+            raise RuntimeError(f"fake server did not start: {line!r}")
+        url = line.split()[1]
+        tmpl = PromptTemplate("r1")
+        reqs = [Request(f"p{i}", tmpl.render(f"question {i}"), i) for i in range(a.requests)]
+        params = SamplingParams(n=1, max_tokens=64)
+
+        # Baseline: one request after another on a keep-alive httpx.Client (a typical script).
+        k = min(300, a.requests)
+        eng = OpenAIEngine("fake", OpenAIConfig(base_url=url))
+        with httpx.Client(base_url=url) as client:
+            t0 = time.perf_counter()
+            for r in reqs[:k]:
+                path, body = eng.body(r, params, 1, r.seed)
+                client.post(path, content=orjson.dumps(body), headers={"Content-Type": "application/json"})
+            seq = k / (time.perf_counter() - t0)
+        eng.close()
+
+        for fail_rate_note, conc in (("", a.concurrency),):
+            eng = OpenAIEngine("fake", OpenAIConfig(base_url=url, concurrency=conc))
+            eng.generate(reqs[:50], params)  # open connections
+            t0 = time.perf_counter()
+            out = eng.generate(reqs, params)
+            rate = len(out) / (time.perf_counter() - t0)
+            eng.close()
+            print(f"[http] sequential httpx.Client (baseline): {seq:.0f} req/s; OpenAIEngine concurrency={conc}: "
+                  f"{rate:.0f} req/s{fail_rate_note} (target >= 500); ratio {rate / seq:.1f}x")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prompts", type=int, default=64)
+    ap.add_argument("--n", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--shard-size", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--skip-ledger", action="store_true")
+    a = ap.parse_args()
+    if not a.skip_ledger:
+        with tempfile.TemporaryDirectory() as d:
+            bench_ledger(a, Path(d))
+    bench_http(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Math verification throughput: curate.verify.verify_math vs plain single-process math-verify.
+
+Pairs are MATH-500 gold answers against model-like R1 responses (reasoning in <think>, then a summary
+with a boxed answer), about half correct (the gold or an equivalent form: spacing, \\dfrac, a/b,
+decimals, "x = ..."), the rest wrong (one number changed, a sign flip, another problem's answer).
+The baseline is what a plain reward function does per pair: parse the gold, parse the answer part,
+verify. Ours runs the same pairs through verify_math (fast path, cached gold parses, worker pool). The
+pool is started before timing (a one-time cost, reported apart); the workers' parse caches start cold.
+Pairs repeat as in GRPO groups (the same answer drawn several times); a second figure runs only the
+distinct pairs, on a fresh pool, so that in-batch deduplication is not what is measured.
+
+    python benchmarks/bench_math.py [--pairs 4000] [--baseline-pairs 1000] [--workers 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from importlib.resources import files
+
+REASONING = ("Let me set up the problem. We have the given quantities, so I will substitute them and "
+             "simplify "
+             "step by step, checking each intermediate result. ") * 3
+
+
+def _bump(gold: str, rng: random.Random) -> str:
+    """A near miss: one number in the answer changed (the commonest wrong answer)."""
+    nums = list(re.finditer(r"\d+", gold))
+    if not nums:
+        return "-" + gold if not gold.startswith("-") else gold[1:]
+    m = rng.choice(nums)
+    return gold[: m.start()] + str(int(m.group()) + rng.choice([-2, -1, 1, 2, 10])) + gold[m.end() :]
+
+
+def variants(gold: str, rng: random.Random, golds: list[str]) -> list[tuple[str, bool]]:
+    """Model-like answers for one gold: (answer, expected correct); about half are correct."""
+    right = {gold, gold.replace(" ", ""), gold.replace("\\frac", "\\dfrac")}
+    right.add(gold.replace("^\\circ", ""))
+    frac = re.fullmatch(r"(-?)\\frac\{(\d+)\}\{(\d+)\}", gold)
+    if frac:
+        right.add(f"{frac[1]}{frac[2]}/{frac[3]}")
+        if 10**6 % int(frac[3]) == 0:
+            right.add(str(int(frac[2]) / int(frac[3]) * (-1 if frac[1] else 1)))
+    if re.fullmatch(r"-?\d+", gold):
+        right |= {f"x = {gold}", f"{gold}.0"}
+    wrong = {_bump(gold, rng), _bump(gold, rng), rng.choice(golds), "-" + gold} - {gold}
+    return [(a, True) for a in rng.sample(sorted(right), min(2, len(right)))] + [
+        (a, False) for a in rng.sample(sorted(wrong), min(2, len(wrong)))
+    ]
+
+
+def response(answer: str) -> str:
+    summary = "Combining the cases gives the result.\n\nThe final answer is"
+    return f"<think>\n{REASONING}\n</think>\n{summary} $\\boxed{{{answer}}}$."
+
+
+def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rows = [json.loads(x) for x in files("curate").joinpath("data/benchmarks/math500.jsonl").open()]
+    golds = [r["answer"] for r in rows]
+    rng = random.Random(seed)
+    pairs: list[tuple[str, str]] = []
+    while len(pairs) < n:
+        g = rng.choice(golds)
+        pairs += [(g, response(a)) for a, _ in variants(g, rng, golds)]
+    return pairs[:n]
+
+
+def baseline(pairs: list[tuple[str, str]]) -> list[bool]:
+    from math_verify import parse, verify
+
+    out = []
+    for gold, resp in pairs:
+        answer = resp.rsplit("</think>", 1)[1]
+        out.append(bool(verify(parse("$" + gold + "$"), parse(answer))))
+    return out
+
+
+def _timed(pairs: list[tuple[str, str]], workers: int) -> tuple[float, float, list[object]]:
+    """(pool start s, verification s, results) on a fresh pool."""
+    from curate.verify import MathConfig, verify_math
+    from curate.verify.pool import get_pool, shutdown_pools
+
+    shutdown_pools()
+    cfg = MathConfig(workers=workers)
+    t = time.perf_counter()
+    get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
+    start_s = time.perf_counter() - t
+    t = time.perf_counter()
+    results = verify_math([r for _, r in pairs], [g for g, _ in pairs], cfg)
+    return start_s, time.perf_counter() - t, list(results)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=4000)
+    ap.add_argument("--baseline-pairs", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=0)
+    args = ap.parse_args()
+    from curate.verify.pool import default_workers
+
+    pairs = make_pairs(args.pairs)
+    distinct = list(dict.fromkeys((g, r.rsplit("</think>", 1)[1]) for g, r in pairs))
+    distinct_pairs = [(g, "<think>" + REASONING + "</think>" + a) for g, a in distinct]
+
+    start_s, ours_s, ours = _timed(pairs, args.workers)
+    _, dist_s, _ = _timed(distinct_pairs, args.workers)
+
+    sub = pairs[: args.baseline_pairs]
+    t = time.perf_counter()
+    base = baseline(sub)
+    base_s = time.perf_counter() - t
+
+    ours_rate, dist_rate, base_rate = len(pairs) / ours_s, len(distinct) / dist_s, len(sub) / base_s
+    agree = sum((r.status == "correct") == b for r, b in zip(ours, base, strict=False))  # type: ignore[attr-defined]
+    statuses: dict[str, int] = {}
+    for r in ours:
+        statuses[r.status] = statuses.get(r.status, 0) + 1  # type: ignore[attr-defined]
+    print(f"pairs: {len(pairs)} ({len(distinct)} distinct), workers: {args.workers or default_workers()}, "
+          f"pool start: {start_s:.2f} s (once per process)")
+    print(f"statuses: {statuses}")
+    print(f"baseline math-verify (1 process): {base_rate:8.0f} pairs/s  ({len(sub)} pairs, {base_s:.2f} s)")
+    print(f"curate verify_math, all pairs:    {ours_rate:8.0f} pairs/s  ({len(pairs)} pairs, {ours_s:.2f} s)")
+    n_dist = len(distinct)
+    print(f"curate verify_math, distinct:     {dist_rate:8.0f} pairs/s  ({n_dist} pairs, {dist_s:.2f} s)")
+    print(f"speedup: {ours_rate / base_rate:.2f}x (distinct only: {dist_rate / base_rate:.2f}x); "
+          f"verdicts agree with math-verify on {agree}/{len(sub)}")
+
+
+if __name__ == "__main__":
+    main()
