@@ -18,6 +18,7 @@ import argparse
 import json
 import random
 import re
+import resource
 import time
 from importlib.resources import files
 
@@ -78,8 +79,14 @@ def baseline(pairs: list[tuple[str, str]]) -> list[bool]:
     return out
 
 
-def _timed(pairs: list[tuple[str, str]], workers: int) -> tuple[float, float, list[object]]:
-    """(pool start s, verification s, results) on a fresh pool."""
+def _cpu() -> float:
+    """CPU seconds of this process plus its reaped children (the workers, once shut down)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(pairs: list[tuple[str, str]], workers: int) -> tuple[float, float, float, list[object]]:
+    """(pool start s, verification wall s, verification CPU s, results) on a fresh pool."""
     from curate.verify import MathConfig, verify_math
     from curate.verify.pool import get_pool, shutdown_pools
 
@@ -88,9 +95,29 @@ def _timed(pairs: list[tuple[str, str]], workers: int) -> tuple[float, float, li
     t = time.perf_counter()
     get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
     start_s = time.perf_counter() - t
+    shutdown_pools()  # reap the start-up cost, so the CPU count below is the verification's only
+    get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
+    cpu0 = _cpu() - _startup_cpu(workers)
     t = time.perf_counter()
     results = verify_math([r for _, r in pairs], [g for g, _ in pairs], cfg)
-    return start_s, time.perf_counter() - t, list(results)
+    wall = time.perf_counter() - t
+    shutdown_pools()
+    return start_s, wall, _cpu() - cpu0 - _startup_cpu(workers), list(results)
+
+
+_STARTUP: dict[int, float] = {}
+
+
+def _startup_cpu(workers: int) -> float:
+    """CPU seconds a pool's start-up and shutdown cost (measured once), subtracted from the count."""
+    from curate.verify.pool import get_pool, shutdown_pools
+
+    if workers not in _STARTUP:
+        c = _cpu()
+        get_pool(workers).run([("1", ("1",))], 5.0)
+        shutdown_pools()
+        _STARTUP[workers] = _cpu() - c
+    return _STARTUP[workers]
 
 
 def main() -> None:
@@ -105,13 +132,13 @@ def main() -> None:
     distinct = list(dict.fromkeys((g, r.rsplit("</think>", 1)[1]) for g, r in pairs))
     distinct_pairs = [(g, "<think>" + REASONING + "</think>" + a) for g, a in distinct]
 
-    start_s, ours_s, ours = _timed(pairs, args.workers)
-    _, dist_s, _ = _timed(distinct_pairs, args.workers)
+    start_s, ours_s, ours_cpu, ours = _timed(pairs, args.workers)
+    _, dist_s, dist_cpu, _ = _timed(distinct_pairs, args.workers)
 
     sub = pairs[: args.baseline_pairs]
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     base = baseline(sub)
-    base_s = time.perf_counter() - t
+    base_s, base_cpu = time.perf_counter() - t, time.process_time() - c
 
     ours_rate, dist_rate, base_rate = len(pairs) / ours_s, len(distinct) / dist_s, len(sub) / base_s
     agree = sum((r.status == "correct") == b for r, b in zip(ours, base, strict=False))  # type: ignore[attr-defined]
@@ -127,6 +154,13 @@ def main() -> None:
     print(f"curate verify_math, distinct:     {dist_rate:8.0f} pairs/s  ({n_dist} pairs, {dist_s:.2f} s)")
     print(f"speedup: {ours_rate / base_rate:.2f}x (distinct only: {dist_rate / base_rate:.2f}x); "
           f"verdicts agree with math-verify on {agree}/{len(sub)}")
+    # On a shared machine wall time depends on other load; CPU time does much less. The per-2-core figure
+    # is pairs / (CPU seconds / 2): what two otherwise idle cores would do.
+    w = args.workers or default_workers()
+    print(f"CPU-time view: baseline {len(sub) / base_cpu:.0f} pairs/CPU-s; "
+          f"ours {len(pairs) / ours_cpu * w:.0f} pairs/s on {w} cores "
+          f"(distinct only {len(distinct) / dist_cpu * w:.0f}); "
+          f"ratio {len(pairs) / ours_cpu * w / (len(sub) / base_cpu):.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from curate.checks.base import Check, ConfigError, make_config
 
 BUILTIN: dict[str, str] = {
     "format": "curate.checks.format:FormatCheck",
+    "math": "curate.verify.math:MathCheck",
     "code": "curate.verify.code:CodeCheck",
 }
 

@@ -23,8 +23,9 @@ _ANCHOR_RE = re.compile(
     r"(?is)(?:final\s+answer|the\s+answer|answer)\s*(?:is|:|=)\s*:?\s*(.+?)\s*(?:\.\s|\.?$|\n)"
 )
 _INLINE_MATH_RE = re.compile(r"^\$+(.*?)\$+$|^\\\((.*?)\\\)$|^\\\[(.*?)\\\]$", re.S)
-# Anything that makes a bare answer part look like prose rather than a lone value.
-_PROSE_RE = re.compile(r"[A-Za-z]{3,}\s+[A-Za-z]{3,}")
+# A bare answer part is a lone value only if no word is left once LaTeX commands and \text{} are removed.
+_LATEX_WORDS_RE = re.compile(r"\\(?:text|mathrm|mbox|textbf)\{[^{}]*\}|\\[A-Za-z]+")
+_WORD_RE = re.compile(r"[A-Za-z]{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def boxed_contents(text: str) -> list[str]:
 
 
 _NORM_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\\(?:left|right)\b"), ""),
+    (re.compile(r"\\(?:left|right)(?:\.|\b)"), ""),
     (re.compile(r"\\[!,;:]|\\\s|~"), ""),
     (re.compile(r"\\[dt]frac"), r"\\frac"),
     (re.compile(r"\\displaystyle"), ""),
@@ -99,8 +100,11 @@ def _from_text(part: str, bare_max_chars: int) -> Extraction:
     if boxes:
         cands = _distinct(boxes)
         return Extraction(cands[-1] if cands else None, cands, "boxed")
+    if _BOX_RE.search(part):
+        return Extraction(None, (), "none")  # a box that never closes: the answer was cut off
     bare = _strip_inline_math(part.strip().rstrip("."))
-    if bare and len(bare) <= bare_max_chars and "\n" not in bare and not _PROSE_RE.search(bare):
+    lone = bare and "\n" not in bare and not _WORD_RE.search(_LATEX_WORDS_RE.sub(" ", bare))
+    if lone and len(bare) <= bare_max_chars:
         return Extraction(bare, (bare,), "bare")
     anchors = _ANCHOR_RE.findall(part)
     if anchors:

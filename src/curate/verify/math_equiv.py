@@ -2,9 +2,10 @@
 
 ``judge`` decides one item and is what the worker pool runs. Layers, cheapest first:
 
-1. an exact fast path for plain numbers and fractions (``72``, ``-3.5``, ``\\frac{3}{4}``, ``3/4``):
-   exactly equal or clearly different is decided with ``Fraction`` arithmetic; a decimal close to its
-   gold but not exactly equal is left to math-verify's rounding rules;
+1. a fast path: the same string up to spacing; plain numbers and fractions (``72``, ``-3.5``,
+   ``\\frac{3}{4}``) compared as ``Fraction``; simple constants (``3\\sqrt{13}``, ``2\\pi+1``) evaluated at
+   60 digits (``fast_eval``). Only certain verdicts: a decimal close to its gold but not exactly equal
+   is left to math-verify's rounding rules;
 2. math-verify (``parse`` + ``verify``) on ``\\boxed{...}`` forms, the gold parse cached per process;
 3. a veto on math-verify's numeric false positives: it compares constants after rounding to 6 decimals,
    so ``1/2004!`` "equals" ``1/2006!`` and ``1/2^99`` equals ``1/2^98``; when both sides are numeric
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import re
 import signal
 import threading
@@ -32,13 +32,18 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from curate.verify.answer_extract import normalize
+from curate.verify.fast_eval import compare_values
 
-Status = Literal["correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"]
+Status = Literal[
+    "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
+]
 
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _NUM_RE = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac(?:\{(\d+)\}\{(\d+)\}|(\d)(\d))$")
 _SLASH_RE = re.compile(r"^([+-]?)(\d+)/(\d+)$")
 _DECOR_RE = re.compile(r"\^\{?\\circ\}?|^\\\$|\\\$")
+_ASSIGN_RE = re.compile(r"^[A-Za-z]\s*=\s*([^=]+)$")
 _ELLIPSIS_RE = re.compile(r"\\[lc]?dots|\.\.\.|…")
 _MATHRM_CONST_RE = re.compile(r"\\mathrm\{([ei])\}")
 
@@ -78,6 +83,8 @@ def alarm(seconds: float) -> Iterator[None]:
 def plain_number(s: str) -> tuple[Fraction, bool] | None:
     """``(value, is_decimal)`` for a plain number or fraction, else None (left to math-verify)."""
     t = _DECOR_RE.sub("", normalize(s))
+    if _THOUSANDS_RE.match(t):
+        t = t.replace(",", "")  # 10,\!080: math-verify reads a thousands separator too
     m = _NUM_RE.match(t)
     if m:
         return Fraction(m.group(1) + m.group(2)), "." in m.group(2)
@@ -91,18 +98,33 @@ def plain_number(s: str) -> tuple[Fraction, bool] | None:
     return None
 
 
+def _rhs(s: str) -> str:
+    m = _ASSIGN_RE.match(s.strip())
+    return m.group(1) if m else s
+
+
 def fast_compare(gold: str, pred: str) -> bool | None:
-    """True/False when both are plain numbers and the answer is certain; None to ask math-verify."""
+    """True/False when the answer is certain without sympy; None to ask math-verify.
+
+    Certain: the same string up to spacing; or two plain numbers/fractions (``x = 5`` counts as ``5``
+    when the other side is not an equation, as math-verify has it).
+    """
+    if normalize(gold) == normalize(pred):
+        return True
+    if ("=" in gold) != ("=" in pred):
+        gold, pred = _rhs(gold), _rhs(pred)
     g, p = plain_number(gold), plain_number(pred)
     if g is None or p is None:
-        return None
+        return compare_values(gold, pred)  # simple constants (\sqrt, \pi, ...) at 60 digits
     (gv, gdec), (pv, pdec) = g, p
     if gv == pv:
         return True
     if not (gdec or pdec):
         return False  # two exact rationals that differ
-    scale = max(abs(gv), abs(pv), Fraction(1, 10**6))
-    return False if abs(gv - pv) / scale > Fraction(1, 100) else None
+    # A decimal near its gold follows math-verify's rounding; further apart than our veto's tolerance
+    # (relative 1e-4) is wrong whatever math-verify says.
+    scale = max(abs(gv), abs(pv))
+    return False if abs(gv - pv) / scale > Fraction(1, 10**4) else None
 
 
 # ---- math-verify -----------------------------------------------------------------------------------
@@ -122,7 +144,8 @@ def parse_gold(gold: str) -> tuple[Any, ...]:
 def _parse(s: str) -> tuple[Any, ...]:
     from math_verify import parse
 
-    return tuple(parse("\\boxed{" + _prep(s) + "}", parsing_timeout=None))  # type: ignore[arg-type]
+    _quiet_math_verify()
+    return tuple(parse("\\boxed{" + _prep(s) + "}", parsing_timeout=None))
 
 
 def has_sympy(parsed: Sequence[Any]) -> bool:
@@ -132,22 +155,25 @@ def has_sympy(parsed: Sequence[Any]) -> bool:
     return any(isinstance(x, (Basic, MatrixBase)) for x in parsed)
 
 
-def _numeric_values(x: Any) -> tuple[list[complex], bool] | None:
-    """Values of a numeric constant at 50 digits (also its percent-free form), and whether a Float is in it."""
+def _numeric_values(x: Any) -> tuple[list[Any], bool] | None:
+    """Values of a numeric constant as 50-digit mpmath numbers (also its percent-free form), and whether
+    a Float is in it. mpmath, not ``complex``: ``1/2004!`` would underflow to 0."""
+    import mpmath
     from math_verify.grader import get_pct_val
     from sympy import Expr, Float
 
     if not isinstance(x, Expr) or x.free_symbols or not x.is_number:
         return None
-    vals: list[complex] = []
+    vals: list[Any] = []
     for e in (x, get_pct_val(x)):
         if e is None:
             continue
         try:
-            v = complex(e.doit().evalf(50))
+            re_, im_ = e.doit().evalf(50).as_real_imag()
+            v = mpmath.mpc(mpmath.mpf(Float(re_, 50)), mpmath.mpf(Float(im_, 50)))
         except (TypeError, ValueError, ArithmeticError, AttributeError):
             return None
-        if not (math.isfinite(v.real) and math.isfinite(v.imag)):
+        if not mpmath.isfinite(v):
             return None
         vals.append(v)
     return vals, bool(x.atoms(Float))
@@ -155,15 +181,18 @@ def _numeric_values(x: Any) -> tuple[list[complex], bool] | None:
 
 def _veto(g: Any, p: Any) -> bool:
     """True when math-verify said "equal" but the two numeric constants clearly differ."""
+    import mpmath
+
     gv, pv = _numeric_values(g), _numeric_values(p)
     if gv is None or pv is None:
         return False
     tol = 1e-4 if (gv[1] or pv[1]) else 1e-12
-    for a in gv[0]:
-        for b in pv[0]:
-            scale = max(abs(a), abs(b))
-            if scale == 0 or abs(a - b) / scale <= tol:
-                return False
+    with mpmath.workdps(50):
+        for a in gv[0]:
+            for b in pv[0]:
+                scale = max(abs(a), abs(b))
+                if scale == 0 or abs(a - b) / scale <= tol:
+                    return False
     return True
 
 
@@ -182,8 +211,6 @@ def _compare(gold: str, gold_parsed: tuple[Any, ...], pred: str) -> Status:
     fast = fast_compare(gold, pred)
     if fast is not None:
         return "correct" if fast else "incorrect"
-    if normalize(gold) == normalize(pred):
-        return "correct"
     if _ELLIPSIS_RE.search(gold) or _ELLIPSIS_RE.search(pred):
         return "incorrect"  # sympy drops the dots: only the string is trustworthy
     pred_parsed = _parse(pred)
@@ -214,7 +241,6 @@ def _judge(gold: str, candidates: Sequence[str]) -> Status:
 
 def judge(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
     """Verdict for one item; ``timeout`` when it runs past ``timeout_s`` (main thread only)."""
-    _quiet_math_verify()
     try:
         with alarm(timeout_s):
             return _judge(gold, candidates)
