@@ -31,7 +31,7 @@ def test_check_publish_query_roundtrip(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert (rep["rows"], rep["accepted"], rep["bad_rows"], rep["published"]) == (2, 1, 2, "demo@1")
-    assert rep["funnel"] == {"format.missing_think": 1}
+    assert rep["funnel"] == {"format.missing_think": 1, "math.no_answer": 1}
     assert (tmp_path / "out.quarantine.jsonl").exists()
     r = curate("query", "select unnest(reject_reasons) as reason, count(*) as n from demo group by reason",
                "--format", "csv", cwd=tmp_path)

@@ -81,6 +81,7 @@ def print_funnel(total: int, funnel: dict[str, int], title: str = "funnel") -> N
 
 @app.command("check")
 def check_command(
+    ctx: typer.Context,
     inputs: Annotated[list[Path], typer.Argument(help="JSONL or Parquet sample files")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file")],
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (checks: {...})")] = None,
@@ -91,7 +92,6 @@ def check_command(
     publish: Annotated[str | None, typer.Option(
         "--publish", help="Also publish the output as the next version of this dataset (kind 'checked')")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
-    ctx: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
     """Run every applicable check over samples; write each readable row with its verdict."""
     from curate.checks.registry import build_checks

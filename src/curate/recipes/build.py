@@ -76,7 +76,8 @@ def _sft(checked: pl.DataFrame, recipe: Recipe) -> RecipeOutput:
         df = cap(df, ~reasoning, recipe.mix.non_reasoning)
     df = cap(df, pl.lit(True), recipe.max_rows)
     chosen = df.filter(pl.col("selected"))
-    rows = to_messages(chosen, recipe.system_prompt) if recipe.format == "messages" else to_prompt_completion(chosen, recipe.system_prompt)
+    convert = to_messages if recipe.format == "messages" else to_prompt_completion
+    rows = convert(chosen, recipe.system_prompt)
     decisions = df.select("sample_id", "prompt_id", "selected", "select_reason", "select_rank", "prompt_pass_rate")
     extra: dict[str, Any] = {"length": length_stats(chosen),
                              "mix": {"reasoning": int(chosen["task"].is_in(list(REASONING_TASKS)).sum()),
