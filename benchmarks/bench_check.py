@@ -20,8 +20,7 @@ from pathlib import Path
 
 import orjson
 
-WORDS = ("so we need the sum of both terms then check the carry again and verify the result "
-         "let me reconsider whether this approach handles the edge case properly").split()
+WORDS = ["so", "we", "need", "the", "sum", "of", "both", "terms", "then", "check", "the", "carry", "again", "and", "verify", "the", "result", "let", "me", "reconsider", "whether", "this", "approach", "handles", "the", "edge", "case", "properly"]
 
 
 def make_input(path: Path, n: int, size: int = 8192, seed: int = 0) -> int:

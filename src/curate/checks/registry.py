@@ -16,6 +16,8 @@ from curate.checks.base import Check, ConfigError, make_config
 
 BUILTIN: dict[str, str] = {
     "format": "curate.checks.format:FormatCheck",
+    "readability": "curate.quality.readability:ReadabilityCheck",
+    "lang": "curate.quality.language:LanguageCheck",
     "math": "curate.verify.math:MathCheck",
     "code": "curate.verify.code:CodeCheck",
 }
