@@ -167,7 +167,7 @@ def run_spill(args: argparse.Namespace) -> None:
     """Stream short docs through the on-disk band table; report time and RSS as it goes."""
     rng = np.random.default_rng(0)
     vocab = np.array([f"w{i}" for i in range(50_000)])
-    cfg = DedupConfig(threads=args.threads, batch_docs=20_000)
+    cfg = DedupConfig(threads=args.threads)
     batch = args.batch
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         spill = BandSpill(d, cfg, memory_limit=args.memory_limit)
@@ -178,9 +178,9 @@ def run_spill(args: argparse.Namespace) -> None:
             idx = rng.integers(0, len(vocab), (n, args.words))
             texts = pl.DataFrame({"w": vocab[idx].tolist()}).select(pl.col("w").list.join(" ")).to_series()
             if prev:  # plant 1% exact copies of the previous batch
-                k = max(1, n // 100)
+                k = min(len(prev), max(1, n // 100))
                 texts = pl.concat([texts.slice(0, n - k), pl.Series("w", prev[:k])])
-            prev = texts.slice(0, 1000).to_list()
+            prev = texts.slice(0, max(1, batch // 100)).to_list()
             spill.add_texts(texts)
             if (lo // batch) % max(1, args.docs // batch // 10) == 0:
                 print(

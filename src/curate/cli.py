@@ -430,6 +430,16 @@ def catalog_command(ctx: typer.Context) -> None:
     console.print(f"catalog rebuilt: {store.catalog_path}")
 
 
+def _register_stage_commands() -> None:
+    """Commands whose code lives with their stage (imported lazily inside each command body)."""
+    from curate.dedup.cli import dedup_command
+
+    app.command("dedup")(dedup_command)
+
+
+_register_stage_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line and exit code 2."""
     try:

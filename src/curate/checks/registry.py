@@ -20,6 +20,8 @@ BUILTIN: dict[str, str] = {
     "lang": "curate.quality.language:LanguageCheck",
     "math": "curate.verify.math:MathCheck",
     "code": "curate.verify.code:CodeCheck",
+    "decontam": "curate.dedup.decontam:DecontamCheck",
+    "dedup": "curate.dedup.check:DedupCheck",
 }
 
 

@@ -1,0 +1,30 @@
+"""The ``dedup`` check (corpus scope): exact and near duplicates within the run, and rows already
+published (persistent index). The index, when configured, is read once in the constructor."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import polars as pl
+
+from curate.checks.base import Scope
+from curate.dedup.core import DedupConfig, dedup_frame
+from curate.dedup.index import DedupIndex
+
+
+class DedupCheck:
+    name: ClassVar[str] = "dedup"
+    scope: ClassVar[Scope] = "corpus"
+    cost: ClassVar[int] = 50
+    tasks: ClassVar[frozenset[str] | None] = None
+    default_enabled: ClassVar[bool] = True
+    Config: ClassVar[type] = DedupConfig
+
+    def __init__(self, config: DedupConfig | None = None) -> None:
+        self.config = config or DedupConfig()
+        self.index = None
+        if self.config.index_dir:
+            self.index = DedupIndex(self.config.index_dir, self.config.index_params()).load()
+
+    def run(self, df: pl.DataFrame) -> pl.DataFrame:
+        return dedup_frame(df, self.config, self.index)

@@ -1,0 +1,199 @@
+"""A persistent near-duplicate index across dataset versions.
+
+A directory holds, per published ``dataset@version``, a Parquet band table
+``bands/<dataset>@<version>.parquet`` (band_id, band_hash, sample_id, dataset) - band_id ``-1`` carries
+the exact-duplicate key - and ``sigs/<dataset>@<version>.parquet`` (sample_id, dataset, sig) so that band
+collisions are verified with the estimated Jaccard, like within a run. ``index.json`` pins the
+parameters (permutations, n-gram, scheme, seed, bands, hash fingerprint): a query with other
+parameters is an error, never a silent miss. The index is global (no per-prompt scope): a published
+sample must not come back in a later version under any prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.dedup.lsh import band_hashes, band_table
+from curate.dedup.minhash import is_empty
+from curate.dedup.normalize import hash_fingerprint
+
+EXACT_BAND = -1
+
+
+class IndexMismatch(ValueError):
+    """The index on disk does not match the parameters it is queried with."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexParams:
+    num_perm: int
+    ngram: int
+    scheme: str
+    seed: int
+    bands: int
+    rows: int
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint", hash_fingerprint())
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHits:
+    """Per query row: the index entry it collides with (null where none) and the Jaccard estimate."""
+
+    dataset: list[str | None]
+    sample_id: list[str | None]
+    jaccard: np.ndarray
+
+
+def _safe(tag: str) -> str:
+    if "/" in tag or tag.startswith(".") or not tag:
+        raise ValueError(f"bad dataset tag {tag!r} (expected name@version)")
+    return tag
+
+
+class DedupIndex:
+    """Band tables of published versions, loaded in memory for querying."""
+
+    def __init__(self, path: str | Path, params: IndexParams) -> None:
+        self.path = Path(path)
+        self.params = params
+        meta = self.path / "index.json"
+        if meta.exists():
+            stored = IndexParams(**json.loads(meta.read_text())["params"])
+            if stored != params:
+                raise IndexMismatch(f"{self.path}: index built with {stored}, queried with {params}")
+        self._bands: pl.DataFrame | None = None
+        self._sigs: pl.DataFrame | None = None
+
+    # ---- writing -------------------------------------------------------------------------------------
+    def add(self, tag: str, sample_ids: list[str] | pl.Series, sig: np.ndarray, exact: np.ndarray) -> int:
+        """Record the samples of a published version; returns the number of rows indexed."""
+        p = self.params
+        (self.path / "bands").mkdir(parents=True, exist_ok=True)
+        (self.path / "sigs").mkdir(parents=True, exist_ok=True)
+        ids = pl.Series("sample_id", sample_ids, dtype=pl.String)
+        live = np.flatnonzero(~is_empty(sig))
+        bt = band_table(band_hashes(sig[live], p.bands, p.rows), live)
+        ex = pl.DataFrame(
+            {
+                "band_id": np.full(len(ids), EXACT_BAND, np.int16),
+                "band_hash": exact.view(np.int64),
+                "doc": np.arange(len(ids), dtype=np.int64),
+            }
+        )
+        bands = pl.concat([bt, ex])
+        bands = bands.with_columns(
+            pl.Series("sample_id", ids.to_numpy()[bands["doc"].to_numpy()], pl.String),
+            pl.lit(tag, pl.String).alias("dataset"),
+        ).drop("doc")
+        sigs = pl.DataFrame(
+            {
+                "sample_id": ids,
+                "dataset": pl.Series([tag] * len(ids), dtype=pl.String),
+                "sig": pl.Series([r.tobytes() for r in sig], dtype=pl.Binary),
+            }
+        )
+        _atomic_parquet(bands, self.path / "bands" / f"{_safe(tag)}.parquet")
+        _atomic_parquet(sigs, self.path / "sigs" / f"{_safe(tag)}.parquet")
+        meta = {"params": asdict(p), "versions": sorted({*self.versions(), tag})}
+        _atomic_write(self.path / "index.json", json.dumps(meta, indent=1).encode())
+        self._bands = self._sigs = None
+        return len(ids)
+
+    def versions(self) -> list[str]:
+        return sorted(f.stem for f in (self.path / "bands").glob("*.parquet")) if self.path.exists() else []
+
+    # ---- querying ------------------------------------------------------------------------------------
+    def load(self) -> DedupIndex:
+        """Read the band tables into memory (done once; queries are then pure)."""
+        if self._bands is None:
+            files = sorted((self.path / "bands").glob("*.parquet")) if self.path.exists() else []
+            self._bands = (
+                pl.concat([pl.read_parquet(f) for f in files])
+                if files
+                else pl.DataFrame(
+                    schema={
+                        "band_id": pl.Int16,
+                        "band_hash": pl.Int64,
+                        "sample_id": pl.String,
+                        "dataset": pl.String,
+                    }
+                )
+            )
+            sfiles = sorted((self.path / "sigs").glob("*.parquet")) if self.path.exists() else []
+            self._sigs = (
+                pl.concat([pl.read_parquet(f) for f in sfiles])
+                if sfiles
+                else pl.DataFrame(schema={"sample_id": pl.String, "dataset": pl.String, "sig": pl.Binary})
+            )
+        return self
+
+    def __len__(self) -> int:
+        self.load()
+        assert self._sigs is not None
+        return self._sigs.height
+
+    def query(self, sig: np.ndarray, exact: np.ndarray, threshold: float) -> IndexHits:
+        """Best index match per row: exact key equality, or band collision verified >= threshold."""
+        self.load()
+        assert self._bands is not None and self._sigs is not None
+        p, n = self.params, sig.shape[0]
+        live = np.flatnonzero(~is_empty(sig))
+        q = pl.concat(
+            [
+                band_table(band_hashes(sig[live], p.bands, p.rows), live),
+                pl.DataFrame(
+                    {
+                        "band_id": np.full(n, EXACT_BAND, np.int16),
+                        "band_hash": exact.view(np.int64),
+                        "doc": np.arange(n, dtype=np.int64),
+                    }
+                ),
+            ]
+        )
+        hits = (
+            q.join(self._bands, on=["band_id", "band_hash"])
+            .group_by(["doc", "sample_id", "dataset"])
+            .agg((pl.col("band_id") == EXACT_BAND).any().alias("exact"))
+        )
+        hits = hits.join(self._sigs, on=["sample_id", "dataset"], how="left")
+        best_j = np.zeros(n)
+        best_ds: list[str | None] = [None] * n
+        best_id: list[str | None] = [None] * n
+        if hits.height:
+            docs = hits["doc"].to_numpy()
+            stored = np.frombuffer(b"".join(hits["sig"].to_list()), dtype=np.uint32).reshape(-1, p.num_perm)
+            j = (stored == sig[docs]).mean(axis=1)
+            j = np.where(hits["exact"].to_numpy(), 1.0, j)
+            order = np.lexsort((-j, docs))
+            ds, sid = hits["dataset"].to_list(), hits["sample_id"].to_list()
+            for k in order[np.r_[True, docs[order][1:] != docs[order][:-1]]]:
+                d = int(docs[k])
+                best_j[d] = j[k]
+                if j[k] >= threshold:
+                    best_ds[d], best_id[d] = ds[k], sid[k]
+        return IndexHits(best_ds, best_id, best_j)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    df.write_parquet(tmp)
+    os.replace(tmp, path)

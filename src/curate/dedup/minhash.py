@@ -1,0 +1,216 @@
+"""Vectorized MinHash signatures over word n-gram shingles.
+
+Pipeline, all in numpy over the flattened words of a whole batch: word hashes (Polars) -> shingle
+hashes by a polynomial rolling combination of ``ngram`` consecutive word hashes -> signatures.
+
+Two signature schemes, both locality-sensitive for Jaccard similarity of shingle sets:
+
+* ``"oph"`` (default): one-permutation hashing with optimal densification (Li, Owen & Zhang 2012;
+  Shrivastava 2017). Each shingle hash falls in one of ``num_perm`` bins (high 32 bits) and each bin
+  keeps its minimum value (low 32 bits); an empty bin borrows the value of a bin picked by a fixed
+  probe sequence, so equal sets still get equal signatures. Cost is one pass per shingle instead of
+  ``num_perm``: this is what makes the 100k x 2k-word benchmark fast.
+* ``"perm"``: classic MinHash, ``num_perm`` hash functions ``(a*x + b) >> 32`` on 32-bit shingle hashes
+  (multiply-add-shift, 2-universal) evaluated in uint64 chunks. Slower, kept for comparison.
+
+Signatures are uint32 arrays of shape (documents, num_perm); a document with no words gets the
+sentinel row :data:`EMPTY` everywhere and is left out of near-duplicate search.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from curate.dedup.normalize import token_hashes
+
+Scheme = Literal["oph", "perm"]
+EMPTY = np.uint32(0xFFFFFFFF)
+_K = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the rolling combination
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_PERM_CHUNK = 1 << 16  # shingles per chunk in the "perm" scheme (keeps temporaries in cache)
+_PROBES = 24  # densification probes before the rotation fallback
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: spreads every input bit over the output (in place on a copy)."""
+    x = x ^ (x >> np.uint64(30))
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def shingle_hashes(tokens: np.ndarray, counts: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every ``ngram``-word window of every document, and the number of windows per document.
+
+    A document shorter than ``ngram`` words (but not empty) gets one shingle of all its words, so short
+    texts are still comparable. Windows never cross a document boundary.
+    """
+    n_tok = len(tokens)
+    starts = np.zeros(len(counts), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    n_sh = np.where(counts > 0, np.maximum(counts - ngram + 1, 1), 0)
+    if n_tok == 0:
+        return np.zeros(0, np.uint64), n_sh
+    padded = np.zeros(n_tok + ngram, dtype=np.uint64)
+    padded[:n_tok] = tokens
+    h = padded[:n_tok].copy()
+    for j in range(1, ngram):  # Horner: h = ((t0*K + t1)*K + t2)...; tails fixed up below
+        h *= _K
+        h += padded[j : n_tok + j]
+    doc_of_pos = np.repeat(np.arange(len(counts)), counts)
+    pos_in_doc = np.arange(n_tok, dtype=np.int64) - starts[doc_of_pos]
+    keep = pos_in_doc < n_sh[doc_of_pos]
+    out = h[keep]
+    short = np.flatnonzero((counts > 0) & (counts < ngram))
+    if len(short):  # recompute the lone shingle of short documents from their own words only
+        first = np.cumsum(n_sh) - n_sh
+        for d in short.tolist():
+            acc = np.uint64(0)
+            with np.errstate(over="ignore"):
+                for t in tokens[starts[d] : starts[d] + counts[d]]:
+                    acc = acc * _K + t
+            out[first[d]] = acc
+    return mix64(out), n_sh
+
+
+def _oph(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    n_docs = len(n_sh)
+    sig = np.full(n_docs * num_perm, EMPTY, dtype=np.uint32)
+    if len(sh):
+        if seed:
+            sh = mix64(sh ^ np.uint64(seed * 0x9E3779B9 & 0xFFFFFFFFFFFFFFFF))
+        bins = ((sh >> np.uint64(32)) * np.uint64(num_perm)) >> np.uint64(32)
+        doc = np.repeat(np.arange(n_docs, dtype=np.int64), n_sh)
+        key = doc * num_perm + bins.astype(np.int64)
+        # Low 32 bits are the value; the sentinel is reserved for "bin empty".
+        val = np.minimum((sh & np.uint64(0xFFFFFFFF)).astype(np.uint32), EMPTY - np.uint32(1))
+        np.minimum.at(sig, key, val)
+    return _densify(sig.reshape(n_docs, num_perm), n_sh > 0, seed)
+
+
+def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray:
+    """Fill empty bins from other bins of the same document, by a probe sequence fixed per bin."""
+    empty = (sig == EMPTY) & nonempty_doc[:, None]
+    rows = np.flatnonzero(empty.any(axis=1))
+    if not len(rows):
+        return sig
+    k = sig.shape[1]
+    rng = np.random.default_rng(seed + 7919)
+    probes = rng.integers(0, k, size=(_PROBES, k))
+    sub, sub_empty = sig[rows], empty[rows]
+    filled, todo = sub.copy(), sub_empty.copy()
+    for t in range(_PROBES):
+        cand = sub[:, probes[t]]
+        ok = todo & ~sub_empty[:, probes[t]]
+        filled[ok] = cand[ok]
+        todo &= ~ok
+        if not todo.any():
+            break
+    if todo.any():  # rotation fallback: next non-empty bin to the right (circularly)
+        idx = np.where(sub_empty, 2 * k, np.arange(k))
+        doubled = np.concatenate([idx, idx + k * (idx < 2 * k)], axis=1)
+        nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k] % k
+        src = np.take_along_axis(sub, nxt, axis=1)
+        filled[todo] = src[todo]
+    sig[rows] = filled
+    return sig
+
+
+def _perm(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = (rng.integers(1, 1 << 63, size=num_perm, dtype=np.uint64) | np.uint64(1))[:, None]
+    b = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)[:, None]
+    x = sh >> np.uint64(32)
+    n_docs = len(n_sh)
+    sig = np.full((n_docs, num_perm), EMPTY, dtype=np.uint32)
+    docs = np.flatnonzero(n_sh)
+    offsets = np.concatenate([[0], np.cumsum(n_sh[docs])])
+    i = 0
+    while i < len(docs):  # whole documents per chunk, about _PERM_CHUNK shingles each
+        j = int(np.searchsorted(offsets, offsets[i] + _PERM_CHUNK, side="right")) - 1
+        j = max(j, i + 1)
+        lo, hi = offsets[i], offsets[j]
+        hv = ((a * x[None, lo:hi] + b) >> np.uint64(32)).astype(np.uint32)
+        sig[docs[i:j]] = np.minimum.reduceat(hv, offsets[i:j] - lo, axis=1).T
+        i = j
+    return sig
+
+
+def signatures_from_tokens(
+    tokens: np.ndarray,
+    counts: np.ndarray,
+    *,
+    num_perm: int = 128,
+    ngram: int = 5,
+    scheme: Scheme = "oph",
+    seed: int = 1,
+) -> np.ndarray:
+    sh, n_sh = shingle_hashes(tokens, counts, ngram)
+    if scheme == "oph":
+        return _oph(sh, n_sh, num_perm, seed)
+    if scheme == "perm":
+        return _perm(sh, n_sh, num_perm, seed)
+    raise ValueError(f"unknown MinHash scheme {scheme!r} (oph|perm)")
+
+
+def signatures(
+    texts: pl.Series | list[str],
+    *,
+    num_perm: int = 128,
+    ngram: int = 5,
+    scheme: Scheme = "oph",
+    seed: int = 1,
+) -> np.ndarray:
+    """MinHash signatures (uint32, shape (len(texts), num_perm)) of the normalized word n-grams."""
+    series = texts if isinstance(texts, pl.Series) else pl.Series(texts, dtype=pl.String)
+    tokens, counts = token_hashes(series)
+    return signatures_from_tokens(tokens, counts, num_perm=num_perm, ngram=ngram, scheme=scheme, seed=seed)
+
+
+def is_empty(sig: np.ndarray) -> np.ndarray:
+    """True for documents without words (their signature is the sentinel)."""
+    return np.asarray((sig == EMPTY).all(axis=1))
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity of paired signature rows (share of equal positions)."""
+    return np.asarray((a == b).mean(axis=-1))
+
+
+def sketch(texts: pl.Series, *, num_perm: int = 128, ngram: int = 5, scheme: Scheme = "oph", seed: int = 1,
+           batch_docs: int = 0, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Signatures and exact keys of a column of texts: (uint32 (n, num_perm), uint64 (n,)).
+
+    Works in batches (``batch_docs``; 0 = about 3 MB of text each) on ``threads`` threads; Polars and
+    numpy release the GIL, so the threads really run in parallel. Small batches matter: temporaries
+    stay cache- and allocator-friendly (one 20M-word batch ran 3x slower than 1M-word ones, and
+    250 x 2k-word documents 1.7x faster than 1000).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from curate.dedup.normalize import exact_keys_from_tokens
+
+    if batch_docs <= 0:
+        avg = float(texts.str.len_bytes().cast(pl.Float64).fill_null(0.0).sum()) / max(len(texts), 1)
+        batch_docs = int(min(50_000, max(64, 3_000_000 / max(avg, 1.0))))
+
+    def one(lo: int) -> tuple[np.ndarray, np.ndarray]:
+        tokens, counts = token_hashes(texts.slice(lo, batch_docs))
+        sig = signatures_from_tokens(tokens, counts, num_perm=num_perm, ngram=ngram, scheme=scheme, seed=seed)
+        return sig, exact_keys_from_tokens(tokens, counts)
+
+    starts = list(range(0, len(texts), batch_docs))
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            parts = list(pool.map(one, starts))
+    else:
+        parts = [one(lo) for lo in starts]
+    if not parts:
+        return np.zeros((0, num_perm), dtype=np.uint32), np.zeros(0, dtype=np.uint64)
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
