@@ -139,11 +139,9 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         try:
             for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
                 checked = apply_row_checks(batch, row_checks)
+                checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
                 if not corpus_checks:
-                    checked = finalize(checked)
                     report.funnel.update(_funnel(checked))
-                else:
-                    checked = checked.with_columns(pl.lit(True).alias("accepted"))
                 writer.write_table(schema.to_arrow(checked))
                 report.read.rows_ok += batch.height
                 if progress:

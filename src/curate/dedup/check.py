@@ -26,5 +26,13 @@ class DedupCheck:
         if self.config.index_dir:
             self.index = DedupIndex(self.config.index_dir, self.config.index_params()).load()
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Columns the corpus runner must load for this check (the rest stays on disk)."""
+        cols = [self.config.text_column, "accepted"]
+        if self.config.score_column:
+            cols.append(self.config.score_column)
+        return tuple(cols)
+
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         return dedup_frame(df, self.config, self.index)
