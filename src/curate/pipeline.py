@@ -221,10 +221,18 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
                     checks: Sequence[str], parents: Sequence[str] = ()) -> DatasetVersion:
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
     funnel = {"total": report.rows, "accepted": report.accepted, **dict(report.funnel)}
+    extra: dict[str, Any] = {"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
+    judge_cfg = (config.get("checks") or {}).get("judge") or {}
+    if judge_cfg.get("enabled"):
+        from curate.judge import usage_summary
+
+        cols = [c for c in ("judge_rubric", "judge_calls", "judge_tokens_in", "judge_tokens_out", "judge_cached",
+                            "reject_reasons") if c in pq.read_schema(out).names]
+        usage = usage_summary(pl.read_parquet(out, columns=cols), float(judge_cfg.get("price_in_per_m", 0.0)),
+                              float(judge_cfg.get("price_out_per_m", 0.0)))
+        extra["judge_usage"] = usage.as_dict()
     with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents,
-                      config={"checks": list(checks), **config},
-                      extra={"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
-                      ) as w:
+                      config={"checks": list(checks), **config}, extra=extra) as w:
         for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):
             df = pl.from_arrow(rb)
             assert isinstance(df, pl.DataFrame)

@@ -44,14 +44,15 @@ def _col(df: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Expr:
 def verdict_expr(df: pl.DataFrame) -> pl.Expr:
     """The correctness verdict per row: 1.0 correct, 0.0 wrong, null undecided.
 
-    Math and code rows use their verifier; other rows use the judge when it ran (score >= 0.5 passes).
+    Math and code rows use their verifier; other rows use the judge's verdict when it ran.
     """
     task = pl.col("task")
-    judge = _col(df, "judge_score", pl.Float64())
+    verdict = _col(df, "judge_verdict", pl.String())  # pass/fail under the judge's configured threshold
+    judged = pl.when(verdict.is_null()).then(None).otherwise((verdict == "pass").cast(pl.Float64))
     return (
         pl.when(task == "math").then(_col(df, "math_score", pl.Float64()))
         .when(task == "code").then(_col(df, "code_score", pl.Float64()))
-        .otherwise(pl.when(judge.is_null()).then(None).otherwise((judge >= 0.5).cast(pl.Float64)))
+        .otherwise(judged)
     )
 
 

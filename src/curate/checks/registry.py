@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "code": "curate.verify.code:CodeCheck",
     "decontam": "curate.dedup.decontam:DecontamCheck",
     "dedup": "curate.dedup.check:DedupCheck",
+    "judge": "curate.judge.check:JudgeCheck",
 }
 
 
