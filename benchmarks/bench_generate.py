@@ -6,7 +6,7 @@
 2. HTTP engine throughput against the local OpenAI-compatible server (``curate.generate.fake_server``,
    in its own process), against a sequential ``httpx.Client`` loop. Target: >= 500 requests/s.
 
-Run: ``python benchmarks/bench_generate.py [--prompts 64] [--n 4] [--max-tokens 64] [--requests 3000]``
+Run: ``python benchmarks/bench_generate.py [--prompts 32] [--n 4] [--max-tokens 128] [--shard-size 8]``
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import polars as pl
 
 from curate.generate.engines.base import Request, SamplingParams, prompt_seed
 from curate.generate.engines.hf import HFConfig, HFEngine
@@ -36,8 +37,17 @@ def _prompt_file(path: Path, k: int) -> Path:
     with src.open("rb") as f, path.open("wb") as out:
         for i, line in zip(range(k), f, strict=False):
             row = orjson.loads(line)
-            out.write(orjson.dumps({"prompt_id": f"gsm8k-{i}", "prompt": row["question"], "task": "math",
-                                    "reference": row["answer"].rsplit("####", 1)[-1].strip()}) + b"\n")
+            out.write(
+                orjson.dumps(
+                    {
+                        "prompt_id": f"gsm8k-{i}",
+                        "prompt": row["question"],
+                        "task": "math",
+                        "reference": row["answer"].rsplit("####", 1)[-1].strip(),
+                    }
+                )
+                + b"\n"
+            )
     return path
 
 
@@ -47,34 +57,59 @@ def bench_ledger(a: argparse.Namespace, tmp: Path) -> None:
     table = read_prompts(prompts)
     params, tmpl = SamplingParams(n=a.n, temperature=1.0, max_tokens=a.max_tokens), PromptTemplate("r1")
     engine = HFEngine(str(ckpt), HFConfig(batch_size=32))
-    engine.generate([Request("w", tmpl.render("warm up"), 0)], SamplingParams(n=2, max_tokens=4))
+    shards = [table.slice(s, a.shard_size) for s in range(0, table.height, a.shard_size)]
 
+    def requests(chunk: pl.DataFrame) -> list[Request]:
+        return [
+            Request(p, tmpl.render(t), prompt_seed(0, p))
+            for p, t in zip(chunk["prompt_id"], chunk["prompt"], strict=True)
+        ]
+
+    engine.generate(requests(shards[0]), params)  # warm-up at the real batch shape, not timed
     # Baseline: the bare engine over the same shards, nothing written.
     t0 = time.perf_counter()
-    for s in range(0, table.height, a.shard_size):
-        chunk = table.slice(s, a.shard_size)
-        engine.generate([Request(p, tmpl.render(t), prompt_seed(0, p))
-                         for p, t in zip(chunk["prompt_id"], chunk["prompt"], strict=True)], params)
+    for chunk in shards:
+        engine.generate(requests(chunk), params)
     bare = time.perf_counter() - t0
 
     ledger = Ledger(tmp / "ledger")
-    manifest = ledger.open(build_manifest(model=str(ckpt), engine="hf", params=params, template=tmpl,
-                                          shard_size=a.shard_size, n_prompts=table.height, prompts_file=prompts))
+    manifest = ledger.open(
+        build_manifest(
+            model=str(ckpt),
+            engine="hf",
+            params=params,
+            template=tmpl,
+            shard_size=a.shard_size,
+            n_prompts=table.height,
+            prompts_file=prompts,
+        )
+    )
     t0 = time.perf_counter()
     r = generate_ledger(table, engine, params, tmpl, ledger, manifest)
     wall = time.perf_counter() - t0
     outside = wall - r.engine_s
-    print(f"[ledger] {r.samples_written} samples, {r.shards_written} shards of {a.shard_size} prompts x n={a.n}, "
-          f"max_tokens={a.max_tokens}")
-    print(f"[ledger] bare engine loop (baseline): {bare:.2f}s; with ledger: {wall:.2f}s "
-          f"(engine {r.engine_s:.2f}s, outside engine {outside:.3f}s, of which part writes {r.ledger_s:.3f}s)")
-    print(f"[ledger] overhead = outside/engine = {outside / r.engine_s:.2%} (target <= 3%); "
-          f"end-to-end ratio with/without ledger = {wall / bare:.3f}")
+    print(
+        f"[ledger] {r.samples_written} samples, {r.shards_written} shards of {a.shard_size} prompts "
+        f"x n={a.n}, max_tokens={a.max_tokens}"
+    )
+    print(
+        f"[ledger] bare engine loop (baseline): {bare:.2f}s; with ledger: {wall:.2f}s "
+        f"(engine {r.engine_s:.2f}s, outside engine {outside:.3f}s, of which part writes {r.ledger_s:.3f}s)"
+    )
+    print(
+        f"[ledger] overhead = outside/engine = {outside / r.engine_s:.2%} (target <= 3%); "
+        f"end-to-end ratio with/without ledger = {wall / bare:.3f}"
+    )
 
 
-def bench_http(a: argparse.Namespace) -> None:
-    server = subprocess.Popen([sys.executable, "-m", "curate.generate.fake_server", "--port", "0"],
-                              stdout=subprocess.PIPE, text=True)
+def bench_http(a: argparse.Namespace, latency_s: float) -> None:
+    """Throughput against the server answering after ``latency_s`` (0: pure client/server overhead;
+    > 0: like a real server, where concurrency is what hides the generation time)."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "curate.generate.fake_server", "--port", "0", "--latency", str(latency_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline() if server.stdout else ""
         if not line.startswith("READY "):
@@ -85,7 +120,7 @@ def bench_http(a: argparse.Namespace) -> None:
         params = SamplingParams(n=1, max_tokens=64)
 
         # Baseline: one request after another on a keep-alive httpx.Client (a typical script).
-        k = min(300, a.requests)
+        k = min(300 if latency_s == 0 else 50, a.requests)
         eng = OpenAIEngine("fake", OpenAIConfig(base_url=url))
         with httpx.Client(base_url=url) as client:
             t0 = time.perf_counter()
@@ -95,15 +130,19 @@ def bench_http(a: argparse.Namespace) -> None:
             seq = k / (time.perf_counter() - t0)
         eng.close()
 
-        for fail_rate_note, conc in (("", a.concurrency),):
-            eng = OpenAIEngine("fake", OpenAIConfig(base_url=url, concurrency=conc))
-            eng.generate(reqs[:50], params)  # open connections
-            t0 = time.perf_counter()
-            out = eng.generate(reqs, params)
-            rate = len(out) / (time.perf_counter() - t0)
-            eng.close()
-            print(f"[http] sequential httpx.Client (baseline): {seq:.0f} req/s; OpenAIEngine concurrency={conc}: "
-                  f"{rate:.0f} req/s{fail_rate_note} (target >= 500); ratio {rate / seq:.1f}x")
+        eng = OpenAIEngine("fake", OpenAIConfig(base_url=url, concurrency=a.concurrency))
+        eng.generate(reqs[:200], params)  # open the connections
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = eng.generate(reqs, params)
+        wall = time.perf_counter() - t0
+        rate, cpu = len(out) / wall, (time.process_time() - c0) / wall
+        eng.close()
+        tag = f"[http latency={latency_s * 1000:.0f}ms]"
+        print(f"{tag} sequential httpx.Client (baseline): {seq:.0f} req/s")
+        print(
+            f"{tag} OpenAIEngine concurrency={a.concurrency}: {rate:.0f} req/s over {len(out)} requests "
+            f"(target >= 500), client at {cpu:.0%} of a core; ratio to baseline {rate / seq:.1f}x"
+        )
     finally:
         server.terminate()
         server.wait()
@@ -111,9 +150,9 @@ def bench_http(a: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--prompts", type=int, default=64)
+    ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--n", type=int, default=4)
-    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--shard-size", type=int, default=8)
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=64)
@@ -122,7 +161,8 @@ def main() -> None:
     if not a.skip_ledger:
         with tempfile.TemporaryDirectory() as d:
             bench_ledger(a, Path(d))
-    bench_http(a)
+    bench_http(a, 0.0)
+    bench_http(a, 0.02)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ R1_CASES = [
     ("<think>a<|endoftext|></think>4", "stop", ["format.special_token"]),
     ("<think>a</think>4<｜end▁of▁sentence｜>", "stop", ["format.special_token"]),
     ("<think>| a | b |\n|---|---|</think>4", "stop", []),  # markdown tables are not tokens
+    ("<think>所以答案是所以答案是</think>\n\nThe answer is 4.", "stop", []),  # multi-byte reasoning
 ]
 
 

@@ -15,9 +15,7 @@ from curate.schema import check_decls
 from curate.verify.code import CodeCheck, CodeConfig, CodeTask, extract_code, run_code, run_code_batch
 from curate.verify.sandbox import sandbox_error
 
-needs_sandbox = pytest.mark.skipif(
-    sandbox_error() is not None, reason=f"no working bubblewrap: {sandbox_error()}"
-)
+needs_sandbox = pytest.mark.skipif(sandbox_error() is not None, reason=f"no working bubblewrap: {sandbox_error()}")
 FAST = CodeConfig(cpu_s=2, wall_s=10.0)
 IO_TYPE = pl.List(pl.Struct({"input": pl.String, "output": pl.String}))
 
@@ -132,6 +130,20 @@ def test_test_shapes(code: str, row: dict[str, Any], passed: bool | None, reason
     assert r.duration_s > 0
 
 
+@needs_sandbox
+@pytest.mark.parametrize("mode", ["fresh", "pooled"])
+def test_test_shapes_in_a_batch(mode: str) -> None:
+    tasks = [CodeTask(answer(code), row.get("tests"), row.get("entry_point"), row.get("io_tests"))
+             for code, row, _, _ in SHAPES]  # fmt: skip
+    results = run_code_batch(tasks, CodeConfig(cpu_s=2, wall_s=10.0, mode=mode, workers=2))
+    assert [(r.passed, r.reason) for r in results] == [(p, reason) for _, _, p, reason in SHAPES]
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        run_code_batch([CodeTask(answer("x = 1"), "assert x == 1")], CodeConfig(mode="warm"))
+
+
 def _humaneval() -> list[dict[str, Any]]:
     raw = files("curate") / "data" / "benchmarks" / "humaneval.jsonl.gz"
     with gzip.open(str(raw), "rt", encoding="utf-8") as f:
@@ -142,9 +154,7 @@ def _humaneval() -> list[dict[str, Any]]:
 def test_humaneval_canonical_solutions_pass_and_stubs_fail() -> None:
     rows = _humaneval()
     assert len(rows) == 164
-    good = [
-        CodeTask(answer(r["prompt"] + r["canonical_solution"]), r["test"], r["entry_point"]) for r in rows
-    ]
+    good = [CodeTask(answer(r["prompt"] + r["canonical_solution"]), r["test"], r["entry_point"]) for r in rows]
     stub = [CodeTask(answer(r["prompt"] + "    return None\n"), r["test"], r["entry_point"]) for r in rows]
     results = run_code_batch(good + stub, FAST)
     failed = [(r["task_id"], res.status, res.detail) for r, res in zip(rows, results[:164], strict=True)

@@ -433,8 +433,10 @@ def catalog_command(ctx: typer.Context) -> None:
 def _register_stage_commands() -> None:
     """Commands whose code lives with their stage (imported lazily inside each command body)."""
     from curate.dedup.cli import dedup_command
+    from curate.generate.cli import generate_command
     from curate.judge.cli import judge_app
 
+    app.command("generate")(generate_command)
     app.command("dedup")(dedup_command)
     app.add_typer(judge_app, name="judge")
 

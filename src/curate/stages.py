@@ -151,6 +151,12 @@ def publish_checked_file(store: Store, name: str, path: Path, checks_config: dic
     """Publish a checked Parquet file as the next ``checked`` version of ``name``."""
     funnel = funnel_of_file(path)
     report = CheckReport(out=path, quarantine=None, rows=funnel["total"], accepted=funnel["accepted"])
+    from curate.pipeline import quarantine_path
+
+    q = quarantine_path(path.with_name("rows.parquet"))
+    if q.exists():  # rows the row checks could not read are counted in the manifest, not lost
+        report.quarantine = q
+        report.read.rows_bad = sum(1 for _ in q.open("rb"))
     report.funnel.update({k: v for k, v in funnel.items() if k not in ("total", "accepted")})
     return publish_checked(store, name, path, report, config={"checks": checks_config}, checks=[],
                            parents=parents)

@@ -38,13 +38,13 @@ class FormatCheck:
         r = pl.col("response")
         finish = pl.col("finish_reason") if "finish_reason" in df.columns else pl.lit(None, pl.String)
         # Literal searches only: a regex over 8 KB traces costs 50x more (benchmarks/bench_check.py).
-        close_at = r.str.find("</think>", literal=True)
         tmp = df.select(
             r.str.count_matches("<think>", literal=True).alias("n_open"),
             r.str.count_matches("</think>", literal=True).alias("n_close"),
             r.str.strip_chars_start().str.starts_with("<think>").alias("starts_open"),
             # After the first </think>; several closes are rejected as multiple_think anyway.
-            r.str.slice(close_at + len("</think>")).str.strip_chars().alias("answer"),
+            # (str.find returns a byte offset but str.slice counts characters: split instead.)
+            r.str.splitn("</think>", 2).struct.field("field_1").str.strip_chars().alias("answer"),
             (finish == "length").fill_null(False).alias("length_stop"),
             r.str.contains(cfg.special_token_pattern).alias("special"),
         )

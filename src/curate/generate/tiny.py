@@ -11,14 +11,22 @@ from __future__ import annotations
 import itertools
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
     "{% if not (loop.last and message['role'] == 'assistant') %}<|end|>\n{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-SPECIAL_TOKENS = ("<|pad|>", "<|begin_of_text|>", "<|end_of_text|>", "<|system|>", "<|user|>",
-                  "<|assistant|>", "<|end|>")
+SPECIAL_TOKENS = (
+    "<|pad|>",
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|system|>",
+    "<|user|>",
+    "<|assistant|>",
+    "<|end|>",
+)
 TAG_TOKENS = ("<think>", "</think>", "<answer>", "</answer>")
 
 _FALLBACK_TEXT = (
@@ -57,9 +65,8 @@ def build_tiny_checkpoint(
     Deterministic for a given ``seed``; takes about a second on a CPU.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
-    from transformers.tokenization_utils_base import AddedToken
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,13 +75,18 @@ def build_tiny_checkpoint(
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     bpe.train_from_iterator(_corpus(corpus_lines), trainer=trainer)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
-        pad_token="<|pad|>", additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+    tok: Any = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+        tokenizer_object=bpe,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|end_of_text|>",
+        pad_token="<|pad|>",
+        additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
     )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
     tok.chat_template = CHAT_TEMPLATE
@@ -82,19 +94,26 @@ def build_tiny_checkpoint(
     tok.save_pretrained(out)
 
     common = dict(
-        vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-        num_hidden_layers=num_layers, num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
-        max_position_embeddings=max_position_embeddings, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=True,
     )
     if arch == "llama":
-        config = LlamaConfig(**common)
+        config: Any = LlamaConfig(**common)
     elif arch == "qwen2":
         config = Qwen2Config(**common)
     else:
         raise ValueError(f"arch must be 'llama' or 'qwen2', not {arch!r}")
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    model: Any = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out)
     return out

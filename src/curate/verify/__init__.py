@@ -4,6 +4,7 @@ from curate.verify.answer_extract import Extraction, boxed_contents, extract_ans
 from curate.verify.code import CodeCheck, CodeConfig, CodeResult, CodeTask, extract_code, run_code, run_code_batch
 from curate.verify.math import MathCheck, MathConfig, MathResult, verify_math
 from curate.verify.sandbox import SandboxConfig, SandboxRun, run_sandboxed, sandbox_error
+from curate.verify.zygote import ZygotePool
 
 __all__ = [
     "CodeCheck",
@@ -16,6 +17,7 @@ __all__ = [
     "MathResult",
     "SandboxConfig",
     "SandboxRun",
+    "ZygotePool",
     "boxed_contents",
     "extract_answer",
     "extract_code",

@@ -7,7 +7,8 @@ unprivileged uid (so it can neither signal the harness nor open ``/proc/<harness
 executes the candidate. The verdict is written on the result fd, prefixed by the run's nonce, which the
 harness reads from its own pipe only after every child is gone: no child ever had it in memory.
 
-argv: result_fd nonce_fd. stdin: ``marshal`` payload (code, tests, entry_point, io, limits, uid).
+argv: ``result_fd nonce_fd`` (one program; stdin: ``marshal`` payload of code, tests, entry_point, io,
+limits, uid), or ``zygote ctl_fd uid`` (many programs, see ``serve``).
 """
 
 import builtins
@@ -16,6 +17,7 @@ import os
 import resource
 import signal
 import sys
+import time
 
 _PLAIN = (int, float, str, bool, type(None), complex, bytes)
 _FAILS = ("tests_failed", "error", "memory", "timeout", "output_limit")
@@ -39,6 +41,7 @@ def _confine(p, keep_fds):
     lim(resource.RLIMIT_FSIZE, (p["fsize"], p["fsize"]))
     lim(resource.RLIMIT_NOFILE, (p["nofile"], p["nofile"]))
     lim(resource.RLIMIT_CORE, (0, 0))
+    lim(resource.RLIMIT_MSGQUEUE, (0, 0))  # no POSIX message queues (they would outlive the program)
     lim(resource.RLIMIT_NPROC, (p["nproc"], p["nproc"]))
     uid = p["uid"]
     if uid is not None:
@@ -227,9 +230,10 @@ def run_io(p, i, case):
     return "pass", ""
 
 
-def main():
-    result_fd, nonce_fd = int(sys.argv[1]), int(sys.argv[2])
+def main(result_fd, nonce_fd, uid=-1):
     p = marshal.loads(sys.stdin.buffer.read())
+    if uid != -1:  # zygote mode: the uid is the zygote's, whatever the payload says
+        p["uid"] = uid
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -246,5 +250,148 @@ def main():
     os._exit(0)
 
 
+# ---- zygote mode: one sandbox, many programs ------------------------------------------------------
+# The zygote (this process, pid 2) never reads a payload nor runs candidate code, so every fork of it
+# starts from the same pristine state. Per program the host sends, over the control socket, five fresh
+# descriptors: payload (read), stdout, stderr, result (write), nonce (read). The zygote forks a runner
+# that puts them on 0/1/2 and runs ``main`` exactly as a one-program sandbox would; once the runner is
+# gone it kills every process of the candidates' uid, deletes what they left (files under /tmp, SysV
+# IPC objects) and answers ``ok`` only if nothing is left, else ``dirty <why>`` and exits: the host then
+# throws this sandbox away. A pid namespace, a tmpfs and an IPC namespace per program would need
+# CAP_SYS_ADMIN here; emptying and checking them is what keeps the zygote unprivileged.
+
+_IPC = (  # (ctl function, INFO cmd, STAT_ANY cmd); IPC_RMID = 0
+    ("shmctl", 14, 15),
+    ("semctl", 19, 20),
+    ("msgctl", 12, 13),
+)
+
+
+_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 311, "s390x": 281}  # SYS_keyctl
+
+
+def _ipc_objects(libc, buf):
+    found = []
+    for name, info, stat_any in _IPC:
+        ctl = getattr(libc, name)
+        args = (0,) if name == "semctl" else ()
+        top = ctl(0, *args, info, buf)
+        for idx in range(max(top, 0) + 1):
+            ident = ctl(idx, *args, stat_any, buf)
+            if ident >= 0:
+                found.append((ctl, args, ident))
+    return found
+
+
+def _remove_tree(path, uid):
+    for entry in os.scandir(path):
+        full = entry.path
+        if entry.stat(follow_symlinks=False).st_uid != uid:
+            continue  # the runner's own files (root): the zygote removes those, and checks
+        if entry.is_dir(follow_symlinks=False):
+            os.chmod(full, 0o700)  # the owner may always do this, whatever mode the program set
+            _remove_tree(full, uid)
+            os.rmdir(full)
+        else:
+            os.unlink(full)
+
+
+def _clean_as(uid, ipc):
+    """In a child at the candidates' uid: kill all of its processes, empty /tmp, clear its keyrings,
+    drop SysV IPC objects. Any failure exits non-zero: the zygote is then thrown away."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    # kill(-1) spares the caller and pid 1, and a fork cannot outrun it (tasklist lock); but it cannot
+    # say when all are gone (it counts the zygote too). RLIMIT_NPROC counts the uid's tasks until they
+    # are reaped: at 2, a fork succeeds only if this process is the uid's last one.
+    resource.setrlimit(resource.RLIMIT_NPROC, (2, 2))
+    deadline = time.monotonic() + 3.0
+    while True:
+        os.kill(-1, signal.SIGKILL)
+        try:
+            pid = os.fork()
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os._exit(11)
+            time.sleep(0.0005)  # killed processes count until pid 1 (bwrap) reaps them
+            continue
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        break
+    _remove_tree("/tmp", uid)
+    libc, buf = ipc
+    keyctl = _KEYCTL.get(os.uname().machine)
+    for ring in (-4, -5):  # KEYCTL_CLEAR the uid's user and user-session keyrings (kept by the kernel)
+        if keyctl is not None and libc.syscall(keyctl, 7, ring) != 0:
+            os._exit(14)
+    for ctl, args, ident in _ipc_objects(libc, buf):
+        ctl(ident, *args, 0, None)
+    if _ipc_objects(libc, buf):
+        os._exit(12)
+    os._exit(0)
+
+
+def _cleanup(uid, ipc):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _clean_as(uid, ipc)
+        finally:
+            os._exit(13)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return f"cleanup failed (status {os.waitstatus_to_exitcode(status)})"
+    for name in os.listdir("/tmp"):  # files of the runner (root), e.g. after it was killed
+        try:  # noqa: SIM105 (contextlib would cost start-up time)
+            os.unlink("/tmp/" + name)
+        except OSError:
+            pass
+    left = os.listdir("/tmp")
+    return f"/tmp not empty: {left[:3]}" if left else ""
+
+
+def serve(ctl_fd, uid):
+    import _socket
+
+    sock = _socket.socket(fileno=ctl_fd)
+    try:
+        import ctypes
+
+        ipc = (ctypes.CDLL(None), ctypes.create_string_buffer(4096))
+        _ipc_objects(*ipc)
+    except Exception as e:  # without SysV IPC cleanup a zygote could carry state: refuse to serve
+        sock.sendall(b"dirty no IPC cleanup: " + _msg(e).encode() + b"\n")
+        os._exit(0)
+    sock.sendall(b"ready\n")
+    fd_space = _socket.CMSG_LEN(5 * 4)
+    while True:
+        msg, anc, _, _ = sock.recvmsg(16, fd_space)
+        fds = [int.from_bytes(d[i : i + 4], sys.byteorder) for _, _, d in anc for i in range(0, len(d), 4)]
+        if msg != b"run\n" or len(fds) != 5:
+            os._exit(0)  # the host closed the socket (or broke protocol): the sandbox ends
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sock.close()
+                for i in range(3):
+                    os.dup2(fds[i], i)
+                    os.close(fds[i])
+                main(fds[3], fds[4], uid)
+            finally:
+                os._exit(70)
+        for fd in fds:
+            os.close(fd)
+        os.waitpid(pid, 0)
+        why = _cleanup(uid, ipc)
+        sock.sendall(b"dirty " + why.encode() + b"\n" if why else b"ok\n")
+        if why:
+            os._exit(0)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "zygote":
+        serve(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main(int(sys.argv[1]), int(sys.argv[2]))

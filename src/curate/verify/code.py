@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import polars as pl
 
 from curate.checks.base import Scope, add_reasons
-from curate.verify.sandbox import SandboxConfig, run_sandboxed, sandbox_error
+from curate.verify.sandbox import SandboxConfig, SandboxRun, run_sandboxed, sandbox_error
+from curate.verify.zygote import ZygotePool
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.M | re.S)
 _PY_TAGS = frozenset({"python", "py", "python3", "py3"})
@@ -110,17 +111,22 @@ def run_code(
     entry_point: str | None,
     io_tests: Sequence[Mapping[str, Any]] | None,
     config: CodeConfig | None = None,
+    pool: ZygotePool | None = None,
 ) -> CodeResult:
-    """Verify one response; also usable as a GRPO reward (``result.score``, None = cannot decide)."""
+    """Verify one response; also usable as a GRPO reward (``result.score``, None = cannot decide).
+    With ``pool`` (built with the same config) the program runs in one of its pre-started sandboxes."""
     cfg = config or CodeConfig()
     prep = _prepare(response, tests, io_tests, cfg)
     if isinstance(prep, CodeResult):
         return prep
     code, tests, cases = prep
-    run = run_sandboxed(
-        code, tests=tests, entry_point=entry_point or None, io_tests=cases, config=cfg,
-        plain_returns=cfg.plain_returns,
-    )  # fmt: skip
+    run: SandboxRun
+    if pool is not None:
+        run = pool.run(code, tests=tests, entry_point=entry_point or None, io_tests=cases,
+                       plain_returns=cfg.plain_returns)  # fmt: skip
+    else:
+        run = run_sandboxed(code, tests=tests, entry_point=entry_point or None, io_tests=cases, config=cfg,
+                            plain_returns=cfg.plain_returns)  # fmt: skip
     return _result(run.status, run.detail, run.stdout, run.stderr, run.duration_s)
 
 
@@ -129,16 +135,25 @@ def default_workers() -> int:
 
 
 def run_code_batch(tasks: Sequence[CodeTask], config: CodeConfig | None = None) -> list[CodeResult]:
-    """``run_code`` over many tasks, ``config.workers`` sandboxes at a time (results in input order)."""
+    """``run_code`` over many tasks, ``config.workers`` sandboxes at a time (results in input order).
+    ``config.mode == "pooled"``: each worker keeps one sandbox for the whole batch (see ``zygote``)."""
     cfg = config or CodeConfig()
     if not tasks:
         return []
+    if cfg.mode not in ("pooled", "fresh"):
+        raise ValueError(f"mode must be 'pooled' or 'fresh', not {cfg.mode!r}")
+    zygotes = ZygotePool(cfg) if cfg.mode == "pooled" else None
 
     def one(t: CodeTask) -> CodeResult:
-        return run_code(t.response, tests=t.tests, entry_point=t.entry_point, io_tests=t.io_tests, config=cfg)
+        return run_code(t.response, tests=t.tests, entry_point=t.entry_point, io_tests=t.io_tests, config=cfg,
+                        pool=zygotes)  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=min(cfg.workers or default_workers(), len(tasks))) as pool:
-        return list(pool.map(one, tasks))
+    try:
+        with ThreadPoolExecutor(max_workers=min(cfg.workers or default_workers(), len(tasks))) as pool:
+            return list(pool.map(one, tasks))
+    finally:
+        if zygotes is not None:
+            zygotes.close()
 
 
 class CodeCheck:

@@ -17,6 +17,7 @@ bwrap needs a user namespace and children keep the caller's uid (weaker, best ef
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import marshal
@@ -54,6 +55,9 @@ class SandboxConfig:
     python: str = ""  # interpreter inside the sandbox; "" = the running one
     extra_ro_binds: tuple[str, ...] = ()  # more host paths to show read-only (same path inside)
     uid_base: int = 200_000  # children run as uid_base + per-process offset + slot (root only)
+    # "pooled": batches reuse one sandbox per worker, emptied and checked between programs (see
+    # curate.verify.zygote); "fresh": one bwrap per program. Single calls and non-root are always fresh.
+    mode: str = "pooled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +70,16 @@ class SandboxRun:
 
 
 class _Slots:
-    """Distinct uids for concurrent runs, so RLIMIT_NPROC counts one run's processes only."""
+    """Distinct uids for concurrent runs, so RLIMIT_NPROC counts one run's processes only. First in,
+    first out: a uid comes back as late as possible, after a killed sandbox's processes are reaped."""
 
     def __init__(self, n: int = 1024) -> None:
-        self._free = list(range(n))
+        self._free = collections.deque(range(n))
         self._lock = threading.Lock()
 
     def take(self) -> int:
         with self._lock:
-            return self._free.pop() if self._free else secrets.randbelow(1024)
+            return self._free.popleft() if self._free else secrets.randbelow(1024)
 
     def give(self, slot: int) -> None:
         with self._lock:
@@ -119,6 +124,22 @@ def _tail(buf: bytearray, n: int) -> str:
     return bytes(buf[-4 * n :]).decode("utf-8", "replace")[-n:]
 
 
+def payload_for(
+    code: str, tests: str | None, entry_point: str | None, io_tests: list[tuple[str, str]],
+    config: SandboxConfig, plain_returns: bool, uid: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    """What the harness reads on stdin: the program, its tests and the limits of its processes."""
+    return {
+        "code": code, "tests": tests, "entry_point": entry_point, "io": io_tests,
+        "plain_returns": plain_returns, "cpu": int(config.cpu_s), "memory": config.memory_mb << 20,
+        "fsize": config.fsize_mb << 20, "nofile": config.nofile, "nproc": config.nproc, "uid": uid,
+    }  # fmt: skip
+
+
+def slot_uid(config: SandboxConfig, slot: int) -> int:
+    return config.uid_base + (os.getpid() % 1000) * 1024 + slot
+
+
 def run_sandboxed(
     code: str,
     *,
@@ -128,120 +149,139 @@ def run_sandboxed(
     config: SandboxConfig = SandboxConfig(),
     plain_returns: bool = True,
 ) -> SandboxRun:
-    """Run ``code`` against ``tests`` (HumanEval ``check`` or an assert script) and/or stdin/stdout cases."""
+    """Run ``code`` against ``tests`` (HumanEval ``check`` or an assert script) and/or stdin/stdout cases,
+    in a sandbox of its own (one bwrap per call; ``curate.verify.zygote`` reuses sandboxes)."""
     t0 = time.perf_counter()
     root = os.geteuid() == 0
     slot = _SLOTS.take()
-    payload: dict[str, Any] = {
-        "code": code, "tests": tests, "entry_point": entry_point, "io": io_tests,
-        "plain_returns": plain_returns, "cpu": int(config.cpu_s), "memory": config.memory_mb << 20,
-        "fsize": config.fsize_mb << 20, "nofile": config.nofile, "nproc": config.nproc,
-        "uid": config.uid_base + (os.getpid() % 1000) * 1024 + slot if root else None,
-    }  # fmt: skip
+    payload = payload_for(code, tests, entry_point, io_tests, config, plain_returns,
+                          slot_uid(config, slot) if root else None)  # fmt: skip
     try:
         return _run(payload, config, root, t0)
     finally:
         _SLOTS.give(slot)
 
 
-def _run(payload: dict[str, Any], cfg: SandboxConfig, root: bool, t0: float) -> SandboxRun:
-    def infra(detail: str, err: str = "") -> SandboxRun:
-        return SandboxRun("sandbox_error", detail, "", err, time.perf_counter() - t0)
+@dataclass
+class Exchange:
+    """What came back from one program: tails of stdout/stderr, the result pipe, the control line."""
 
-    if not os.access(cfg.bwrap, os.X_OK):
-        return infra(f"bubblewrap not found at {cfg.bwrap}")
-    argv = _argv(cfg.bwrap, cfg.python, cfg.extra_ro_binds, cfg.tmpfs_mb, root)
-    nonce = secrets.token_hex(16).encode()
-    res_r, res_w = os.pipe()
-    non_r, non_w = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            [*argv, str(res_w), str(non_r)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, pass_fds=(res_w, non_r), start_new_session=True, env={},
-        )  # fmt: skip
-    except OSError as e:
-        for fd in (res_r, res_w, non_r, non_w):
-            os.close(fd)
-        return infra(f"cannot start bubblewrap: {e}")
-    os.close(res_w)
-    os.close(non_r)
-    os.write(non_w, nonce)  # 32 bytes: fits the pipe buffer, never blocks
-    os.close(non_w)
-    out, err, result = bytearray(), bytearray(), bytearray()
-    flood = timed_out = False
+    out: bytearray
+    err: bytearray
+    result: bytearray
+    ctl: bytearray
+    flood: bool = False
+    timed_out: bool = False
+
+
+def pump(
+    cfg: SandboxConfig, deadline: float, data: bytes, stdin_fd: int, out_fd: int, err_fd: int, res_fd: int,
+    ctl_fd: int | None = None,
+) -> Exchange:  # fmt: skip
+    """Feed ``data`` to stdin_fd and read the other pipes until EOF on all (the control socket: until
+    one line), the deadline, or more than ``output_bytes`` of output. Closes every fd but ``ctl_fd``."""
+    io = Exchange(bytearray(), bytearray(), bytearray(), bytearray())
     total = 0  # stdout + stderr bytes read (the buffers keep tails only)
-    assert proc.stdin and proc.stdout and proc.stderr
-    data = memoryview(marshal.dumps(payload))
+    view = memoryview(data)
     sel = selectors.DefaultSelector()
+    owned = [stdin_fd, out_fd, err_fd, res_fd]
     try:
-        stdin_fd = proc.stdin.fileno()
         os.set_blocking(stdin_fd, False)
         sel.register(stdin_fd, selectors.EVENT_WRITE)
-        bufs = {proc.stdout.fileno(): out, proc.stderr.fileno(): err, res_r: result}
+        bufs = {out_fd: io.out, err_fd: io.err, res_fd: io.result}
+        if ctl_fd is not None:
+            bufs[ctl_fd] = io.ctl
         for fd in bufs:
             sel.register(fd, selectors.EVENT_READ)
-        deadline = t0 + cfg.wall_s
-        while sel.get_map() and not flood:
+        while sel.get_map() and not io.flood:
             left = deadline - time.perf_counter()
             if left <= 0:
-                timed_out = True
+                io.timed_out = True
                 break
             for key, _ in sel.select(left):
                 fd = key.fd
                 if fd == stdin_fd:
                     try:
-                        data = data[os.write(fd, data[: 1 << 16]) :]
+                        view = view[os.write(fd, view[: 1 << 16]) :]
                     except BrokenPipeError:
-                        data = data[:0]
-                    if not data:
+                        view = view[:0]
+                    if not view:
                         sel.unregister(fd)
-                        proc.stdin.close()
+                        os.close(fd)
+                        owned.remove(fd)
                     continue
                 chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    sel.unregister(fd)
-                    continue
                 buf = bufs[fd]
                 buf += chunk
-                if fd == res_r:
+                if not chunk or (fd == ctl_fd and buf.endswith(b"\n")):
+                    sel.unregister(fd)
+                elif fd in (res_fd, ctl_fd):
                     del buf[4096:]
-                    continue
-                total += len(chunk)
-                if total > cfg.output_bytes:
-                    flood = True
-                elif len(buf) > 8 * cfg.tail_chars:
-                    del buf[: len(buf) - 4 * cfg.tail_chars]  # keep a tail only
+                else:
+                    total += len(chunk)
+                    if total > cfg.output_bytes:
+                        io.flood = True
+                    elif len(buf) > 8 * cfg.tail_chars:
+                        del buf[: len(buf) - 4 * cfg.tail_chars]  # keep a tail only
     finally:
         sel.close()
-        if timed_out or flood or proc.poll() is None:
-            _kill(proc, wait=not (timed_out or flood))
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if f and not f.closed:
-                f.close()
-        os.close(res_r)
-    so, se = _tail(out, cfg.tail_chars), _tail(err, cfg.tail_chars)
+        for fd in owned:
+            os.close(fd)
+    return io
+
+
+def verdict(io: Exchange, nonce: bytes, cfg: SandboxConfig, t0: float, no_verdict: str) -> SandboxRun:
+    """The harness's verdict if it carries this run's nonce; else what the host observed."""
+    so, se = _tail(io.out, cfg.tail_chars), _tail(io.err, cfg.tail_chars)
     dt = time.perf_counter() - t0
-    head, _, detail = bytes(result).decode("utf-8", "replace").partition("\n")
-    tok, _, verdict = head.partition(" ")
-    if tok == nonce.decode() and verdict in STATUSES:
-        return SandboxRun(verdict, detail, so, se, dt)
-    if flood:
+    head, _, detail = bytes(io.result).decode("utf-8", "replace").partition("\n")
+    tok, _, status = head.partition(" ")
+    if tok == nonce.decode() and status in STATUSES:
+        return SandboxRun(status, detail, so, se, dt)
+    if io.flood:
         return SandboxRun("output_limit", f"more than {cfg.output_bytes} bytes of output", so, se, dt)
-    if timed_out:
+    if io.timed_out:
         return SandboxRun("timeout", f"wall clock limit of {cfg.wall_s:g}s", so, se, dt)
-    return SandboxRun("sandbox_error", f"no verdict from the harness (exit {proc.returncode})", so, se, dt)
+    return SandboxRun("sandbox_error", no_verdict, so, se, dt)
 
 
-def _kill(proc: subprocess.Popen[bytes], wait: bool) -> None:
+def _run(payload: dict[str, Any], cfg: SandboxConfig, root: bool, t0: float) -> SandboxRun:
+    if not os.access(cfg.bwrap, os.X_OK):
+        return SandboxRun("sandbox_error", f"bubblewrap not found at {cfg.bwrap}", "", "", 0.0)
+    argv = _argv(cfg.bwrap, cfg.python, cfg.extra_ro_binds, cfg.tmpfs_mb, root)
+    nonce = secrets.token_hex(16).encode()
+    (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
+    (res_r, res_w), (non_r, non_w) = os.pipe(), os.pipe()
+    theirs = (in_r, out_w, err_w, res_w, non_r)
+    try:
+        proc = subprocess.Popen(
+            [*argv, str(res_w), str(non_r)], stdin=in_r, stdout=out_w, stderr=err_w,
+            pass_fds=(res_w, non_r), start_new_session=True, env={},
+        )  # fmt: skip
+    except OSError as e:
+        for fd in (*theirs, in_w, out_r, err_r, res_r, non_w):
+            os.close(fd)
+        return SandboxRun("sandbox_error", f"cannot start bubblewrap: {e}", "", "", time.perf_counter() - t0)
+    for fd in theirs:
+        os.close(fd)
+    os.write(non_w, nonce)  # 32 bytes: fits the pipe buffer, never blocks
+    os.close(non_w)
+    io = pump(cfg, t0 + cfg.wall_s, marshal.dumps(payload), in_w, out_r, err_r, res_r)
+    kill_sandbox(proc, wait=not (io.timed_out or io.flood))
+    return verdict(io, nonce, cfg, t0, f"no verdict from the harness (exit {proc.returncode})")
+
+
+def kill_sandbox(proc: subprocess.Popen[bytes], wait: bool) -> None:
     """Kill bwrap's process group; --die-with-parent then ends the sandbox's pid namespace."""
-    if wait:  # everything closed its pipes: bwrap is exiting on its own
+    if wait and proc.poll() is None:  # everything closed its pipes: bwrap is exiting on its own
         try:
             proc.wait(timeout=2)
             return
         except subprocess.TimeoutExpired:
             pass
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 

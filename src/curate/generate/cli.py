@@ -1,0 +1,276 @@
+"""``curate generate``: sample n responses per prompt into a resumable ledger.
+
+Registered by ``curate.cli`` as ``app.command("generate")(generate_command)``; also runnable alone as
+``python -m curate.generate.cli``. Bad options and unusable inputs exit with code 2 and one line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from curate.generate.engines.base import EngineError, SamplingParams
+from curate.generate.ledger import Ledger, LedgerMismatch
+from curate.generate.prompts import read_prompts
+from curate.generate.templates import PromptTemplate, load_examples
+
+
+def _fail(msg: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _engine_config(engine: str, o: dict[str, Any]) -> Any:
+    if engine == "hf":
+        from curate.generate.engines.hf import HFConfig
+
+        return HFConfig(device=o["device"], dtype=o["dtype"], batch_size=o["batch_size"])
+    if engine == "openai":
+        from curate.generate.engines.openai import OpenAIConfig
+
+        key = os.environ.get(o["api_key_env"]) if o["api_key_env"] else None
+        return OpenAIConfig(
+            base_url=o["base_url"],
+            api_key=key,
+            concurrency=o["concurrency"],
+            max_retries=o["max_retries"],
+            timeout_s=o["timeout"],
+            split_n=o["split_n"],
+        )
+    from curate.generate.engines.vllm import VLLMConfig
+
+    return VLLMConfig(
+        tensor_parallel_size=o["tensor_parallel_size"],
+        dtype=o["dtype"],
+        gpu_memory_utilization=o["gpu_memory_utilization"],
+        max_model_len=o["max_model_len"],
+    )
+
+
+def _parse_worker(worker: str | None) -> tuple[int, int]:
+    if worker is None:
+        return (0, 1)
+    try:
+        i, k = (int(x) for x in worker.split("/"))
+    except ValueError:
+        _fail(f"--worker must look like I/K (e.g. 0/4), got {worker!r}")
+    if not 0 <= i < k:
+        _fail(f"--worker {worker}: need 0 <= I < K")
+    return (i, k)
+
+
+def _progress_hook(enabled: bool) -> tuple[Any, Any]:
+    if not enabled:
+        return None, None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} samples/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    state: dict[str, Any] = {}
+
+    def hook(done: int, total: int) -> None:
+        if "task" not in state:
+            state["task"] = bar.add_task("generate", total=total, completed=done, rate="-")
+            state["start"] = done
+            return
+        bar.update(state["task"], completed=done)
+        speed = bar.tasks[0].speed
+        bar.update(state["task"], rate=f"{speed:.1f}" if speed else "-")
+
+    return bar, hook
+
+
+def generate_command(
+    ctx: typer.Context,
+    prompts: Annotated[Path, typer.Option("--prompts", help="Prompts file, JSONL or Parquet (schemas/prompt.yaml)")],
+    model: Annotated[str, typer.Option("--model", help="Checkpoint path or served model name")],
+    out: Annotated[Path, typer.Option("--out", help="Ledger directory (created; resumed if it exists)")],
+    engine: Annotated[str, typer.Option("--engine", help="vllm | openai | hf")] = "hf",
+    n: Annotated[int, typer.Option("--n", help="Samples per prompt")] = 16,
+    shard_size: Annotated[int, typer.Option("--shard-size", help="Prompts per ledger shard")] = 64,
+    max_tokens: Annotated[int, typer.Option("--max-tokens")] = 32768,
+    temperature: Annotated[float, typer.Option("--temperature")] = 0.6,
+    top_p: Annotated[float, typer.Option("--top-p")] = 0.95,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop string (repeatable)")] = None,
+    template: Annotated[str, typer.Option("--template", help="r1 | r1-zero | few-shot | chat")] = "r1",
+    system: Annotated[str | None, typer.Option("--system", help="System turn for chat templates")] = None,
+    few_shot: Annotated[Path | None, typer.Option("--few-shot", help="JSONL of {prompt, response} exemplars")] = None,
+    base_url: Annotated[str, typer.Option("--base-url", help="openai: server URL")] = "http://localhost:8000/v1",
+    api_key_env: Annotated[
+        str, typer.Option("--api-key-env", help="openai: env var holding the key")
+    ] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option("--concurrency", help="openai: requests in flight")] = 64,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="openai: retries per request")] = 8,
+    timeout: Annotated[float, typer.Option("--timeout", help="openai: seconds per request")] = 600.0,
+    split_n: Annotated[bool, typer.Option("--split-n", help="openai: one request per sample")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="hf: samples decoded together")] = 32,
+    device: Annotated[str, typer.Option("--device", help="hf: torch device")] = "cpu",
+    dtype: Annotated[str, typer.Option("--dtype", help="hf/vllm: auto | float32 | bfloat16 | float16")] = "auto",
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="vllm: GPUs per model")] = 1,
+    gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="vllm")] = 0.9,
+    max_model_len: Annotated[int | None, typer.Option("--max-model-len", help="vllm")] = None,
+    data_parallel: Annotated[int, typer.Option("--data-parallel", help="Worker processes, one per GPU group")] = 1,
+    worker: Annotated[str | None, typer.Option("--worker", help="Run only shards s with s % K == I (I/K)")] = None,
+    stats: Annotated[Path | None, typer.Option("--stats", help="Append one JSON line per engine call")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar")] = True,
+) -> None:
+    """Sample N responses per prompt into a crash-safe, resumable ledger of Parquet shards."""
+    from curate.generate.engines import ENGINES, make_engine
+    from curate.generate.runner import build_manifest, generate_ledger
+
+    if engine not in ENGINES:
+        _fail(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if shard_size < 1 or data_parallel < 1 or batch_size < 1 or concurrency < 1:
+        _fail("--shard-size, --data-parallel, --batch-size and --concurrency must be >= 1")
+    try:
+        params = SamplingParams(
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=tuple(stop or ()),
+        )
+        examples = load_examples(few_shot) if few_shot else None
+        tmpl = PromptTemplate(template, system, examples) if examples else PromptTemplate(template, system)
+        table = read_prompts(prompts)
+    except (ValueError, OSError) as e:  # PromptFileError is a ValueError
+        _fail(str(e))
+    worker_slot = _parse_worker(worker)
+    ledger = Ledger(out)
+    manifest = build_manifest(
+        model=model,
+        engine=engine,
+        params=params,
+        template=tmpl,
+        shard_size=shard_size,
+        n_prompts=table.height,
+        prompts_file=prompts,
+    )
+    try:
+        manifest = ledger.open(manifest)
+    except LedgerMismatch as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot create ledger {out}: {e}")
+
+    if data_parallel > 1:
+        _launch_workers(ctx, data_parallel, tensor_parallel_size)
+        return
+    opts = dict(
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        api_key_env=api_key_env,
+        base_url=base_url,
+        concurrency=concurrency,
+        max_retries=max_retries,
+        timeout=timeout,
+        split_n=split_n,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+    )
+    try:
+        eng = make_engine(engine, model, _engine_config(engine, opts))
+    except EngineError as e:
+        _fail(str(e))
+    bar, hook = _progress_hook(progress and sys.stderr.isatty())
+    try:
+        if bar is not None:
+            bar.start()
+        result = generate_ledger(
+            table,
+            eng,
+            params,
+            tmpl,
+            ledger,
+            manifest,
+            worker=worker_slot,
+            stats_path=stats,
+            on_progress=hook,
+        )
+    except EngineError as e:
+        _fail(f"{e} (finished shards are kept; rerun the same command to resume)", code=1)
+    finally:
+        if bar is not None:
+            bar.stop()
+        eng.close()
+    typer.echo(
+        f"{out}: {result.shards_written} shards written, {result.shards_skipped} already done, "
+        f"{result.samples_written} samples in {result.wall_s:.1f}s "
+        f"(engine {result.engine_s:.1f}s, ledger {result.ledger_s:.2f}s)",
+        err=True,
+    )
+
+
+def _launch_workers(ctx: typer.Context, k: int, tp: int) -> None:
+    """Re-run this command as ``k`` worker processes, each on its own GPU group; shards are split by
+    index, so workers never touch the same part file."""
+    argv = _command_argv(ctx, skip=("data_parallel", "worker"))
+    procs = []
+    for i in range(k):
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(g) for g in range(i * tp, (i + 1) * tp)))
+        cmd = [sys.executable, "-m", "curate.generate.cli", *argv, "--worker", f"{i}/{k}"]
+        procs.append(subprocess.Popen(cmd, env=env))
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        _fail(f"data-parallel workers exited with {codes}; rerun to resume", code=1)
+
+
+def _command_argv(ctx: typer.Context, skip: tuple[str, ...]) -> list[str]:
+    """This command's options as parsed, back as argv (independent of how the command was invoked)."""
+    argv: list[str] = []
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name or "")
+        if p.name in skip or value is None or not getattr(p, "opts", None):
+            continue
+        if isinstance(value, bool):
+            secondary = getattr(p, "secondary_opts", None)
+            flag = p.opts[0] if value else (secondary[0] if secondary else None)
+            argv += [flag] if flag else []
+        elif isinstance(value, list | tuple):
+            for v in value:
+                argv += [p.opts[0], str(v)]
+        else:
+            argv += [p.opts[0], str(value)]
+    return argv
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    app.command("generate")(generate_command)
+
+    @app.callback()
+    def _root() -> None:
+        """curate generate (standalone entry)."""
+
+    # `python -m curate.generate.cli --prompts ...` works with or without the `generate` word.
+    if len(sys.argv) > 1 and sys.argv[1] != "generate" and sys.argv[1] not in ("--help", "-h"):
+        sys.argv.insert(1, "generate")
+    app()
+
+
+if __name__ == "__main__":
+    main()

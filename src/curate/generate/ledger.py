@@ -1,0 +1,204 @@
+"""The sample ledger: one directory per generation run, one Parquet part per shard.
+
+Layout::
+
+    LEDGER/manifest.json        run identity: model, engine, template, params and their hash,
+                                shard size, sha256 of the prompts file
+    LEDGER/part-00007.parquet   samples of shard 7; its existence is the "done" marker
+
+A part is written to a temporary file in the same directory, fsynced, ``os.replace``d into place and the
+directory fsynced, so after a crash (``kill -9``, power loss) a part is either whole or absent and no
+separate marker can disagree with it. Leftover temporary files are removed when the ledger is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "manifest.json"
+PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
+TMP_MARK = ".tmp-"
+# What makes two runs the same run: restarting with any of these changed is an error.
+IDENTITY = ("model", "engine", "template", "params_hash", "shard_size", "prompts_sha256", "n_prompts")
+
+
+class LedgerMismatch(ValueError):
+    """The ledger directory belongs to a run with other parameters."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunManifest:
+    model: str
+    engine: str
+    template: str
+    params: Mapping[str, Any]  # sampling params + template description, as hashed
+    params_hash: str
+    shard_size: int
+    n_prompts: int
+    n_shards: int
+    prompts_file: str
+    prompts_sha256: str
+    schema: str = "sample@1"
+    created_at: str = ""
+    code_version: str = ""
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> RunManifest:
+        raw = orjson.loads(data)
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+def fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse directory fds; the rename still holds
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``dest``; on success fsync it and rename it over ``dest``."""
+    tmp = dest.with_name(f"{dest.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_parquet_atomic(table: pa.Table, dest: Path) -> None:
+    with atomic_path(dest) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def write_bytes_atomic(data: bytes, dest: Path) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+
+
+class Ledger:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def part_path(self, shard: int) -> Path:
+        return self.root / f"part-{shard:05d}.parquet"
+
+    def manifest(self) -> RunManifest | None:
+        try:
+            return RunManifest.from_json(self.manifest_path.read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def open(self, manifest: RunManifest) -> RunManifest:
+        """Create the ledger or check that it belongs to the same run; clean temp files; return the
+        manifest in force (the stored one when resuming)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for tmp in self.root.glob(f"*{TMP_MARK}*"):
+            if _abandoned(tmp):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        stored = self.manifest()
+        if stored is None:
+            if any(self.done_shards()):
+                raise LedgerMismatch(f"{self.root} holds parts but no {MANIFEST}; use an empty directory")
+            write_bytes_atomic(manifest.to_json(), self.manifest_path)
+            return manifest
+        diff = [k for k in IDENTITY if getattr(stored, k) != getattr(manifest, k)]
+        if diff and not self.done_shards():
+            # Nothing generated yet (e.g. the engine failed to start): no samples can mix, start over.
+            write_bytes_atomic(manifest.to_json(), self.manifest_path)
+            return manifest
+        if diff:
+            detail = "; ".join(_describe(k, stored, manifest) for k in diff)
+            raise LedgerMismatch(
+                f"{self.root} was written by a different run ({detail}); use another --out or the original parameters"
+            )
+        return stored
+
+    def done_shards(self) -> set[int]:
+        """Shards whose part file exists and has a readable footer (a torn file cannot exist, but a
+        hand-copied one can)."""
+        done: set[int] = set()
+        if not self.root.is_dir():
+            return done
+        for entry in os.scandir(self.root):
+            m = PART_RE.match(entry.name)
+            if not m:
+                continue
+            try:
+                pq.read_metadata(entry.path)
+            except (OSError, pa.ArrowInvalid):
+                continue
+            done.add(int(m.group(1)))
+        return done
+
+    def write_shard(self, shard: int, table: pa.Table) -> Path:
+        dest = self.part_path(shard)
+        write_parquet_atomic(table, dest)
+        return dest
+
+    def parts(self) -> list[Path]:
+        return sorted(p for p in self.root.glob("part-*.parquet") if PART_RE.match(p.name))
+
+    def scan(self) -> pl.LazyFrame:
+        """All samples written so far."""
+        from curate.schema import table
+
+        parts = self.parts()
+        if not parts:
+            return table("sample").empty().lazy()
+        return pl.scan_parquet(parts)
+
+
+def _describe(key: str, stored: RunManifest, run: RunManifest) -> str:
+    if key == "params_hash":
+        a, b = dict(stored.params), dict(run.params)
+        keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        return "; ".join(f"{k}: ledger has {a.get(k)!r}, run has {b.get(k)!r}" for k in keys)
+    return f"{key}: ledger has {getattr(stored, key)!r}, run has {getattr(run, key)!r}"
+
+
+def _abandoned(tmp: Path) -> bool:
+    """A temp file whose writer is gone. Data-parallel workers share the directory, so a live writer's
+    file must survive another worker's start: same host and a dead pid, or a day old from elsewhere."""
+    host, _, pid = tmp.name.rpartition(TMP_MARK)[2].rpartition("-")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    try:
+        return time.time() - tmp.stat().st_mtime > 86400
+    except FileNotFoundError:
+        return False
