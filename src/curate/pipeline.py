@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
@@ -231,7 +232,11 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
         usage = usage_summary(pl.read_parquet(out, columns=cols), float(judge_cfg.get("price_in_per_m", 0.0)),
                               float(judge_cfg.get("price_out_per_m", 0.0)))
         extra["judge_usage"] = usage.as_dict()
-    with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents,
+    src = pl.read_parquet(out, columns=["checkpoint", "params_hash", "sampling_params"]).unique()
+    source = {"checkpoints": src["checkpoint"].drop_nulls().unique().sort().to_list(),
+              "params_hashes": src["params_hash"].drop_nulls().unique().sort().to_list(),
+              "sampling_params": [orjson.loads(p) for p in src["sampling_params"].drop_nulls().unique().sort()][:8]}
+    with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents, source=source,
                       config={"checks": list(checks), **config}, extra=extra) as w:
         for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):
             df = pl.from_arrow(rb)
