@@ -23,6 +23,8 @@ import polars as pl
 from curate.dedup import DedupConfig, find_duplicates, sketch_frame
 from curate.dedup.spill import BandSpill
 
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
+
 NGRAM = 5
 
 
@@ -161,6 +163,8 @@ def run_memory(args: argparse.Namespace) -> None:
     rn = bench_rensa(texts[: min(len(texts), nb * 5)])
     print(f"rensa RMinHash + RMinHashLSH: {rn:,.0f} docs/s (measured on {min(len(texts), nb * 5)} docs)")
     print(f"RATIO curate / datasketch = {ours / ds:.1f}x; curate / rensa = {ours / rn:.1f}x")
+    result("dedup signatures + LSH", f"{len(texts):,} docs x {args.words} words", ours, ds, "docs/s",
+           "datasketch update_batch + MinHashLSH", peak_rss_mb=peak_mb(), rensa=rn, ratio_rensa=ours / rn)
 
 
 def run_spill(args: argparse.Namespace) -> None:
@@ -201,6 +205,7 @@ def run_spill(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true", help="10k docs x 2k words")
     ap.add_argument("--words", type=int, default=2000)
     ap.add_argument("--baseline-docs", type=int, default=1000, help="datasketch subsample (rensa: 5x)")
     ap.add_argument("--threads", type=int, default=2)
@@ -209,6 +214,8 @@ def main() -> None:
     ap.add_argument("--memory-limit", default="1GB")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
+    if args.quick:
+        args.docs = 10_000
     run_spill(args) if args.spill else run_memory(args)
 
 

@@ -31,6 +31,8 @@ from curate.generate.runner import build_manifest, generate_ledger
 from curate.generate.templates import PromptTemplate
 from curate.generate.tiny import build_tiny_checkpoint
 
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
+
 
 def _prompt_file(path: Path, k: int) -> Path:
     src = Path(__file__).resolve().parents[1] / "src" / "curate" / "data" / "prompts" / "gsm8k_train.jsonl"
@@ -100,6 +102,8 @@ def bench_ledger(a: argparse.Namespace, tmp: Path) -> None:
         f"[ledger] overhead = outside/engine = {outside / r.engine_s:.2%} (target <= 3%); "
         f"end-to-end ratio with/without ledger = {wall / bare:.3f}"
     )
+    result("generate ledger overhead", f"hf tiny ckpt, {r.samples_written} samples", 100 * outside / r.engine_s,
+           None, "% of engine time", "raw engine time")
 
 
 def bench_http(a: argparse.Namespace, latency_s: float) -> None:
@@ -143,6 +147,8 @@ def bench_http(a: argparse.Namespace, latency_s: float) -> None:
             f"{tag} OpenAIEngine concurrency={a.concurrency}: {rate:.0f} req/s over {len(out)} requests "
             f"(target >= 500), client at {cpu:.0%} of a core; ratio to baseline {rate / seq:.1f}x"
         )
+        result(f"HTTP engine (server latency {latency_s * 1000:.0f} ms)", f"{len(out)} requests", rate, seq,
+               "req/s", "sequential httpx.Client")
     finally:
         server.terminate()
         server.wait()
@@ -151,6 +157,7 @@ def bench_http(a: argparse.Namespace, latency_s: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--quick", action="store_true", help="16 prompts, 1000 requests")
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--shard-size", type=int, default=8)
@@ -158,6 +165,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--skip-ledger", action="store_true")
     a = ap.parse_args()
+    if a.quick:
+        a.prompts, a.requests = 16, 1000
     if not a.skip_ledger:
         with tempfile.TemporaryDirectory() as d:
             bench_ledger(a, Path(d))
