@@ -20,7 +20,36 @@ from pathlib import Path
 
 import orjson
 
-WORDS = ["so", "we", "need", "the", "sum", "of", "both", "terms", "then", "check", "the", "carry", "again", "and", "verify", "the", "result", "let", "me", "reconsider", "whether", "this", "approach", "handles", "the", "edge", "case", "properly"]
+WORDS = [
+    "so",
+    "we",
+    "need",
+    "the",
+    "sum",
+    "of",
+    "both",
+    "terms",
+    "then",
+    "check",
+    "the",
+    "carry",
+    "again",
+    "and",
+    "verify",
+    "the",
+    "result",
+    "let",
+    "me",
+    "reconsider",
+    "whether",
+    "this",
+    "approach",
+    "handles",
+    "the",
+    "edge",
+    "case",
+    "properly",
+]
 
 
 def make_input(path: Path, n: int, size: int = 8192, seed: int = 0) -> int:
@@ -43,21 +72,45 @@ def make_input(path: Path, n: int, size: int = 8192, seed: int = 0) -> int:
                 resp = f"<think>{reasoning}</think>\n"  # empty answer
             else:
                 resp = f"<think>{reasoning}</think>\nThe answer is \\boxed{{{i % 97}}}."
-            row = {"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?", "response": resp,
-                   "reference": str(i % 97), "finish_reason": "stop"}
+            row = {
+                "prompt_id": f"p{i // 8}",
+                "task": "math",
+                "prompt": f"What is {i}?",
+                "response": resp,
+                "reference": str(i % 97),
+                "finish_reason": "stop",
+            }
             line = orjson.dumps(row) + b"\n"
             f.write(line)
             written += len(line)
     return written
 
 
-def result(stage: str, workload: str, ours: float, baseline: float | None, unit: str, baseline_name: str,
-           peak_rss_mb: float | None = None) -> None:
+def result(
+    stage: str,
+    workload: str,
+    ours: float,
+    baseline: float | None,
+    unit: str,
+    baseline_name: str,
+    peak_rss_mb: float | None = None,
+) -> None:
     """One machine-readable line for benchmarks/run_all.py."""
-    print("RESULT " + orjson.dumps({"stage": stage, "workload": workload, "ours": ours, "baseline": baseline,
-                                    "unit": unit, "baseline_name": baseline_name,
-                                    "ratio": ours / baseline if baseline else None,
-                                    "peak_rss_mb": peak_rss_mb}).decode())
+    print(
+        "RESULT "
+        + orjson.dumps(
+            {
+                "stage": stage,
+                "workload": workload,
+                "ours": ours,
+                "baseline": baseline,
+                "unit": unit,
+                "baseline_name": baseline_name,
+                "ratio": ours / baseline if baseline else None,
+                "peak_rss_mb": peak_rss_mb,
+            }
+        ).decode()
+    )
 
 
 def peak_rss_mb_of(cmd: list[str]) -> tuple[float, float]:
@@ -87,23 +140,64 @@ def main() -> None:
         t0 = time.perf_counter()
         pl.read_ndjson(inp)
         base = time.perf_counter() - t0
-        wall, _ = peak_rss_mb_of([sys.executable, "-m", "curate.cli", "check", str(inp), "--out",
-                                  str(work / "out.parquet"), "--checks", "format", "--json"])
+        wall, _ = peak_rss_mb_of(
+            [
+                sys.executable,
+                "-m",
+                "curate.cli",
+                "check",
+                str(inp),
+                "--out",
+                str(work / "out.parquet"),
+                "--checks",
+                "format",
+                "--json",
+            ]
+        )
         print(f"baseline polars.read_ndjson (read only): {args.samples / base:,.0f} samples/s")
-        print(f"curate check --checks format:            {args.samples / wall:,.0f} samples/s "
-              f"(wall {wall:.1f}s incl. interpreter start) ratio vs baseline {base / wall:.2f}x")
-        result("check (format)", f"{args.samples:,} x 8 KB JSONL", args.samples / wall, args.samples / base,
-               "samples/s", "polars.read_ndjson")
+        print(
+            f"curate check --checks format:            {args.samples / wall:,.0f} samples/s "
+            f"(wall {wall:.1f}s incl. interpreter start) ratio vs baseline {base / wall:.2f}x"
+        )
+        result(
+            "check (format)",
+            f"{args.samples:,} x 8 KB JSONL",
+            args.samples / wall,
+            args.samples / base,
+            "samples/s",
+            "polars.read_ndjson",
+        )
     if args.gigabytes:
         big = work / "big.jsonl"
         n = int(args.gigabytes * 1e9 / 8300)
         size = make_input(big, n, seed=1)
-        wall, rss = peak_rss_mb_of([sys.executable, "-m", "curate.cli", "check", str(big), "--out",
-                                    str(work / "big.parquet"), "--checks", "format", "--json"])
-        print(f"large input: {size / 1e9:.2f} GB, {n:,} samples in {wall:.0f}s ({n / wall:,.0f}/s); "
-              f"peak RSS {rss:,.0f} MB")
-        result("check (format), large input", f"{size / 1e9:.1f} GB JSONL", n / wall, None, "samples/s", "-",
-               peak_rss_mb=rss)
+        wall, rss = peak_rss_mb_of(
+            [
+                sys.executable,
+                "-m",
+                "curate.cli",
+                "check",
+                str(big),
+                "--out",
+                str(work / "big.parquet"),
+                "--checks",
+                "format",
+                "--json",
+            ]
+        )
+        print(
+            f"large input: {size / 1e9:.2f} GB, {n:,} samples in {wall:.0f}s ({n / wall:,.0f}/s); "
+            f"peak RSS {rss:,.0f} MB"
+        )
+        result(
+            "check (format), large input",
+            f"{size / 1e9:.1f} GB JSONL",
+            n / wall,
+            None,
+            "samples/s",
+            "-",
+            peak_rss_mb=rss,
+        )
         big.unlink()
 
 

@@ -19,11 +19,10 @@ from itertools import combinations
 
 import numpy as np
 import polars as pl
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
 
 from curate.dedup import DedupConfig, find_duplicates, sketch_frame
 from curate.dedup.spill import BandSpill
-
-from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
 
 NGRAM = 5
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import orjson
 import polars as pl
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
 
 from curate.generate.engines.base import Request, SamplingParams, prompt_seed
 from curate.generate.engines.hf import HFConfig, HFEngine
@@ -30,8 +31,6 @@ from curate.generate.prompts import read_prompts
 from curate.generate.runner import build_manifest, generate_ledger
 from curate.generate.templates import PromptTemplate
 from curate.generate.tiny import build_tiny_checkpoint
-
-from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
 
 
 def _prompt_file(path: Path, k: int) -> Path:

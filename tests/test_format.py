@@ -28,7 +28,9 @@ R1_CASES = [
 
 @pytest.mark.parametrize(("response", "finish", "codes"), R1_CASES)
 def test_r1_format(response: str, finish: str | None, codes: list[str]) -> None:
-    df = pl.DataFrame({"response": [response], "finish_reason": [finish]}, schema_overrides={"finish_reason": pl.String})
+    df = pl.DataFrame(
+        {"response": [response], "finish_reason": [finish]}, schema_overrides={"finish_reason": pl.String}
+    )
     out = finalize(FormatCheck().run(df))
     assert out["reject_reasons"].to_list() == [codes]
     assert out["format_score"].to_list() == [0.0 if codes else 1.0]
@@ -37,8 +39,15 @@ def test_r1_format(response: str, finish: str | None, codes: list[str]) -> None:
 
 def test_r1_zero_template_needs_answer_tags() -> None:
     check = FormatCheck(FormatConfig(template="r1_zero"))
-    df = pl.DataFrame({"response": ["<think>x</think> <answer>4</answer>", "<think>x</think> 4",
-                                    "<think>x</think><answer> </answer>"]})
+    df = pl.DataFrame(
+        {
+            "response": [
+                "<think>x</think> <answer>4</answer>",
+                "<think>x</think> 4",
+                "<think>x</think><answer> </answer>",
+            ]
+        }
+    )
     out = check.run(df)
     assert out["reject_reasons"].to_list() == [[], ["format.missing_answer_tag"], ["format.missing_answer_tag"]]
 

@@ -24,15 +24,36 @@ def _checked(n_prompts: int = 6, n: int = 4) -> pl.DataFrame:
             reasons = [] if correct else ["math.incorrect"]
             if i == n - 1 and p == 2:
                 reasons.append("format.multiple_think")
-            rows.append({
-                "sample_id": f"s{p}-{i}", "prompt_id": f"p{p}", "task": "math", "prompt": f"What is {p}+{p}?",
-                "response": f"<think>{'step ' * (i + 1)}{p}+{p}</think>\nSo the sum is \\boxed{{{2 * p if correct else 0}}}.",
-                "reference": str(2 * p), "sample_index": i, "checkpoint": "ckpt-A", "tokens_out": 10 + i,
-                "math_score": 1.0 if correct else 0.0, "reject_reasons": reasons, "accepted": not reasons,
-            })
-    rows.append({"sample_id": "g0", "prompt_id": "g", "task": "general", "prompt": "Say hi",
-                 "response": "<think>greet</think>Hi there, nice to meet you!", "reject_reasons": [],
-                 "accepted": True, "sample_index": 0, "checkpoint": "ckpt-A"})
+            rows.append(
+                {
+                    "sample_id": f"s{p}-{i}",
+                    "prompt_id": f"p{p}",
+                    "task": "math",
+                    "prompt": f"What is {p}+{p}?",
+                    "response": f"<think>{'step ' * (i + 1)}{p}+{p}</think>\nSo the sum is "
+                    f"\\boxed{{{2 * p if correct else 0}}}.",
+                    "reference": str(2 * p),
+                    "sample_index": i,
+                    "checkpoint": "ckpt-A",
+                    "tokens_out": 10 + i,
+                    "math_score": 1.0 if correct else 0.0,
+                    "reject_reasons": reasons,
+                    "accepted": not reasons,
+                }
+            )
+    rows.append(
+        {
+            "sample_id": "g0",
+            "prompt_id": "g",
+            "task": "general",
+            "prompt": "Say hi",
+            "response": "<think>greet</think>Hi there, nice to meet you!",
+            "reject_reasons": [],
+            "accepted": True,
+            "sample_index": 0,
+            "checkpoint": "ckpt-A",
+        }
+    )
     return pl.DataFrame(rows)
 
 
@@ -53,8 +74,10 @@ def test_rs_sft_selects_k_shortest_and_loads_in_trl(store: tuple[Store, str]) ->
     from trl.data_utils import is_conversational
 
     s, ref = store
-    pub = run_recipe(recipe_from_dict({"recipe": "rs_sft", "name": "rs", "inputs": [ref],
-                                       "select": {"k": 2, "policy": "shortest"}}), s)
+    pub = run_recipe(
+        recipe_from_dict({"recipe": "rs_sft", "name": "rs", "inputs": [ref], "select": {"k": 2, "policy": "shortest"}}),
+        s,
+    )
     m = pub.dataset.manifest
     assert m.parents == (ref,) and m.kind == "rs_sft" and m.extra["recipe_hash"]
     ds = _load_hf(pub.dataset.parts)
@@ -72,8 +95,12 @@ def test_rs_sft_selects_k_shortest_and_loads_in_trl(store: tuple[Store, str]) ->
 
 def test_rs_sft_mix_and_judge_requirement(store: tuple[Store, str]) -> None:
     s, ref = store
-    pub = run_recipe(recipe_from_dict({"recipe": "rs_sft", "name": "rs", "inputs": [ref], "require_judge": True,
-                                       "mix": {"reasoning": 3}}), s)
+    pub = run_recipe(
+        recipe_from_dict(
+            {"recipe": "rs_sft", "name": "rs", "inputs": [ref], "require_judge": True, "mix": {"reasoning": 3}}
+        ),
+        s,
+    )
     dec = pl.read_parquet(pub.selection.parts)
     assert dec.filter(pl.col("prompt_id") == "g")["select_reason"].to_list() == ["select.not_judged"]
     assert pub.dataset.manifest.rows == 3 and pub.dataset.manifest.funnel["select.mix_cap"] > 0
@@ -83,8 +110,12 @@ def test_prompt_completion_format_for_distill(store: tuple[Store, str]) -> None:
     from trl.data_utils import is_conversational
 
     s, ref = store
-    pub = run_recipe(recipe_from_dict({"recipe": "distill", "name": "dist", "inputs": [ref],
-                                       "format": "prompt_completion", "select": {"k": 1}}), s)
+    pub = run_recipe(
+        recipe_from_dict(
+            {"recipe": "distill", "name": "dist", "inputs": [ref], "format": "prompt_completion", "select": {"k": 1}}
+        ),
+        s,
+    )
     ds = _load_hf(pub.dataset.parts)
     row = ds[0]  # type: ignore[index]
     assert is_conversational(row) and row["completion"][0]["role"] == "assistant"
@@ -93,8 +124,18 @@ def test_prompt_completion_format_for_distill(store: tuple[Store, str]) -> None:
 
 def test_cold_start_is_strict(store: tuple[Store, str]) -> None:
     s, ref = store
-    pub = run_recipe(recipe_from_dict({"recipe": "cold_start_sft", "name": "cold", "inputs": [ref],
-                                       "select": {"k": 1}, "cold_start": {"min_summary_chars": 15}}), s)
+    pub = run_recipe(
+        recipe_from_dict(
+            {
+                "recipe": "cold_start_sft",
+                "name": "cold",
+                "inputs": [ref],
+                "select": {"k": 1},
+                "cold_start": {"min_summary_chars": 15},
+            }
+        ),
+        s,
+    )
     dec = pl.read_parquet(pub.selection.parts)
     assert dec.filter(pl.col("prompt_id") == "g")["select_reason"].to_list() == ["select.strict"]  # not reasoning
     assert pub.dataset.manifest.rows == 5
@@ -123,8 +164,9 @@ def test_duckdb_reproduces_each_funnel_from_the_ledger(store: tuple[Store, str])
     pub = run_recipe(recipe_from_dict({"recipe": "rs_sft", "name": "rs", "inputs": [ref], "select": {"k": 1}}), s)
     con = duckdb.connect(str(s.catalog_path), read_only=True)
     # reject reasons from the checked ledger (the parent), select reasons from the decisions dataset
-    reasons = dict(con.execute("select r, count(*) from (select unnest(reject_reasons) r from toy_checked) "
-                               "group by r").fetchall())
+    reasons = dict(
+        con.execute("select r, count(*) from (select unnest(reject_reasons) r from toy_checked) group by r").fetchall()
+    )
     selects = dict(con.execute("select select_reason, count(*) from rs_selection group by 1").fetchall())
     totals = con.execute("select count(*), count(*) filter (where accepted) from toy_checked").fetchone()
     funnel = dict(pub.dataset.manifest.funnel)

@@ -300,7 +300,8 @@ def launch_sft(
     max_steps: Annotated[int, typer.Option("--max-steps")] = -1,
     lr: Annotated[float, typer.Option("--lr")] = 1e-5,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
-    cluster: Annotated[bool, typer.Option("--cluster", help="Only print accelerate/torchrun/OpenRLHF commands")] = False,
+    cluster: Annotated[bool, typer.Option(
+        "--cluster", help="Only print accelerate/torchrun/OpenRLHF commands")] = False,
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer; the run is recorded in the catalog's runs table."""
     from curate.launch import SFTSpec, accelerate_sft, openrlhf_sft, run_sft, torchrun_sft

@@ -52,11 +52,8 @@ class FormatCheck:
         answer = pl.col("answer")
         truncated = pl.col("length_stop") | ((n_close == 0) & (n_open >= 1))
         no_block = (n_open == 0) & (n_close == 0)
-        if cfg.allow_prefilled_think:
-            # No opening tag is fine when the block closes: the template pre-filled "<think>".
-            missing = no_block | ((n_open >= 1) & ~starts_open)
-        else:
-            missing = ~starts_open
+        # With a pre-filled "<think>" (R1's chat template) no opening tag is fine when the block closes.
+        missing = no_block | ((n_open >= 1) & ~starts_open) if cfg.allow_prefilled_think else ~starts_open
         empty = (n_close >= 1) & ~truncated & (answer.is_null() | (answer.str.len_chars() == 0))
         codes: dict[str, pl.Expr] = {
             "format.truncated": truncated & ~no_block | pl.col("length_stop"),

@@ -53,9 +53,7 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     tok.decoder = decoders.Fuse()
     tok.add_tokens(list(WORD_TOKENS))
     tok.add_special_tokens([PAD, BOS, EOS, UNK])
-    wrapped = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK
-    )
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK)  # type: ignore[no-untyped-call]
     wrapped.chat_template = CHAT_TEMPLATE
     wrapped.padding_side = "left"  # generation pads on the left; training collators pad as they need
     return wrapped
@@ -70,12 +68,12 @@ class ToyConfig:
     hidden: int = 128
     heads: int = 4
     intermediate: int = 384
-    steps: int = 600
+    steps: int = 480
     batch_size: int = 48
     lr: float = 3e-3
     warmup: int = 30
     # Share of pretraining traces with a mistake: sets how often the model is wrong at temperature 1.
-    noise: float = 0.6
+    noise: float = 0.5
     max_positions: int = 256
 
     def digest(self) -> str:
@@ -132,8 +130,8 @@ def _pretrain(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, confi
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(float(loss))
-    model.eval()
+        losses.append(loss.item())
+    model.eval()  # type: ignore[no-untyped-call]
     return losses
 
 
