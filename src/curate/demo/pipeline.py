@@ -83,10 +83,13 @@ def pass_at_1(model_dir: str | Path, problems: Sequence[Problem], settings: Samp
     return sum(scores) / max(1, len(scores))
 
 
-def _sft_spec(s: ExperimentSettings, rows: int) -> SFTSpec:
-    steps = max(1, min(s.sft.max_steps, round(s.sft.epochs * -(-rows // s.sft.batch_size))))
+def _sft_spec(s: ExperimentSettings, rows: int, min_steps: int = 150) -> SFTSpec:
+    # A floor on optimizer steps: after dedup a seed may keep only a few hundred rows, and too few steps
+    # leave the fine-tune indistinguishable from the base. Curated and control get the same schedule.
+    epochs_steps = round(s.sft.epochs * -(-rows // s.sft.batch_size))
+    steps = max(1, min(s.sft.max_steps, max(min_steps, epochs_steps)))
     return SFTSpec(epochs=s.sft.epochs, max_steps=steps, batch_size=s.sft.batch_size, learning_rate=s.sft.lr,
-                   max_length=256, seed=s.sft.seed, logging_steps=max(1, steps // 5))
+                   max_length=256, seed=s.sft.seed, logging_steps=max(1, steps // 5), progress=False)
 
 
 def run_demo(workdir: str | Path, settings: ExperimentSettings | None = None, say: Say = lambda _: None
@@ -132,7 +135,7 @@ def run_demo(workdir: str | Path, settings: ExperimentSettings | None = None, sa
         res.datasets = [checked.manifest.ref, rs.dataset.manifest.ref, rl.dataset.manifest.ref, unfiltered]
     with _timed(t, "sft (curated and unfiltered)", say):
         if res.sft_rows:
-            spec_sft = _sft_spec(s, res.sft_rows)
+            spec_sft = _sft_spec(s, res.sft_rows, min_steps=150 if s.toy.steps > 100 else 1)
             run_a = run_sft(store, rs.dataset.manifest.ref, str(base), home / "models" / "sft-curated", spec_sft)
             run_b = run_sft(store, unfiltered, str(base), home / "models" / "sft-unfiltered", spec_sft)
             curated_dir, unfiltered_dir = run_a.output, run_b.output

@@ -21,11 +21,12 @@ class SFTSpec:
     grad_accum: int = 1
     learning_rate: float = 1e-5
     lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.0
+    warmup_steps: int = 0
     max_length: int | None = 4096
     seed: int = 0
     logging_steps: int = 10
     bf16: bool = False
+    progress: bool = True  # the trainer's own progress bar
 
 
 def load_hf_dataset(dv: DatasetVersion) -> Any:
@@ -56,9 +57,9 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
     args = SFTConfig(
         output_dir=str(scratch), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
         per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
-        learning_rate=spec.learning_rate, lr_scheduler_type=spec.lr_scheduler, warmup_ratio=spec.warmup_ratio,
+        learning_rate=spec.learning_rate, lr_scheduler_type=spec.lr_scheduler, warmup_steps=spec.warmup_steps,
         max_length=spec.max_length, seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no",
-        report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16,
+        report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16, disable_tqdm=not spec.progress,
     )
     trainer = SFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)
     result = trainer.train()
