@@ -10,6 +10,7 @@ streaming, never held whole.
 from __future__ import annotations
 
 import codecs
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curate.schema import Table
+from curate.schema import table as schema_table
 
 RAW_CUT = 4096
 TASKS = ("math", "code", "general")
@@ -192,9 +194,28 @@ def _loads(line: bytes) -> tuple[Any, tuple[str, str] | None]:
 # ---- JSONL ----------------------------------------------------------------------------------------------
 
 
-def _iter_lines(path: Path, opts: ReadOptions) -> Iterator[tuple[int, bytes | None, int]]:
-    """Yield (line number, line bytes or None when too long, length) without holding long lines."""
-    lineno = 0
+Line = tuple[int, bytes | None, int]  # (line number, bytes or None when too long, length)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Whole lines read at once: ``data`` starts at line ``first_line``; ``long_lines`` were skipped."""
+
+    first_line: int
+    data: bytes
+    n_lines: int
+    long_lines: tuple[Line, ...] = ()
+
+    def lines(self) -> list[Line]:
+        out: list[Line] = list(self.long_lines)
+        if self.data:
+            out += [(self.first_line + i, line, len(line)) for i, line in enumerate(self.data.split(b"\n"))]
+        return sorted(out, key=lambda x: x[0])
+
+
+def _iter_blocks(path: Path, opts: ReadOptions) -> Iterator[Block]:
+    """Yield blocks of whole lines, numbered, without ever holding an over-long line."""
+    lineno = 0  # lines yielded so far
     buf = b""
     skipping = False
     skipped = 0
@@ -208,41 +229,46 @@ def _iter_lines(path: Path, opts: ReadOptions) -> Iterator[tuple[int, bytes | No
                 first = False
             if not chunk:
                 break
+            long: list[Line] = []
             if skipping:
                 nl = chunk.find(b"\n")
                 if nl < 0:
                     skipped += len(chunk)
                     continue
                 lineno += 1
-                yield lineno, None, skipped + nl
+                long.append((lineno, None, skipped + nl))
                 skipping = False
                 chunk = chunk[nl + 1:]
-            data = buf + chunk
-            lines = data.split(b"\n")
-            buf = lines.pop()
-            for line in lines:
-                lineno += 1
-                yield lineno, line, len(line)
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                buf, whole = buf + chunk, b""
+            else:  # one copy: the carried-over tail and this chunk's whole lines
+                whole, buf = b"".join((buf, memoryview(chunk)[:cut])), chunk[cut + 1:]
+            n = whole.count(b"\n") + 1 if cut >= 0 else 0
+            if n or long:
+                yield Block(lineno + 1, whole, n, tuple(long))
+                lineno += n
             if len(buf) > opts.max_line_bytes:
                 skipping, skipped, buf = True, len(buf), b""
         if skipping:
-            lineno += 1
-            yield lineno, None, skipped
+            yield Block(lineno + 1, b"", 0, ((lineno + 1, None, skipped),))
         elif buf:
-            lineno += 1
-            yield lineno, buf, len(buf)
+            yield Block(lineno + 1, buf, 1)
 
 
-def _jsonl_batches(path: Path, table: Table, opts: ReadOptions,
-                   on_bad: Callable[[BadRow], None]) -> Iterator[pl.DataFrame]:
-    check = _RowCheck(table, opts.required)
+def _parse_block(block: Block, name: str, table_name: str, required: tuple[str, ...], max_line_bytes: int,
+                 batch_rows: int) -> tuple[list[pl.DataFrame], list[BadRow]]:
+    """Validate and convert one block of lines (pure; runs in a worker process for large files)."""
+    tbl = schema_table(table_name)
+    check = _RowCheck(tbl, required)
+    frames: list[pl.DataFrame] = []
+    bad: list[BadRow] = []
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
-    name = str(path)
-    for lineno, line, length in _iter_lines(path, opts):
-        if line is None or length > opts.max_line_bytes:
-            on_bad(BadRow(name, lineno, "input.line_too_long",
-                          f"{length} bytes > limit {opts.max_line_bytes}", _cut(line or b"")))
+    for lineno, line, length in block.lines():
+        if line is None or length > max_line_bytes:
+            bad.append(BadRow(name, lineno, "input.line_too_long", f"{length} bytes > limit {max_line_bytes}",
+                              _cut(line or b"")))
             continue
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -253,15 +279,90 @@ def _jsonl_batches(path: Path, table: Table, opts: ReadOptions,
             row, err = check(obj)
         if err is not None or row is None:
             reason, detail = err or ("input.invalid_json", "")
-            on_bad(BadRow(name, lineno, reason, detail, _cut(line)))
+            bad.append(BadRow(name, lineno, reason, detail, _cut(line)))
             continue
         rows.append(row)
         lines.append(lineno)
-        if len(rows) >= opts.batch_rows:
-            yield _frame(rows, lines, name, table)
+        if len(rows) >= batch_rows:
+            frames.append(_frame(rows, lines, name, tbl))
             rows, lines = [], []
     if rows:
-        yield _frame(rows, lines, name, table)
+        frames.append(_frame(rows, lines, name, tbl))
+    return frames, bad
+
+
+def _jsonl_batches(path: Path, table: Table, opts: ReadOptions,
+                   on_bad: Callable[[BadRow], None]) -> Iterator[pl.DataFrame]:
+    name = str(path)
+    for block in _iter_blocks(path, opts):
+        fast = _fast_block(block, name, table, opts)
+        frames, bad = fast if fast is not None else _parse_block(
+            block, name, table.name, opts.required, opts.max_line_bytes, opts.batch_rows)
+        for b in bad:
+            on_bad(b)
+        yield from frames
+
+
+def _fast_block(block: Block, name: str, table: Table, opts: ReadOptions
+                ) -> tuple[list[pl.DataFrame], list[BadRow]] | None:
+    """Polars' native NDJSON reader for a block with nothing unusual in it, else None (the caller then
+    parses line by line). Anything the per-line path would quarantine or treat specially (blank or
+    over-long lines, CR, surrogate escapes, NULs, nulls in required fields, wrong types, unknown tasks,
+    sparse unknown fields) sends the block down the exact path, so both paths give the same rows."""
+    # Polars skips blank lines (the height check below catches them), reads CRLF, and decodes a lone
+    # surrogate escape to NUL (the NUL check catches it): no extra byte scans are needed here.
+    if block.n_lines < 64 or block.long_lines:
+        return None
+    data = block.data
+    try:
+        df = pl.read_ndjson(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - any parse problem: let the exact path find and name it
+        return None
+    if df.height != block.n_lines or "extra" in df.columns or "input_line" in df.columns:
+        return None
+    known = {c.name: c for c in table.columns}
+    unknown = [c for c in df.columns if c not in known]
+    for r in opts.required:
+        if r not in df.columns or df[r].null_count():
+            return None
+    for c in df.columns:
+        col = known.get(c)
+        dtype = df.schema[c]
+        if col is None:
+            if df[c].null_count():
+                return None  # absent in some rows: the exact path keeps only what is there
+            continue
+        if dtype == pl.Null:
+            continue
+        if col.type in ("string", "json"):
+            if dtype != pl.String or df[c].str.contains("\x00", literal=True).any():
+                return None
+        elif col.type in ("int32", "int64"):
+            if not dtype.is_integer():
+                return None
+        elif col.type in ("float32", "float64"):
+            if not dtype.is_numeric():
+                return None
+        elif col.type == "bool":
+            if dtype != pl.Boolean:
+                return None
+        elif c == "io_tests":
+            if dtype != pl.List(pl.Struct({"input": pl.String, "output": pl.String})):
+                return None
+        else:
+            return None
+    if "task" in df.columns and not df["task"].drop_nulls().is_in(list(TASKS)).all():
+        return None
+    if unknown:
+        df = df.with_columns(pl.struct(unknown).struct.json_encode().alias("extra")).drop(unknown)
+        if df["extra"].str.contains("\\u0000", literal=True).any():
+            return None
+    df = df.with_columns(pl.int_range(block.first_line, block.first_line + df.height, dtype=pl.Int64)
+                         .alias("input_line"),
+                         pl.lit(name).alias("input_file"))
+    casts = {c: known[c] for c in df.columns if c in known and df.schema[c] != pl.Null}
+    df = df.with_columns([pl.col(c).cast(table.polars_schema()[c]) for c in casts])
+    return [df.slice(i, opts.batch_rows) for i in range(0, df.height, opts.batch_rows)], []
 
 
 def _frame(rows: list[dict[str, Any]], lines: list[int], name: str, table: Table) -> pl.DataFrame:
