@@ -137,7 +137,7 @@ def check_command(
 @datasets_app.command("list")
 def datasets_list(ctx: typer.Context) -> None:
     """Every published version, newest last."""
-    store = store_from(ctx.parent)
+    store = store_from(ctx)
     t = RichTable(title=f"datasets in {store.home}")
     for col in ("name", "version", "kind", "rows", "created_at", "parents"):
         t.add_column(col, justify="right" if col in ("version", "rows") else "left")
@@ -150,7 +150,7 @@ def datasets_list(ctx: typer.Context) -> None:
 @datasets_app.command("show")
 def datasets_show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")]) -> None:
     """A version's manifest: rows, funnel, config, parents, files."""
-    dv = store_from(ctx.parent).get(ref)
+    dv = store_from(ctx).get(ref)
     m = dv.manifest
     console.print(f"[bold]{m.ref}[/] kind={m.kind} schema={m.schema} rows={m.rows:,} created={m.created_at}")
     console.print(f"path: {dv.path}")
@@ -306,7 +306,7 @@ def launch_sft(
     """Supervised fine-tuning with TRL's SFTTrainer; the run is recorded in the catalog's runs table."""
     from curate.launch import SFTSpec, accelerate_sft, openrlhf_sft, run_sft, torchrun_sft
 
-    store = store_from(ctx.parent)
+    store = store_from(ctx)
     if cluster:
         dv = store.get(dataset)
         console.print(accelerate_sft(dv, model, str(out)), soft_wrap=True)
@@ -335,7 +335,7 @@ def launch_grpo(
     """GRPO with TRL's GRPOTrainer, rewarded by curate's format, correctness and language checks."""
     from curate.launch import GRPOSpec, run_grpo, verl_grpo
 
-    store = store_from(ctx.parent)
+    store = store_from(ctx)
     if cluster:
         console.print(verl_grpo(store.get(dataset), model), soft_wrap=True)
         return
@@ -368,7 +368,7 @@ def run_command(
 
     fl = FLOWS[RECIPE_FLOWS[recipe.recipe]]
     if dask:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask import DaskTaskRunner  # type: ignore[attr-defined]
 
         fl = fl.with_options(task_runner=DaskTaskRunner(
             cluster_class="distributed.LocalCluster",

@@ -242,4 +242,5 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
             df = pl.from_arrow(rb)
             assert isinstance(df, pl.DataFrame)
             w.write(df)
-    return w.published  # type: ignore[attr-defined,no-any-return]
+    assert w.published is not None
+    return w.published

@@ -95,7 +95,10 @@ def _engine_config(spec: GenerateSpec, options: dict[str, Any]) -> Any:
     if spec.engine == "openai":
         from curate.generate.engines.openai import OpenAIConfig
 
-        return OpenAIConfig(**({"base_url": spec.base_url} if spec.base_url else {}), **options)
+        kw: dict[str, Any] = dict(options)
+        if spec.base_url:
+            kw.setdefault("base_url", spec.base_url)
+        return OpenAIConfig(**kw)
     from curate.generate.engines.vllm import VLLMConfig
 
     return VLLMConfig(**options)

@@ -136,6 +136,13 @@ class DatasetWriter:
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_part = 0
         self.rows = 0
+        # Manifest fields the caller may still set before the block ends.
+        self.funnel: dict[str, int] = {}
+        self.config: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}
+        self.source: dict[str, Any] = {}
+        self.parents: tuple[str, ...] = ()
+        self.published: DatasetVersion | None = None
 
     def write(self, df: pl.DataFrame) -> None:
         """Conform ``df`` to the table and append it, starting a new part when the current one is full."""
@@ -255,15 +262,12 @@ class Store:
         staging = self.home / ".staging" / f"{name}-{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
         w = DatasetWriter(staging, table, rows_per_part)
-        w.funnel = dict(funnel or {})  # type: ignore[attr-defined]
-        w.config = dict(config or {})  # type: ignore[attr-defined]
-        w.extra = dict(extra or {})  # type: ignore[attr-defined]
-        w.source = dict(source or {})  # type: ignore[attr-defined]
-        w.parents = tuple(parents)  # type: ignore[attr-defined]
+        w.funnel, w.config, w.extra = dict(funnel or {}), dict(config or {}), dict(extra or {})
+        w.source, w.parents = dict(source or {}), tuple(parents)
         try:
             yield w
             w.close()
-            w.published = self._publish(name, kind, w)  # type: ignore[attr-defined]
+            w.published = self._publish(name, kind, w)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -271,17 +275,16 @@ class Store:
     def publish_frame(self, name: str, kind: str, table: Table, df: pl.DataFrame, **kw: Any) -> DatasetVersion:
         with self.writer(name, kind, table, **kw) as w:
             w.write(df)
-        return w.published  # type: ignore[attr-defined,no-any-return]
+        assert w.published is not None
+        return w.published
 
     def _publish(self, name: str, kind: str, w: DatasetWriter) -> DatasetVersion:
         version = self._claim(name)
-        cfg = dict(w.config)  # type: ignore[attr-defined]
         manifest = Manifest(
             name=name, version=version, kind=kind, schema=w.table.tag, rows=w.rows, files=tuple(w.files),
-            funnel=dict(w.funnel), config=cfg, config_hash=config_hash(cfg),  # type: ignore[attr-defined]
-            parents=tuple(w.parents), source=dict(w.source),  # type: ignore[attr-defined]
-            code_version=code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            extra=dict(w.extra),  # type: ignore[attr-defined]
+            funnel=dict(w.funnel), config=dict(w.config), config_hash=config_hash(w.config),
+            parents=tuple(w.parents), source=dict(w.source), code_version=code_version(),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"), extra=dict(w.extra),
         )
         (w.staging / MANIFEST).write_bytes(manifest.to_json())
         for p in w.staging.iterdir():

@@ -58,7 +58,7 @@ def reward_functions(names: tuple[str, ...]) -> list[Any]:
 def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path, spec: GRPOSpec | None = None) -> RunRecord:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
     spec = spec or GRPOSpec()
     dv = store.get(dataset_ref)

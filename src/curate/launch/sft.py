@@ -42,7 +42,7 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
     """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
     spec = spec or SFTSpec()
     dv = store.get(dataset_ref)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from curate.checks.base import REASONS
@@ -36,15 +37,15 @@ def funnel_of(checked: pl.DataFrame, decisions: pl.DataFrame | None = None) -> d
     return dict(c)
 
 
-def length_stats(df: pl.DataFrame) -> dict[str, float]:
+def length_stats(df: pl.DataFrame) -> dict[str, Any]:
     if df.height == 0:
         return {}
     length = pl.col("tokens_out") if "tokens_out" in df.columns and df["tokens_out"].null_count() == 0 else None
     unit = "tokens" if length is not None else "chars"
     expr = length if length is not None else pl.col("response").str.len_chars()
-    s = df.select(expr.cast(pl.Float64).alias("x"))["x"]
-    return {"unit": unit, "mean": float(s.mean() or 0), "p50": float(s.quantile(0.5) or 0),  # type: ignore[dict-item]
-            "p90": float(s.quantile(0.9) or 0), "max": float(s.max() or 0), "total": float(s.sum())}
+    x = df.select(expr.cast(pl.Float64).alias("x"))["x"].to_numpy()
+    return {"unit": unit, "mean": float(x.mean()), "p50": float(np.quantile(x, 0.5)),
+            "p90": float(np.quantile(x, 0.9)), "max": float(x.max()), "total": float(x.sum())}
 
 
 def _strict(df: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:

@@ -43,7 +43,7 @@ def _source(checked: pl.DataFrame) -> dict[str, object]:
     def uniq(col: str) -> list[object]:
         return checked[col].drop_nulls().unique().sort().to_list() if col in checked.columns else []
 
-    params = [orjson.loads(p) for p in uniq("sampling_params")][:8]
+    params = [orjson.loads(str(p)) for p in uniq("sampling_params")][:8]
     return {"checkpoints": uniq("checkpoint"), "params_hashes": uniq("params_hash"), "sampling_params": params}
 
 
@@ -57,9 +57,9 @@ def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None
     common = {"config": cfg, "parents": tuple(parents or ()), "source": _source(checked)}
     extra = {**out.extra, "recipe": recipe.recipe, "recipe_hash": config_hash(cfg)}
     ds = store.publish_frame(recipe.name, recipe.recipe, table(out.table), out.rows, funnel=out.funnel,
-                             extra=extra, **common)  # type: ignore[arg-type]
+                             extra=extra, **common)
     sel = store.publish_frame(f"{recipe.name}_selection", "selection", table("selection"), out.decisions,
-                              funnel=out.funnel, extra={"for": ds.manifest.ref}, **common)  # type: ignore[arg-type]
+                              funnel=out.funnel, extra={"for": ds.manifest.ref}, **common)
     pr = store.publish_frame("pass_rates", "pass_rates", table("pass_rate"), out.pass_rates,
-                             extra={"for": ds.manifest.ref}, **common)  # type: ignore[arg-type]
+                             extra={"for": ds.manifest.ref}, **common)
     return Published(ds, sel, pr, out)
