@@ -62,6 +62,10 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
         report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16, disable_tqdm=not spec.progress,
     )
     trainer = SFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)
+    if not spec.progress:  # without a progress bar transformers prints every log dict instead
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     result = trainer.train()
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
