@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from curate.launch.runs import RunRecord, new_run_id, record_run
-from curate.store import Store
+from curate.launch.runs import RunRecord, train_and_record
+from curate.store import DatasetVersion, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,37 +53,22 @@ def reward_functions(names: tuple[str, ...]) -> list[Any]:
 
 
 def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path, spec: GRPOSpec | None = None) -> RunRecord:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
-
+    """GRPO on an ``rl_prompts`` version with curate's rewards; save a checkpoint and record the run."""
     spec = spec or GRPOSpec()
-    dv = store.get(dataset_ref)
-    out = Path(out).absolute()
-    run_id = new_run_id("grpo")
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    data = load_rl_dataset([str(p) for p in dv.parts])
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    net = AutoModelForCausalLM.from_pretrained(model)
-    scratch = out.parent / f".{out.name}.trainer"
-    args = GRPOConfig(
-        output_dir=str(scratch), max_steps=spec.max_steps, per_device_train_batch_size=spec.batch_size,
-        num_generations=spec.num_generations, learning_rate=spec.learning_rate,
-        max_completion_length=spec.max_completion_length, temperature=spec.temperature, beta=spec.beta,
-        seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
-        use_cpu=not torch.cuda.is_available(),
-    )
-    trainer = GRPOTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer,
-                          reward_funcs=reward_functions(spec.rewards))
-    result = trainer.train()
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    shutil.rmtree(scratch, ignore_errors=True)
-    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
-    metrics["wall_s"] = time.perf_counter() - t0
-    rec = RunRecord(run_id=run_id, kind="grpo", dataset=dv.manifest.ref, base_model=str(model), output=str(out),
-                    config={**asdict(spec), "rewards": list(spec.rewards)}, metrics=metrics, status="finished",
-                    created_at=started, finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
-    record_run(store, rec)
-    return rec
+
+    def make_trainer(dv: DatasetVersion, net: Any, tokenizer: Any, scratch: Path) -> Any:
+        import torch
+        from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
+
+        args = GRPOConfig(
+            output_dir=str(scratch), max_steps=spec.max_steps, per_device_train_batch_size=spec.batch_size,
+            num_generations=spec.num_generations, learning_rate=spec.learning_rate,
+            max_completion_length=spec.max_completion_length, temperature=spec.temperature, beta=spec.beta,
+            seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
+            use_cpu=not torch.cuda.is_available(),
+        )
+        return GRPOTrainer(model=net, args=args, train_dataset=load_rl_dataset([str(p) for p in dv.parts]),
+                           processing_class=tokenizer, reward_funcs=reward_functions(spec.rewards))
+
+    config = {**asdict(spec), "rewards": list(spec.rewards)}
+    return train_and_record(store, "grpo", dataset_ref, model, out, config, make_trainer)

@@ -7,8 +7,10 @@ prompts -> samples -> checked -> dataset@v -> run -> checkpoint -> next round's 
 from __future__ import annotations
 
 import os
+import shutil
+import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +18,10 @@ from typing import Any
 
 import orjson
 
-from curate.store import Store
+from curate.store import DatasetVersion, Store
+
+# (dataset version, model, tokenizer, scratch dir) -> a transformers/TRL trainer
+MakeTrainer = Callable[[DatasetVersion, Any, Any, Path], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +64,32 @@ def iter_runs(store: Store) -> Iterator[RunRecord]:
         return
     for p in sorted(root.glob("*/run.json")):
         yield RunRecord(**orjson.loads(p.read_bytes()))
+
+
+def train_and_record(store: Store, kind: str, dataset_ref: str, model: str, out: str | Path,
+                     config: Mapping[str, Any], make_trainer: MakeTrainer) -> RunRecord:
+    """Load ``model``, train with the trainer ``make_trainer`` builds, save a checkpoint that
+    ``curate generate`` loads, and record the run (dataset version -> run -> checkpoint) in the catalog."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dv = store.get(dataset_ref)
+    out = Path(out).absolute()
+    run_id = new_run_id(kind)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    net = AutoModelForCausalLM.from_pretrained(model)
+    scratch = out.parent / f".{out.name}.trainer"
+    trainer = make_trainer(dv, net, tokenizer, scratch)
+    result = trainer.train()
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    shutil.rmtree(scratch, ignore_errors=True)
+    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
+    metrics["examples"] = float(len(trainer.train_dataset))
+    metrics["wall_s"] = time.perf_counter() - t0
+    rec = RunRecord(run_id=run_id, kind=kind, dataset=dv.manifest.ref, base_model=str(model), output=str(out),
+                    config=dict(config), metrics=metrics, status="finished", created_at=started,
+                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    record_run(store, rec)
+    return rec

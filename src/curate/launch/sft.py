@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from curate.launch.runs import RunRecord, new_run_id, record_run
+from curate.launch.runs import RunRecord, train_and_record
 from curate.store import DatasetVersion, Store
 
 
@@ -40,41 +37,25 @@ def load_hf_dataset(dv: DatasetVersion) -> Any:
 
 def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTSpec | None = None) -> RunRecord:
     """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
-
     spec = spec or SFTSpec()
-    dv = store.get(dataset_ref)
-    out = Path(out).absolute()
-    run_id = new_run_id("sft")
-    started = datetime.now(UTC).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    data = load_hf_dataset(dv)
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    net = AutoModelForCausalLM.from_pretrained(model)
-    scratch = out.parent / f".{out.name}.trainer"
-    args = SFTConfig(
-        output_dir=str(scratch), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
-        per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
-        learning_rate=spec.learning_rate, lr_scheduler_type=spec.lr_scheduler, warmup_steps=spec.warmup_steps,
-        max_length=spec.max_length, seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no",
-        report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16, disable_tqdm=not spec.progress,
-    )
-    trainer = SFTTrainer(model=net, args=args, train_dataset=data, processing_class=tokenizer)
-    if not spec.progress:  # without a progress bar transformers prints every log dict instead
-        from transformers import PrinterCallback
 
-        trainer.remove_callback(PrinterCallback)
-    result = trainer.train()
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    shutil.rmtree(scratch, ignore_errors=True)
-    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
-    metrics["examples"] = float(len(data))
-    metrics["wall_s"] = time.perf_counter() - t0
-    rec = RunRecord(run_id=run_id, kind="sft", dataset=dv.manifest.ref, base_model=str(model), output=str(out),
-                    config=asdict(spec), metrics=metrics, status="finished", created_at=started,
-                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
-    record_run(store, rec)
-    return rec
+    def make_trainer(dv: DatasetVersion, net: Any, tokenizer: Any, scratch: Path) -> Any:
+        import torch
+        from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+
+        args = SFTConfig(
+            output_dir=str(scratch), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
+            per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
+            learning_rate=spec.learning_rate, lr_scheduler_type=spec.lr_scheduler, warmup_steps=spec.warmup_steps,
+            max_length=spec.max_length, seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no",
+            report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16,
+            disable_tqdm=not spec.progress,
+        )
+        trainer = SFTTrainer(model=net, args=args, train_dataset=load_hf_dataset(dv), processing_class=tokenizer)
+        if not spec.progress:  # without a progress bar transformers prints every log dict instead
+            from transformers import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
+        return trainer
+
+    return train_and_record(store, "sft", dataset_ref, model, out, asdict(spec), make_trainer)
