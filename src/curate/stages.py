@@ -88,20 +88,12 @@ def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int] = 
 
 
 def _engine_config(spec: GenerateSpec, options: dict[str, Any]) -> Any:
-    if spec.engine == "hf":
-        from curate.generate.engines.hf import HFConfig
+    from curate.generate.engines import engine_config
 
-        return HFConfig(**options)
-    if spec.engine == "openai":
-        from curate.generate.engines.openai import OpenAIConfig
-
-        kw: dict[str, Any] = dict(options)
-        if spec.base_url:
-            kw.setdefault("base_url", spec.base_url)
-        return OpenAIConfig(**kw)
-    from curate.generate.engines.vllm import VLLMConfig
-
-    return VLLMConfig(**options)
+    kw: dict[str, Any] = dict(options)
+    if spec.engine == "openai" and spec.base_url:
+        kw.setdefault("base_url", spec.base_url)
+    return engine_config(spec.engine, kw)
 
 
 def ledger_parts(ledger: Path) -> list[Path]:

@@ -25,33 +25,6 @@ def _fail(msg: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _engine_config(engine: str, o: dict[str, Any]) -> Any:
-    if engine == "hf":
-        from curate.generate.engines.hf import HFConfig
-
-        return HFConfig(device=o["device"], dtype=o["dtype"], batch_size=o["batch_size"])
-    if engine == "openai":
-        from curate.generate.engines.openai import OpenAIConfig
-
-        key = os.environ.get(o["api_key_env"]) if o["api_key_env"] else None
-        return OpenAIConfig(
-            base_url=o["base_url"],
-            api_key=key,
-            concurrency=o["concurrency"],
-            max_retries=o["max_retries"],
-            timeout_s=o["timeout"],
-            split_n=o["split_n"],
-        )
-    from curate.generate.engines.vllm import VLLMConfig
-
-    return VLLMConfig(
-        tensor_parallel_size=o["tensor_parallel_size"],
-        dtype=o["dtype"],
-        gpu_memory_utilization=o["gpu_memory_utilization"],
-        max_model_len=o["max_model_len"],
-    )
-
-
 def _parse_worker(worker: str | None) -> tuple[int, int]:
     if worker is None:
         return (0, 1)
@@ -136,7 +109,7 @@ def generate_command(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar")] = True,
 ) -> None:
     """Sample N responses per prompt into a crash-safe, resumable ledger of Parquet shards."""
-    from curate.generate.engines import ENGINES, make_engine
+    from curate.generate.engines import ENGINES, engine_config, make_engine
     from curate.generate.runner import build_manifest, generate_ledger
 
     if engine not in ENGINES:
@@ -178,22 +151,15 @@ def generate_command(
     if data_parallel > 1:
         _launch_workers(ctx, data_parallel, tensor_parallel_size)
         return
-    opts = dict(
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        api_key_env=api_key_env,
-        base_url=base_url,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        timeout=timeout,
-        split_n=split_n,
-        tensor_parallel_size=tensor_parallel_size,
-        gpu_memory_utilization=gpu_memory_utilization,
-        max_model_len=max_model_len,
+    # Every engine's options at once, under its config's field names; each engine takes its own.
+    opts: dict[str, Any] = dict(
+        device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
+        api_key=os.environ.get(api_key_env) if api_key_env else None, concurrency=concurrency,
+        max_retries=max_retries, timeout_s=timeout, split_n=split_n, tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
     )
     try:
-        eng = make_engine(engine, model, _engine_config(engine, opts))
+        eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
     except EngineError as e:
         _fail(str(e))
     bar, hook = _progress_hook(progress and sys.stderr.isatty())

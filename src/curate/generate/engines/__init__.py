@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from curate.generate.engines.base import (
@@ -22,6 +23,26 @@ if TYPE_CHECKING:
     from curate.generate.engines.vllm import VLLMConfig, VLLMEngine
 
 ENGINES = ("vllm", "openai", "hf")
+
+
+def engine_config(kind: str, options: Mapping[str, Any], *, strict: bool = True) -> Any:
+    """The ``kind`` engine's config dataclass from ``options`` (field names of that dataclass).
+
+    ``strict`` rejects unknown keys (a recipe's ``engine_options``: a typo must not be ignored); the CLI
+    passes every engine's options at once and uses ``strict=False``.
+    """
+    import dataclasses
+    import importlib
+
+    if kind not in ENGINES:
+        raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
+    cls = getattr(importlib.import_module(f"curate.generate.engines.{kind}"),
+                  {"hf": "HFConfig", "openai": "OpenAIConfig", "vllm": "VLLMConfig"}[kind])
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names)
+    if strict and unknown:
+        raise ValueError(f"{kind} engine: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    return cls(**{k: v for k, v in options.items() if k in names})
 
 
 def make_engine(kind: str, checkpoint: str, config: Any = None) -> Engine:
