@@ -218,6 +218,15 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], r
         writer.close()
 
 
+def sample_source(df: pl.DataFrame) -> dict[str, Any]:
+    """Where samples came from, for a manifest: checkpoints, params hashes, sampling params (first 8)."""
+    def uniq(col: str) -> list[Any]:
+        return df[col].drop_nulls().unique().sort().to_list() if col in df.columns else []
+
+    params = [orjson.loads(str(p)) for p in uniq("sampling_params")][:8]
+    return {"checkpoints": uniq("checkpoint"), "params_hashes": uniq("params_hash"), "sampling_params": params}
+
+
 def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, config: dict[str, Any],
                     checks: Sequence[str], parents: Sequence[str] = ()) -> DatasetVersion:
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
@@ -232,10 +241,7 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
         usage = usage_summary(pl.read_parquet(out, columns=cols), float(judge_cfg.get("price_in_per_m", 0.0)),
                               float(judge_cfg.get("price_out_per_m", 0.0)))
         extra["judge_usage"] = usage.as_dict()
-    src = pl.read_parquet(out, columns=["checkpoint", "params_hash", "sampling_params"]).unique()
-    source = {"checkpoints": src["checkpoint"].drop_nulls().unique().sort().to_list(),
-              "params_hashes": src["params_hash"].drop_nulls().unique().sort().to_list(),
-              "sampling_params": [orjson.loads(p) for p in src["sampling_params"].drop_nulls().unique().sort()][:8]}
+    source = sample_source(pl.read_parquet(out, columns=["checkpoint", "params_hash", "sampling_params"]))
     with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents, source=source,
                       config={"checks": list(checks), **config}, extra=extra) as w:
         for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):

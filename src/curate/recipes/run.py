@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import polars as pl
 
+from curate.pipeline import sample_source
 from curate.recipes.build import RecipeOutput, build
 from curate.recipes.config import Recipe
 from curate.schema import table
@@ -39,14 +39,6 @@ def load_checked(store: Store, inputs: tuple[str, ...]) -> tuple[pl.DataFrame, l
     return pl.concat(frames, how="diagonal_relaxed"), parents
 
 
-def _source(checked: pl.DataFrame) -> dict[str, object]:
-    def uniq(col: str) -> list[object]:
-        return checked[col].drop_nulls().unique().sort().to_list() if col in checked.columns else []
-
-    params = [orjson.loads(str(p)) for p in uniq("sampling_params")][:8]
-    return {"checkpoints": uniq("checkpoint"), "params_hashes": uniq("params_hash"), "sampling_params": params}
-
-
 def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None,
                parents: list[str] | None = None) -> Published:
     """Build ``recipe`` and publish its dataset, its selection decisions and the pass rates."""
@@ -54,7 +46,7 @@ def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None
         checked, parents = load_checked(store, recipe.inputs)
     out = build(recipe, checked)
     cfg = recipe.raw or {"recipe": recipe.recipe, "name": recipe.name}
-    common = {"config": cfg, "parents": tuple(parents or ()), "source": _source(checked)}
+    common = {"config": cfg, "parents": tuple(parents or ()), "source": sample_source(checked)}
     extra = {**out.extra, "recipe": recipe.recipe, "recipe_hash": config_hash(cfg)}
     ds = store.publish_frame(recipe.name, recipe.recipe, table(out.table), out.rows, funnel=out.funnel,
                              extra=extra, **common)
