@@ -21,10 +21,17 @@ from typer.testing import CliRunner
 from curate.generate.cli import generate_command
 from curate.generate.engines.base import Completion, Request, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch, write_parquet_atomic
-from curate.generate.prompts import read_prompts
+from curate.generate.prompts import (
+    QUARANTINE_NAME,
+    PromptFileError,
+    derive_prompt_id,
+    file_sha256,
+    read_prompt_pool,
+    read_prompts,
+)
 from curate.generate.runner import build_manifest, generate_ledger
 from curate.generate.templates import PromptTemplate
-from curate.schema import schema_tag
+from curate.schema import schema_tag, table
 
 
 def _prompts(path: Path, k: int) -> Path:
@@ -175,25 +182,138 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path, tiny_checkpoint: Path) -
         "4",
         "--no-progress",
     ]
+    junk, all_bad = tmp_path / "junk.parquet", tmp_path / "all_bad.jsonl"
+    junk.write_bytes(b"not parquet at all")
+    all_bad.write_text('oops\n{"nope": 1}\n')
     cases = {
         "prompts file not found": ["--prompts", str(tmp_path / "missing.jsonl")],
         "--engine must be one of": ["--engine", "tgi"],
         "checkpoint directory not found": ["--model", str(tmp_path / "nope")],
         "top_p must be in": ["--top-p", "0"],
         "unknown template": ["--template", "r3"],
+        "not a readable Parquet file": ["--prompts", str(junk)],
+        "all_bad.jsonl: no usable prompts; 2 bad rows, first": ["--prompts", str(all_bad)],
     }
     for msg, extra in cases.items():
         code, out = _cli(base + extra)
         assert code == 2 and msg in out and "Traceback" not in out, (msg, out)
         assert len(out.strip().splitlines()) == 1, out
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "ok"}\n{"nope": 1}\n')
-    code, out = _cli(base + ["--prompts", str(bad)])
-    assert code == 2 and "row 2 has no 'prompt'" in out
+    assert not (tmp_path / "L" / QUARANTINE_NAME).exists()
     code, out = _cli(base)
-    assert code == 0, out
+    assert code == 0 and f"{prompts}: read 3 prompts, quarantined 0\n" in out, out
     code, out = _cli(base + ["--temperature", "0.9"])
     assert code == 2 and "temperature: ledger has 0.6, run has 0.9" in out
+
+
+def _messy_prompts(path: Path) -> Path:
+    """Three good prompts among rows of each kind the reader must quarantine (reasons in BAD_LINES)."""
+    rows = [
+        orjson.dumps({"prompt_id": "q000", "prompt": "What is 0 + 0?", "task": "math", "reference": "0"}),
+        b'{"prompt_id": "q001", "prompt": "unterminated',
+        orjson.dumps({"prompt_id": "q009", "task": "math"}),
+        orjson.dumps({"prompt_id": "q002", "prompt": "What is 1 + 1?", "task": "math", "reference": 2}),
+        orjson.dumps({"prompt": ["not", "text"]}),
+        orjson.dumps({"prompt_id": "q003", "prompt": "What is 3 + 3?", "source": 7}),
+        b"",  # a blank line carries no row
+        orjson.dumps({"prompt_id": "q000", "prompt": "What is 9 + 9?"}),
+        orjson.dumps({"prompt": "What is 2 + 2?", "difficulty": 1}),
+        orjson.dumps({"prompt": "   "}),
+    ]
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    return path
+
+
+BAD_LINES = [
+    (2, "input.invalid_json"),
+    (3, "input.missing_field"),
+    (5, "input.wrong_type"),
+    (6, "input.wrong_type"),
+    (8, "input.duplicate_id"),
+    (10, "input.missing_field"),
+]
+
+
+def test_prompt_pool_keeps_good_rows_and_quarantines_bad(tmp_path: Path) -> None:
+    src = _messy_prompts(tmp_path / "p.jsonl")
+    pool = read_prompt_pool(src)
+    derived = derive_prompt_id("What is 2 + 2?")
+    assert pool.table["prompt_id"].to_list() == ["q000", "q002", derived]
+    assert pool.table["reference"].to_list() == ["0", "2", None]
+    assert orjson.loads(pool.table["extra"][2]) == {"difficulty": 1}
+    assert [(b.line, b.reason) for b in pool.bad] == BAD_LINES
+    assert pool.bad[4].detail == "prompt_id 'q000' already on line 1"
+    assert orjson.loads(pool.bad[4].raw) == {"prompt_id": "q000", "prompt": "What is 9 + 9?"}
+    assert (pool.stats.rows_ok, pool.stats.rows_bad) == (3, 6)
+    # Without an on_bad callback nothing is dropped silently: the first bad row is an error.
+    with pytest.raises(PromptFileError, match=r"p.jsonl:2: input.invalid_json"):
+        read_prompts(src)
+
+    q = pool.write_quarantine(tmp_path / "out")
+    assert q == tmp_path / "out" / QUARANTINE_NAME
+    records = [orjson.loads(line) for line in q.read_bytes().splitlines()]
+    assert [(r["line"], r["reason"]) for r in records] == BAD_LINES
+    assert all(tuple(r) == table("quarantine").names and r["file"] == str(src) for r in records)
+    assert records[0]["raw"] == '{"prompt_id": "q001", "prompt": "unterminated'
+    clean = read_prompt_pool(_prompts(tmp_path / "clean.jsonl", 2))
+    assert clean.write_quarantine(tmp_path / "out") is None and not q.exists()  # no stale quarantine
+
+
+def test_prompt_pool_fast_path_and_parquet(tmp_path: Path) -> None:
+    """Blocks of 64+ clean lines take polars' reader; duplicates and blanks are still caught after it."""
+    big = _prompts(tmp_path / "big.jsonl", 80)
+    with big.open("ab") as f:
+        f.write(orjson.dumps({"prompt_id": "q005", "prompt": "again"}) + b"\n")
+    pool = read_prompt_pool(big)
+    assert pool.table.height == 80 and [(b.line, b.reason) for b in pool.bad] == [(81, "input.duplicate_id")]
+    assert orjson.loads(pool.table["extra"][1]) == {"difficulty": 1}
+    pq_src = tmp_path / "p.parquet"
+    pl.DataFrame({"prompt": ["a?", None, " ", "a?"], "k": [1, 2, 3, 4]}).write_parquet(pq_src)
+    pool = read_prompt_pool(pq_src)
+    assert pool.table["prompt"].to_list() == ["a?"]
+    assert [(b.line, b.reason) for b in pool.bad] == [
+        (2, "input.missing_field"), (3, "input.missing_field"), (4, "input.duplicate_id")]
+
+
+def test_cli_generates_good_rows_and_quarantines_bad(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    prompts, out = _messy_prompts(tmp_path / "p.jsonl"), tmp_path / "L"
+    args = ["--prompts", str(prompts), "--model", str(tiny_checkpoint), "--out", str(out), "--n", "2",
+            "--shard-size", "2", "--max-tokens", "4", "--no-progress"]
+    code, text = _cli(args)
+    q = out / QUARANTINE_NAME
+    assert code == 0, text
+    assert (f"{prompts}: read 3 prompts, quarantined 6 (input.missing_field 2, input.wrong_type 2, "
+            f"input.invalid_json 1, input.duplicate_id 1) -> {q}") in text
+    assert [(r["line"], r["reason"]) for r in map(orjson.loads, q.read_bytes().splitlines())] == BAD_LINES
+    df = Ledger(out).scan().collect()
+    assert sorted(set(df["prompt_id"])) == sorted(["q000", "q002", derive_prompt_id("What is 2 + 2?")])
+    assert df.height == 6 and df.filter(pl.col("prompt_id") == "q000")["prompt"][0] == "What is 0 + 0?"
+    manifest = Ledger(out).manifest()
+    assert manifest is not None and manifest.n_prompts == 3 and manifest.n_shards == 2
+    assert manifest.prompts_sha256 == file_sha256(prompts)  # the whole file, bad rows included
+
+    # A changed file is refused by the ledger; the quarantine of the run that made it stays as it was.
+    before = q.read_bytes()
+    _prompts(prompts, 3)
+    code, text = _cli(args)
+    assert code == 2 and "prompts_sha256" in text and q.read_bytes() == before
+
+
+def test_plan_generation_quarantines_in_the_ledger(tmp_path: Path, tiny_checkpoint: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """The flows' path (curate.stages): quarantine in the ledger directory, counts logged and returned."""
+    from curate import stages
+    from curate.recipes.config import GenerateSpec
+
+    prompts, ledger = _messy_prompts(tmp_path / "p.jsonl"), tmp_path / "ledger"
+    spec = GenerateSpec(prompts=str(prompts), model=str(tiny_checkpoint), engine="hf", n=2, max_tokens=4,
+                        shard_size=2)
+    with caplog.at_level("INFO", logger="curate.stages"):
+        plan = stages.plan_generation(spec, ledger)
+    assert (plan.n_prompts, plan.n_shards, plan.quarantined) == (3, 2, 6)
+    assert plan.quarantine == ledger / QUARANTINE_NAME and plan.quarantine.is_file()
+    assert "read 3 prompts, quarantined 6" in caplog.text
+    res = stages.generate_shards(spec, ledger)
+    assert res["shards_written"] == 2 and res["samples_written"] == 6
 
 
 def test_kill_9_and_resume(tmp_path: Path, tiny_checkpoint: Path) -> None:
@@ -260,5 +380,11 @@ def test_parquet_prompts_and_derived_ids(tmp_path: Path) -> None:
     assert df["language"].to_list() == ["en", "en"]
     dup = tmp_path / "dup.jsonl"
     dup.write_text('{"prompt_id": "x", "prompt": "a"}\n{"prompt_id": "x", "prompt": "b"}\n')
-    with pytest.raises(ValueError, match="duplicate prompt_id 'x'"):
+    with pytest.raises(ValueError, match=r"dup.jsonl:2: input.duplicate_id \(prompt_id 'x' already on line 1\)"):
         read_prompts(dup)
+    pool = read_prompt_pool(dup)  # the first row keeps the id; the later one is quarantined
+    assert pool.table["prompt"].to_list() == ["a"] and [b.reason for b in pool.bad] == ["input.duplicate_id"]
+    ints = tmp_path / "ints.parquet"
+    pl.DataFrame({"prompt": [1, 2]}).write_parquet(ints)
+    with pytest.raises(PromptFileError, match="column 'prompt' must be text"):
+        read_prompts(ints)

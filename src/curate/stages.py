@@ -7,6 +7,7 @@ these calls, and resume rests on the ledger's shard files, not on Prefect's cach
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from curate.recipes.config import GenerateSpec, Recipe
 from curate.recipes.run import Published, run_recipe
 from curate.store import DatasetVersion, Store
 
+log = logging.getLogger(__name__)
+
 
 def ledger_dir(spec: GenerateSpec, store: Store, name: str) -> Path:
     return Path(spec.ledger) if spec.ledger else store.home / "ledgers" / name
@@ -32,27 +35,39 @@ class GenerationPlan:
     n_shards: int
     done: int
     params_hash: str
+    n_prompts: int = 0
+    quarantined: int = 0  # bad rows of the prompts file, in ``quarantine`` (ledger/prompts.quarantine.jsonl)
+    quarantine: Path | None = None
 
 
 def plan_generation(spec: GenerateSpec, ledger: Path) -> GenerationPlan:
     """Open (or resume) the ledger for ``spec``: write its run manifest, count done shards."""
     from curate.generate.ledger import Ledger
+    from curate.generate.prompts import read_prompt_pool
     from curate.generate.runner import build_manifest
     from curate.generate.templates import PromptTemplate
 
-    prompts = _prompts(spec)
+    pool = read_prompt_pool(spec.prompts)
+    prompts = _limit(spec, pool.table)
     params = _params(spec)
     led = Ledger(ledger)
     manifest = led.open(build_manifest(model=spec.model, engine=spec.engine, params=params,
                                        template=PromptTemplate(spec.template), shard_size=spec.shard_size,
                                        n_prompts=prompts.height, prompts_file=spec.prompts))
-    return GenerationPlan(ledger, manifest.n_shards, len(led.done_shards()), manifest.params_hash)
+    quarantine = pool.write_quarantine(ledger)
+    log.log(logging.WARNING if quarantine else logging.INFO, "%s", pool.summary(quarantine))
+    return GenerationPlan(ledger, manifest.n_shards, len(led.done_shards()), manifest.params_hash,
+                          prompts.height, pool.stats.rows_bad, quarantine)
 
 
 def _prompts(spec: GenerateSpec) -> pl.DataFrame:
+    """The good prompts; plan_generation has written the bad rows to the ledger's quarantine."""
     from curate.generate.prompts import read_prompts
 
-    df = read_prompts(spec.prompts)
+    return _limit(spec, read_prompts(spec.prompts, on_bad=lambda row: None))
+
+
+def _limit(spec: GenerateSpec, df: pl.DataFrame) -> pl.DataFrame:
     return df.head(spec.limit) if spec.limit else df
 
 

@@ -1,7 +1,8 @@
 """``curate generate``: sample n responses per prompt into a resumable ledger.
 
 Registered by ``curate.cli`` as ``app.command("generate")(generate_command)``; also runnable alone as
-``python -m curate.generate.cli``. Bad options and unusable inputs exit with code 2 and one line.
+``python -m curate.generate.cli``. Bad options and unusable inputs exit with code 2 and one line; bad
+rows of the prompts file go to ``OUT/prompts.quarantine.jsonl`` (ingest's format) and the rest generate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typer
 
 from curate.generate.engines.base import EngineError, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch
-from curate.generate.prompts import read_prompts
+from curate.generate.prompts import read_prompt_pool
 from curate.generate.templates import PromptTemplate, load_examples
 
 
@@ -127,9 +128,10 @@ def generate_command(
         )
         examples = load_examples(few_shot) if few_shot else None
         tmpl = PromptTemplate(template, system, examples) if examples else PromptTemplate(template, system)
-        table = read_prompts(prompts)
+        pool = read_prompt_pool(prompts)  # bad rows are kept aside, written to the quarantine below
     except (ValueError, OSError) as e:  # PromptFileError is a ValueError
         _fail(str(e))
+    table = pool.table
     worker_slot = _parse_worker(worker)
     ledger = Ledger(out)
     manifest = build_manifest(
@@ -147,6 +149,10 @@ def generate_command(
         _fail(str(e))
     except OSError as e:
         _fail(f"cannot create ledger {out}: {e}")
+    try:  # every process writes the same file atomically; only after open, so a refused run leaves none
+        quarantine = pool.write_quarantine(out)
+    except OSError as e:
+        _fail(f"cannot write the prompts quarantine in {out}: {e}")
 
     if data_parallel > 1:
         _launch_workers(ctx, data_parallel, tensor_parallel_size)
@@ -162,6 +168,8 @@ def generate_command(
         eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
     except EngineError as e:
         _fail(str(e))
+    if worker_slot[0] == 0:  # one counts line per run, not one per data-parallel worker
+        typer.echo(pool.summary(quarantine), err=True)
     bar, hook = _progress_hook(progress and sys.stderr.isatty())
     try:
         if bar is not None:
