@@ -239,9 +239,9 @@ FAST = [
     ("2\\sqrt{5}", "2\\sqrt{5}+1", False),
     ("326.5", "324.5", False),
     ("\\frac{1}{3}", "0.333333", None),  # near miss with a decimal: math-verify's rounding decides
-    ("1\\frac{4}{5}", "1.8", None),  # mixed number or product: not ours to guess
+    ("1\\frac{4}{5}", "1.8", True),  # a mixed number, as math-verify reads it
     ("\\frac{1}{2004!}", "0", None),
-    ("x^2", "x^2+1", None),
+    ("x^2", "x^2+1", False),  # polynomials: compared at fixed points (fast_eval)
 ]
 
 
@@ -262,3 +262,75 @@ def test_fast_path_agrees_with_math_verify() -> None:
     mismatched = [(g, p, v) for g, p, v in decided
                   if equivalent(parse_gold(g), parse_gold(p)) is not v]
     assert mismatched == []
+
+
+# (gold, prediction, verdict of the structured fast path) — each row is also checked against math-verify
+# below, so the fast path only ever answers as math-verify would (except BASE_FIXES, where it is wrong).
+STRUCTURED = [
+    ("x^2-1", "(x-1)(x+1)", True),  # polynomials: compared at fixed points
+    ("8n^2 + 4n + 1", "4n+8n^2+1", True),
+    ("\\frac{x+1}{x-1}", "\\frac{x-1}{x+1}", False),
+    ("\\sqrt{x}", "x^{1/2}", True),
+    ("\\sqrt{x^2}", "x", False),  # one point has x < 0, as sympy would
+    ("2a+1", "2x+1", False),
+    ("t^2", "T^2", True),  # variables are case-insensitive in math-verify
+    ("\\pi r^2", "r^2\\pi", True),
+    ("e^2", "e\\cdot e", True),
+    ("6 - 5i", "-5i + 6", True),
+    ("\\cot x", "\\frac{\\cos x}{\\sin x}", True),
+    ("\\sin 2x", "\\sin(2x)", True),
+    ("\\cot x", "-\\cot x", False),
+    ("1\\frac{4}{5}", "9/5", True),  # a mixed number
+    ("x^{13}", "x^13", True),
+    ("y = 2x + 3", "y = 3x + 3", False),  # equations: lhs - rhs up to a nonzero factor
+    ("5x - 7y + 11z + 4 = 0", "-10x + 14y - 22z - 8 = 0", True),
+    ("5x - 7y + 11z + 4 = 0", "5x - 7y + 11z + 3 = 0", False),
+    ("x=1", "y=1", False),
+    ("(8,-2)", "(8,-3)", False),
+    ("(1,2)", "(2,1)", False),
+    ("(1,2,3)", "(3,2,1)", False),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)", True),
+    ("(1,2)", "[1,2]", False),
+    ("(1,2]", "(1,2)", False),
+    ("(3,\\infty)", "(3,\\infty]", True),  # the bracket at an infinite end does not count
+    ("(1,2]\\cup(2,3)", "(1,3)", True),  # unions as sets of reals
+    ("(-\\infty,2)\\cup(3,\\infty)", "(3,\\infty)\\cup(-\\infty,2)", True),
+    ("(2,12) \\cup (12,102)", "(2,12) \\cup (12,103)", False),
+    ("(-\\infty, 1)\\cup(1,\\infty)", "(-\\infty,\\infty)", False),
+    ("x \\in [-2,7]", "[-2, 7]", True),
+    ("\\{1,2\\}", "\\{2,1,2\\}", True),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "\\{-2,1+\\sqrt5,1-\\sqrt5\\}", True),
+    ("\\{1\\pm\\sqrt{5},-2\\}", "\\{1\\pm\\sqrt{3},-2\\}", False),
+    ("\\pm 2", "2", False),
+    ("3", "\\{3,4\\}", False),
+    ("3", "(3,4)", False),
+    ("\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", "\\begin{pmatrix}-1&0\\\\0&-1\\end{pmatrix}", True),
+    ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\3\\end{pmatrix}", False),
+    ("-\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}-1\\\\-2\\end{pmatrix}", True),
+    ("5", "\\begin{pmatrix}5\\end{pmatrix}", False),
+    ("\\text{(C)}", "C", True),
+    ("\\text{(C)}", "\\text{(D)}", False),
+    ("\\text{Evelyn}", "16", False),
+    ("5\\text{ cm}^2", "5", True),
+    ("10,\\!080", "10,\\!78", False),
+    ("204_5", "-4", False),
+    ("(0.5,1)", "(0.5000001,1)", None),  # a decimal near its gold: math-verify's rounding decides
+    ("(1,2)", "\\{1,2\\}", None),  # math-verify lets a tuple match a set: its call
+    ("\\sin^2 x", "1-\\cos^2 x", None),
+]
+# math-verify ignores a base subscript and passes these; the fast path does not.
+BASE_FIXES = [("4210_{5}", "4210_{7}"), ("40_9", "40_11"), ("4210_{5}", "4210_{4}")]
+
+
+@pytest.mark.parametrize(("gold", "pred", "verdict"), STRUCTURED)
+def test_structured_fast_path(gold: str, pred: str, verdict: bool | None) -> None:
+    assert fast_compare(gold, pred) is verdict
+    if verdict is not None:
+        assert equivalent(parse_gold(gold), parse_gold(pred)) is verdict  # what math-verify says
+
+
+@pytest.mark.parametrize(("gold", "pred"), BASE_FIXES)
+def test_base_subscripts_are_compared(gold: str, pred: str) -> None:
+    assert equivalent(parse_gold(gold), parse_gold(pred)) is True  # math-verify's false positive
+    assert status(gold, pred) == "incorrect"
+    assert status(gold, gold.replace("{", "").replace("}", "")) == "correct"

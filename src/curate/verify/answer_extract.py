@@ -61,19 +61,22 @@ def boxed_contents(text: str) -> list[str]:
 
 _NORM_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\\(?:left|right)(?:\.|\b)"), ""),
-    (re.compile(r"\\[!,;:]|\\\s|~"), ""),
+    (re.compile(r"\\[!,;:]|(?<!\\)\\\s|~"), ""),  # but not the "\\\\" ending a matrix row
     (re.compile(r"\\[dt]frac"), r"\\frac"),
     (re.compile(r"\\displaystyle"), ""),
-    (re.compile(r"\s+"), ""),
 )
+_SPACE_RE = re.compile(r"\s+")
 
 
-def normalize(s: str) -> str:
-    """Whitespace/spacing-insensitive form used to tell "the same string" apart from "different"."""
+def normalize(s: str, spaces: bool = False) -> str:
+    """Whitespace/spacing-insensitive form used to tell "the same string" apart from "different".
+
+    ``spaces=True`` keeps one space where there was whitespace, for tokenizers: ``\\pi r`` is not ``\\pir``.
+    """
     s = s.strip().strip("$").strip()
     for pat, rep in _NORM_SUBS:
         s = pat.sub(rep, s)
-    return s.rstrip(".")
+    return _SPACE_RE.sub(" " if spaces else "", s).strip().rstrip(".")
 
 
 def _distinct(values: list[str]) -> tuple[str, ...]:

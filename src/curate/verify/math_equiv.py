@@ -32,7 +32,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from curate.verify.answer_extract import normalize
-from curate.verify.fast_eval import compare_values
+from curate.verify.fast_struct import compare_structured
 
 Status = Literal[
     "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
@@ -115,7 +115,7 @@ def fast_compare(gold: str, pred: str) -> bool | None:
         gold, pred = _rhs(gold), _rhs(pred)
     g, p = plain_number(gold), plain_number(pred)
     if g is None or p is None:
-        return compare_values(gold, pred)  # simple constants (\sqrt, \pi, ...) at 60 digits
+        return compare_structured(gold, pred)  # expressions, tuples, intervals, sets ... (fast_struct)
     (gv, gdec), (pv, pdec) = g, p
     if gv == pv:
         return True
