@@ -1,15 +1,22 @@
 """Math verification throughput: curate.verify.verify_math vs plain single-process math-verify.
 
-Pairs are MATH-500 gold answers against model-like R1 responses (reasoning in <think>, then a summary
-with a boxed answer), about half correct (the gold or an equivalent form: spacing, \\dfrac, a/b,
-decimals, "x = ..."), the rest wrong (one number changed, a sign flip, another problem's answer).
+Two workloads, each with model-like R1 responses (reasoning in <think>, then a summary with a boxed
+answer), about half correct, the rest wrong:
+
+- MATH-500: gold answers of MATH-500 (numbers, fractions, radicals, tuples, intervals, sets, matrices,
+  polynomials, equations, words); correct answers are the gold or an equivalent form (spacing, \\dfrac,
+  a/b, decimals, "x = ..."); wrong ones change one number, flip a sign (of the answer, or of one entry of
+  a tuple/interval/set), or answer another problem.
+- GSM8K: the integer answers of GSM8K test; correct forms "18", "18.00", "\\$18", "18 \\text{ dollars}",
+  "x = 18"; wrong ones are off by a little or another problem's answer.
+
 The baseline is what a plain reward function does per pair: parse the gold, parse the answer part,
 verify. Ours runs the same pairs through verify_math (fast path, cached gold parses, worker pool). The
 pool is started before timing (a one-time cost, reported apart); the workers' parse caches start cold.
 Pairs repeat as in GRPO groups (the same answer drawn several times); a second figure runs only the
 distinct pairs, on a fresh pool, so that in-batch deduplication is not what is measured.
 
-    python benchmarks/bench_math.py [--pairs 4000] [--baseline-pairs 1000] [--workers 0]
+    python benchmarks/bench_math.py [--pairs 4000] [--baseline-pairs 1000] [--workers 0] [--workload math500|gsm8k|both]
 """
 
 from __future__ import annotations
@@ -38,6 +45,20 @@ def _bump(gold: str, rng: random.Random) -> str:
     return gold[: m.start()] + str(int(m.group()) + rng.choice([-2, -1, 1, 2, 10])) + gold[m.end() :]
 
 
+_STRUCTURED = ("(", "[", "\\{", "\\left", "\\begin", "\\text")
+
+
+def _flip(gold: str) -> str:
+    """A sign slip: of a value, or of the first entry of a tuple/interval/set/matrix (as a model would)."""
+    if not gold.startswith(_STRUCTURED):
+        return gold[1:] if gold.startswith("-") else "-" + gold
+    m = re.search(r"-?\d", gold)
+    if m is None:
+        return gold + "+1"
+    i = m.start()
+    return gold[:i] + gold[i + 1 :] if gold[i] == "-" else gold[:i] + "-" + gold[i:]
+
+
 def variants(gold: str, rng: random.Random, golds: list[str]) -> list[tuple[str, bool]]:
     """Model-like answers for one gold: (answer, expected correct); about half are correct."""
     right = {gold, gold.replace(" ", ""), gold.replace("\\frac", "\\dfrac")}
@@ -49,7 +70,7 @@ def variants(gold: str, rng: random.Random, golds: list[str]) -> list[tuple[str,
             right.add(str(int(frac[2]) / int(frac[3]) * (-1 if frac[1] else 1)))
     if re.fullmatch(r"-?\d+", gold):
         right |= {f"x = {gold}", f"{gold}.0"}
-    wrong = {_bump(gold, rng), _bump(gold, rng), rng.choice(golds), "-" + gold} - {gold}
+    wrong = {_bump(gold, rng), _bump(gold, rng), rng.choice(golds), _flip(gold)} - {gold}
     return [(a, True) for a in rng.sample(sorted(right), min(2, len(right)))] + [
         (a, False) for a in rng.sample(sorted(wrong), min(2, len(wrong)))
     ]
@@ -60,14 +81,30 @@ def response(answer: str) -> str:
     return f"<think>\n{REASONING}\n</think>\n{summary} $\\boxed{{{answer}}}$."
 
 
-def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
-    rows = [json.loads(x) for x in files("curate").joinpath("data/benchmarks/math500.jsonl").open()]
-    golds = [r["answer"] for r in rows]
+def gsm8k_variants(gold: str, rng: random.Random, golds: list[str]) -> list[tuple[str, bool]]:
+    """GSM8K-style answers: an integer written as models write it, or a near miss."""
+    right = [gold, f"{gold}.00", f"\\${gold}", f"{gold} \\text{{ dollars}}", f"x = {gold}", f"{int(gold):,}"]
+    wrong = {str(int(gold) + d) for d in (-10, -1, 1, 2)} | {rng.choice(golds)}
+    wrong.discard(gold)
+    return [(a, True) for a in rng.sample(right, 2)] + [(a, False) for a in rng.sample(sorted(wrong), 2)]
+
+
+def _golds(workload: str) -> list[str]:
+    if workload == "gsm8k":
+        path = files("curate").joinpath("data/benchmarks/gsm8k_test.jsonl")
+        golds = [json.loads(x)["answer"].rsplit("####", 1)[1].strip().replace(",", "") for x in path.open()]
+        return [g for g in golds if re.fullmatch(r"-?\d+", g)]
+    return [json.loads(x)["answer"] for x in files("curate").joinpath("data/benchmarks/math500.jsonl").open()]
+
+
+def make_pairs(n: int, seed: int = 0, workload: str = "math500") -> list[tuple[str, str]]:
+    golds = _golds(workload)
+    make = gsm8k_variants if workload == "gsm8k" else variants
     rng = random.Random(seed)
     pairs: list[tuple[str, str]] = []
     while len(pairs) < n:
         g = rng.choice(golds)
-        pairs += [(g, response(a)) for a, _ in variants(g, rng, golds)]
+        pairs += [(g, response(a)) for a, _ in make(g, rng, golds)]
     return pairs[:n]
 
 
@@ -122,25 +159,17 @@ def _startup_cpu(workers: int) -> float:
     return _STARTUP[workers]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--pairs", type=int, default=4000)
-    ap.add_argument("--baseline-pairs", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="1000 pairs, 300 baseline pairs")
-    args = ap.parse_args()
-    if args.quick:
-        args.pairs, args.baseline_pairs = 1000, 300
+def run(workload: str, n_pairs: int, n_base: int, workers: int) -> None:
     from curate.verify.pool import default_workers
 
-    pairs = make_pairs(args.pairs)
+    pairs = make_pairs(n_pairs, workload=workload)
     distinct = list(dict.fromkeys((g, r.rsplit("</think>", 1)[1]) for g, r in pairs))
     distinct_pairs = [(g, "<think>" + REASONING + "</think>" + a) for g, a in distinct]
 
-    start_s, ours_s, ours_cpu, ours = _timed(pairs, args.workers)
-    _, dist_s, dist_cpu, _ = _timed(distinct_pairs, args.workers)
+    start_s, ours_s, ours_cpu, ours = _timed(pairs, workers)
+    _, dist_s, dist_cpu, _ = _timed(distinct_pairs, workers)
 
-    sub = pairs[: args.baseline_pairs]
+    sub = pairs[:n_base]
     t, c = time.perf_counter(), time.process_time()
     base = baseline(sub)
     base_s, base_cpu = time.perf_counter() - t, time.process_time() - c
@@ -150,7 +179,8 @@ def main() -> None:
     statuses: dict[str, int] = {}
     for r in ours:
         statuses[r.status] = statuses.get(r.status, 0) + 1  # type: ignore[attr-defined]
-    print(f"pairs: {len(pairs)} ({len(distinct)} distinct), workers: {args.workers or default_workers()}, "
+    name = "MATH-500" if workload == "math500" else "GSM8K"
+    print(f"== {name}-style pairs: {len(pairs)} ({len(distinct)} distinct), workers: {workers or default_workers()}, "
           f"pool start: {start_s:.2f} s (once per process)")
     print(f"statuses: {statuses}")
     print(f"baseline math-verify (1 process): {base_rate:8.0f} pairs/s  ({len(sub)} pairs, {base_s:.2f} s)")
@@ -161,14 +191,28 @@ def main() -> None:
           f"verdicts agree with math-verify on {agree}/{len(sub)}")
     # On a shared machine wall time depends on other load; CPU time does much less. The per-2-core figure
     # is pairs / (CPU seconds / 2): what two otherwise idle cores would do.
-    w = args.workers or default_workers()
+    w = workers or default_workers()
     print(f"CPU-time view: baseline {len(sub) / base_cpu:.0f} pairs/CPU-s; "
           f"ours {len(pairs) / ours_cpu * w:.0f} pairs/s on {w} cores "
           f"(distinct only {len(distinct) / dist_cpu * w:.0f}); "
           f"ratio {len(pairs) / ours_cpu * w / (len(sub) / base_cpu):.2f}x")
     # The first (cold) pass over all pairs is the headline; the distinct-only pass runs with warm caches.
-    result("math verify", f"{len(pairs)} MATH-500-style pairs ({n_dist} distinct)", ours_rate, base_rate,
+    result("math verify", f"{len(pairs)} {name}-style pairs ({n_dist} distinct)", ours_rate, base_rate,
            "pairs/s", "math-verify parse+verify, 1 process", distinct_warm_rate=dist_rate)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=4000)
+    ap.add_argument("--baseline-pairs", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--workload", choices=["math500", "gsm8k", "both"], default="both")
+    ap.add_argument("--quick", action="store_true", help="1000 pairs, 300 baseline pairs")
+    args = ap.parse_args()
+    if args.quick:
+        args.pairs, args.baseline_pairs = 1000, 300
+    for workload in ("math500", "gsm8k") if args.workload == "both" else (args.workload,):
+        run(workload, args.pairs, args.baseline_pairs, args.workers)
 
 
 if __name__ == "__main__":
