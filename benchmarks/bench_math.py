@@ -126,22 +126,25 @@ def _cpu() -> float:
 
 def _timed(pairs: list[tuple[str, str]], workers: int) -> tuple[float, float, float, list[object]]:
     """(pool start s, verification wall s, verification CPU s, results) on a fresh pool."""
-    from curate.verify import MathConfig, verify_math
+    from curate.verify import MathConfig, fast_eval, fast_struct, math_equiv, verify_math
     from curate.verify.pool import get_pool, shutdown_pools
 
+    for cached in (fast_eval.value, fast_struct.parse, math_equiv.parse_gold, math_equiv._parse):
+        cached.cache_clear()  # this process's parse caches start cold too, in each timed pass
     shutdown_pools()
+    startup_cpu = _startup_cpu(workers)  # measured (once) before the timed pool starts, not in between
     cfg = MathConfig(workers=workers)
     t = time.perf_counter()
     get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
     start_s = time.perf_counter() - t
     shutdown_pools()  # reap the start-up cost, so the CPU count below is the verification's only
     get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
-    cpu0 = _cpu() - _startup_cpu(workers)
+    cpu0 = _cpu() - startup_cpu
     t = time.perf_counter()
     results = verify_math([r for _, r in pairs], [g for g, _ in pairs], cfg)
     wall = time.perf_counter() - t
     shutdown_pools()
-    return start_s, wall, _cpu() - cpu0 - _startup_cpu(workers), list(results)
+    return start_s, wall, _cpu() - cpu0 - startup_cpu, list(results)
 
 
 _STARTUP: dict[int, float] = {}

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 import threading
 from importlib.resources import files
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curate.checks.base import REASONS
 from curate.schema import check_decls
@@ -250,18 +254,50 @@ def test_fast_path(gold: str, pred: str, verdict: bool | None) -> None:
     assert fast_compare(gold, pred) is verdict
 
 
-def test_fast_path_agrees_with_math_verify() -> None:
-    """Wherever the fast path decides, math-verify (with our veto) gives the same verdict."""
-    import random
+def _near_misses(gold: str, rng: random.Random) -> list[str]:
+    """Model-like wrong and right forms of a gold: a number changed, a sign flipped, spacing, \\dfrac."""
+    out = [gold.replace(" ", ""), gold.replace("\\frac", "\\dfrac"), gold.replace("\\frac", "\\dfrac") + "+1"]
+    for m in list(re.finditer(r"\d+", gold))[:3]:
+        out.append(gold[: m.start()] + str(int(m.group()) + rng.choice([-1, 1, 2])) + gold[m.end() :])
+    m = re.search(r"-?\d", gold)
+    if m:
+        i = m.start()
+        out.append(gold[:i] + gold[i + 1 :] if gold[i] == "-" else gold[:i] + "-" + gold[i:])
+    return out
 
+
+def test_fast_path_agrees_with_math_verify() -> None:
+    """Wherever the fast path decides, math-verify (with our veto) gives the same verdict.
+
+    Every MATH-500 gold against itself, near misses of itself and other golds; the only disagreements
+    allowed are numbers in a base, where math-verify ignores the base (see BASE_FIXES).
+    """
     rng = random.Random(0)
-    pairs = [(g, g) for g in GOLDS[:60]] + [(g, rng.choice(GOLDS)) for g in GOLDS[:200]]
-    pairs += [(g, g.replace("\\frac", "\\dfrac") + "+1") for g in GOLDS[200:260]]
-    decided = [(g, p, v) for g, p in pairs if (v := fast_compare(g, p)) is not None]
-    assert len(decided) > 200
+    pairs = {(g, p) for g in GOLDS for p in [g, rng.choice(GOLDS), *_near_misses(g, rng)]}
+    decided = [(g, p, v) for g, p in sorted(pairs) if (v := fast_compare(g, p)) is not None]
+    assert len(decided) > 0.9 * len(pairs)
     mismatched = [(g, p, v) for g, p, v in decided
-                  if equivalent(parse_gold(g), parse_gold(p)) is not v]
+                  if equivalent(parse_gold(g), parse_gold(p)) is not v and not re.search(r"_\{?\d", g + p)]
     assert mismatched == []
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["1", "23", "0.5", "x", "y", "e", "i", "+", "-", "*", "/", "^", "(", ")", "[", "]",
+                                 "\\{", "\\}", "{", "}", ",", "=", "\\frac", "\\sqrt", "\\pi", "\\infty",
+                                 "\\cup", "\\pm", "\\sin", "\\ln", "\\text{ab}", "_", "&", "\\\\", " ",
+                                 "\\begin{pmatrix}", "\\end{pmatrix}", "!", "\\%"]), max_size=14),
+       st.sampled_from(["1", "x+1", "(1,2)", "\\{1,2\\}", "y=2x", "[0,\\infty)"]))
+def test_fast_path_never_raises(tokens: list[str], gold: str) -> None:
+    """Any string: a verdict or None, never an exception (the parent process runs this on every row)."""
+    text = "".join(tokens)
+    assert fast_compare(gold, text) in (True, False, None)
+    assert fast_compare(text, gold) in (True, False, None)
+
+
+def test_fast_path_survives_deep_nesting() -> None:
+    deep = "(" * 5000 + "1" + ")" * 5000
+    assert fast_compare("1", deep) is None
+    assert status("1", "\\{" * 3000 + "1" + "\\}" * 3000) in ("incorrect", "answer_unparseable", "timeout")
 
 
 # (gold, prediction, verdict of the structured fast path) — each row is also checked against math-verify

@@ -253,7 +253,7 @@ def value(s: str) -> Value | None:
                 if not letters:
                     return None
                 val = None  # undefined here (a negative radicand, a zero denominator), or outside the subset
-            except (ZeroDivisionError, ValueError, OverflowError, IndexError):
+            except (ZeroDivisionError, ValueError, OverflowError, IndexError, RecursionError):
                 return None
             if val is not None and not mpmath.isfinite(val):
                 return None

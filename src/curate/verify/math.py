@@ -41,7 +41,8 @@ class MathConfig:
     timeout_s: float = 5.0  # per item (extraction of both sides + comparison)
     workers: int = 0  # worker processes; 0: one per available core
     # Fewer items than this (after the fast path) are judged in this process: no pool start-up for a
-    # small batch. Only on the main thread (the signal timer needs it); elsewhere the pool is used.
+    # small batch. Only on the main thread (the signal timer needs it), and only while no pool is running
+    # (a started pool is faster: all cores, sympy already imported); elsewhere the pool is used.
     in_process_below: int = 200
     bare_max_chars: int = 60  # an unboxed answer part this short (and not prose) is taken as the answer
 
@@ -88,10 +89,11 @@ def verify_math(
 
 
 def _judge_many(items: list[tuple[str, tuple[str, ...]]], cfg: MathConfig) -> list[str]:
+    from curate.verify.pool import get_pool, pool_running
+
     on_main = threading.current_thread() is threading.main_thread()
-    if on_main and len(items) < cfg.in_process_below:
+    if on_main and len(items) < cfg.in_process_below and not pool_running(cfg.workers):
         return [judge(g, c, cfg.timeout_s) for g, c in items]
-    from curate.verify.pool import get_pool
 
     return get_pool(cfg.workers).run(items, cfg.timeout_s)
 

@@ -171,6 +171,12 @@ def get_pool(workers: int = 0) -> JudgePool:
         return pool
 
 
+def pool_running(workers: int = 0) -> bool:
+    """Whether ``get_pool(workers)`` would return an already started pool."""
+    with _POOLS_LOCK:
+        return (workers or default_workers()) in _POOLS
+
+
 @atexit.register
 def shutdown_pools() -> None:
     with _POOLS_LOCK:
