@@ -110,6 +110,42 @@ def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
         stop.set()
 
 
+class BackgroundWriter:
+    """A Parquet writer that converts and compresses in a background thread, ``depth`` frames behind.
+
+    Arrow conversion and zstd compression release the GIL, so they overlap the next batch's checks;
+    ``close`` waits for the queue to drain and re-raises the writer thread's error, if any.
+    """
+
+    def __init__(self, path: Path, convert: Callable[[pl.DataFrame], Any], schema: Any, depth: int = 2) -> None:
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self._convert = convert
+        self._q: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="curate-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (df := self._q.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(self._convert(df))
+                except BaseException as e:  # noqa: BLE001 - re-raised by write/close in the caller
+                    self._error = e
+
+    def write(self, df: pl.DataFrame) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put(df)
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check], *,
                 read_options: ReadOptions | None = None, max_bad_fraction: float | None = None,
                 progress: Progress | None = None) -> CheckReport:
@@ -135,7 +171,7 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         report.read.bad(row)
 
     first_target = final_tmp if not corpus_checks else stage1
-    writer = pq.ParquetWriter(first_target, arrow_schema, compression="zstd")
+    writer = BackgroundWriter(first_target, schema.to_arrow, arrow_schema)
     try:
         try:
             for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
@@ -143,7 +179,7 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
                 checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
                 if not corpus_checks:
                     report.funnel.update(_funnel(checked))
-                writer.write_table(schema.to_arrow(checked))
+                writer.write(checked)
                 report.read.rows_ok += batch.height
                 if progress:
                     progress(batch.height)
