@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import resource
@@ -118,48 +119,39 @@ def baseline(pairs: list[tuple[str, str]]) -> list[bool]:
     return out
 
 
-def _cpu() -> float:
-    """CPU seconds of this process plus its reaped children (the workers, once shut down)."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by this process and the live worker processes ``pids``."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:  # fields 14 and 15: utime, stime (after the "(comm)" field)
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _timed(pairs: list[tuple[str, str]], workers: int) -> tuple[float, float, float, list[object]]:
-    """(pool start s, verification wall s, verification CPU s, results) on a fresh pool."""
+    """(pool start s, verification wall s, verification CPU s, results) on a fresh, started pool."""
     from curate.verify import MathConfig, fast_eval, fast_struct, math_equiv, verify_math
     from curate.verify.pool import get_pool, shutdown_pools
 
     for cached in (fast_eval.value, fast_struct.parse, math_equiv.parse_gold, math_equiv._parse):
         cached.cache_clear()  # this process's parse caches start cold too, in each timed pass
     shutdown_pools()
-    startup_cpu = _startup_cpu(workers)  # measured (once) before the timed pool starts, not in between
     cfg = MathConfig(workers=workers)
     t = time.perf_counter()
-    get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
+    pool = get_pool(workers)
+    pool.run([("1", ("1",))], cfg.timeout_s)
     start_s = time.perf_counter() - t
-    shutdown_pools()  # reap the start-up cost, so the CPU count below is the verification's only
-    get_pool(workers).run([("1", ("1",))], cfg.timeout_s)
-    cpu0 = _cpu() - startup_cpu
+    pids = [w.proc.pid for w in pool._workers]
+    cpu0 = _cpu(pids)
     t = time.perf_counter()
     results = verify_math([r for _, r in pairs], [g for g, _ in pairs], cfg)
     wall = time.perf_counter() - t
+    cpu = _cpu(pids) - cpu0  # measured before shutdown: the workers' own clocks, start-up excluded
     shutdown_pools()
-    return start_s, wall, _cpu() - cpu0 - startup_cpu, list(results)
-
-
-_STARTUP: dict[int, float] = {}
-
-
-def _startup_cpu(workers: int) -> float:
-    """CPU seconds a pool's start-up and shutdown cost (measured once), subtracted from the count."""
-    from curate.verify.pool import get_pool, shutdown_pools
-
-    if workers not in _STARTUP:
-        c = _cpu()
-        get_pool(workers).run([("1", ("1",))], 5.0)
-        shutdown_pools()
-        _STARTUP[workers] = _cpu() - c
-    return _STARTUP[workers]
+    return start_s, wall, cpu, list(results)
 
 
 def run(workload: str, n_pairs: int, n_base: int, workers: int) -> None:
