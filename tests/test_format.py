@@ -21,6 +21,9 @@ R1_CASES = [
     ("<think>a</think>4<|im_end|>", "stop", ["format.special_token"]),
     ("<think>a<|endoftext|></think>4", "stop", ["format.special_token"]),
     ("<think>a</think>4<｜end▁of▁sentence｜>", "stop", ["format.special_token"]),
+    ("<think>a\x00b</think>4", "stop", ["format.control_chars"]),  # a NUL from a diverging model
+    ("<think>a</think>4 \ufffd", "stop", ["format.control_chars"]),  # bytes the tokenizer could not decode
+    ("<think>a\tb\r\n</think>4", "stop", []),  # tab, CR and newline are text
     ("<think>| a | b |\n|---|---|</think>4", "stop", []),  # markdown tables are not tokens
     ("<think>所以答案是所以答案是</think>\n\nThe answer is 4.", "stop", []),  # multi-byte reasoning
 ]

@@ -31,7 +31,8 @@ CASES: list[tuple[bytes, str | None]] = [
     (orjson.dumps({**GOOD, "sample_index": "three"}), "input.wrong_type"),
     (orjson.dumps({**GOOD, "io_tests": [{"input": 1}]}), "input.wrong_type"),
     (orjson.dumps({**GOOD, "task": "poetry"}), "input.unknown_task"),
-    (orjson.dumps({**GOOD, "response": "a\x00b"}), "input.nul_byte"),
+    (orjson.dumps({**GOOD, "prompt": "a\x00b"}), "input.nul_byte"),
+    (orjson.dumps({**GOOD, "response": "a\x00b"}), None),  # the model's output: read, then format.control_chars
     (b'{"prompt": "x", "response": "caf\xe9"}', "input.invalid_utf8"),
     (b'{"prompt": "x", "response": "\\ud83d alone"}', "input.lone_surrogate"),
     (b'{"prompt": "x", "response": "\\ud83d\\ude00 pair is fine"}', None),

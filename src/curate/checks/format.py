@@ -12,6 +12,10 @@ from curate.checks.base import Scope, add_reasons
 # Chat-template control tokens: <|im_end|>, <|endoftext|>, <|eot_id|>, DeepSeek's fullwidth
 # <｜end▁of▁sentence｜>, Llama-2's </s> and [INST].
 SPECIAL_TOKEN_PATTERN = r"<\|[A-Za-z0-9_]{1,40}\|>|<｜[^｜>]{1,40}｜>|</s>|\[/?INST\]"
+# Bytes a tokenizer could not decode (U+FFFD) and C0 controls other than tab/newline/CR: a broken sample
+# (a small or diverging model emits NULs), kept and rejected rather than quarantined, so that it still
+# counts in its prompt's pass rate.
+CONTROL_CHAR_PATTERN = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\x{FFFD}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class FormatCheck:
             r.str.splitn("</think>", 2).struct.field("field_1").str.strip_chars().alias("answer"),
             (finish == "length").fill_null(False).alias("length_stop"),
             r.str.contains(cfg.special_token_pattern).alias("special"),
+            r.str.contains(CONTROL_CHAR_PATTERN).alias("control"),
         )
         n_open, n_close, starts_open = pl.col("n_open"), pl.col("n_close"), pl.col("starts_open")
         answer = pl.col("answer")
@@ -61,6 +66,7 @@ class FormatCheck:
             "format.multiple_think": (n_open > 1) | (n_close > 1),
             "format.empty_answer": empty,
             "format.special_token": pl.col("special"),
+            "format.control_chars": pl.col("control"),
         }
         if cfg.template == "r1_zero":
             has_tag = answer.str.contains(r"(?s)<answer>.*?\S.*?</answer>").fill_null(False)
