@@ -30,7 +30,10 @@ from curate.verify.answer_extract import normalize
 
 _DPS = 60
 _TOKEN_RE = re.compile(r"\d+(?:\.\d*)?|\.\d+|\\[A-Za-z]+|[A-Za-z]|[-+*/^{}()\[\]]")
-_DECOR_RE = re.compile(r"\^\{?\\circ\}?|\\\$")
+# Degrees and dollar signs decorate a value without changing it.
+DECOR_RE = re.compile(r"\^\{?\\circ\}?|\\\$")
+# "10,080" and "1,000.5": a number with thousands separators, not a list.
+THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _MUL_CMDS = {"\\cdot", "\\times"}
 _ATOM_CMDS = {"\\pi", "\\frac", "\\sqrt"}
 # math-verify reads e as Euler's number and i as a plain symbol (i^2 is not -1 there); E and I are
@@ -232,7 +235,7 @@ def _tokens(text: str) -> list[str] | None:
 @functools.lru_cache(maxsize=65536)
 def value(s: str) -> Value | None:
     """The values of a simple expression at the fixed points, else None (left to math-verify)."""
-    text = _DECOR_RE.sub("", normalize(s, spaces=True))
+    text = DECOR_RE.sub("", normalize(s, spaces=True))
     m = _MIXED_RE.match(text)
     if m:
         text = f"{m[1]}({m[2]}+\\frac{{{m[3]}}}{{{m[4]}}})"
@@ -263,6 +266,12 @@ def value(s: str) -> Value | None:
     return Value(tuple(out), letters, decimal)
 
 
+def aligned(a: Value, b: Value) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """Both sides' values point by point; a constant (one value) stands at every point of the other side."""
+    n = max(len(a.values), len(b.values))
+    return (a.values * n if len(a.values) == 1 else a.values), (b.values * n if len(b.values) == 1 else b.values)
+
+
 def compare(g: Value, p: Value) -> bool | None:
     """True/False when certain, else None.
 
@@ -270,13 +279,8 @@ def compare(g: Value, p: Value) -> bool | None:
     either side: exactly equal, or apart by more than the veto's 1e-4 (``math_equiv``), is decided;
     near misses follow math-verify's rounding.
     """
-    n = max(len(g.values), len(p.values))
-    if len(g.values) != len(p.values):
-        # A constant against an expression in variables: compare the constant with every point.
-        gv = g.values * n if len(g.values) == 1 else g.values
-        pv = p.values * n if len(p.values) == 1 else p.values
-    else:
-        gv, pv = g.values, p.values
+    gv, pv = aligned(g, p)
+    n = len(gv)
     decimal = g.decimal or p.decimal
     seen, same = 0, True
     with mpmath.workdps(_DPS):

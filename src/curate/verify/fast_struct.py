@@ -27,13 +27,12 @@ from typing import Any
 import mpmath
 
 from curate.verify.answer_extract import normalize
-from curate.verify.fast_eval import Value, compare, value
+from curate.verify.fast_eval import THOUSANDS_RE, Value, aligned, compare, value
 
 _OPEN, _CLOSE = "([{", ")]}"
 _MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix)\}(.*)\\end\{\1\}$", re.S)
 _BASE_RE = re.compile(r"^([0-9][0-9A-Za-z]*)_\{?(\d+)\}?$")
 _THOUSANDS_PART_RE = re.compile(r"^\d{3}(?:\.\d*)?$")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _IN_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _INF_RE = re.compile(r"^([+-]?)\\infty$")
 _PM = "\\pm"
@@ -202,7 +201,7 @@ def parse(answer: str) -> Node | None:
         return Text(m.group(1).replace(" ", "").lower())
     s = _UNIT_RE.sub("", s)
     s = _IN_RE.sub("", s)  # "x \\in [-2,7]" is the interval
-    if _THOUSANDS_RE.match(s):
+    if THOUSANDS_RE.match(s):
         return _scalar(s.replace(",", ""))  # "10,080" is a number, not a list
     m = _BASE_RE.match(s)
     if m:
@@ -345,8 +344,8 @@ def _union_cmp(a: tuple[Seq, ...], b: tuple[Seq, ...]) -> bool | None:
 
 def _equation_cmp(a: Equation, b: Equation) -> bool | None:
     """Same equation when ``f_b = c * f_a`` for one nonzero constant c (f = lhs - rhs)."""
-    fa = [None if (x is None or y is None) else x - y for x, y in zip(*_aligned(a.lhs, a.rhs), strict=True)]
-    fb = [None if (x is None or y is None) else x - y for x, y in zip(*_aligned(b.lhs, b.rhs), strict=True)]
+    fa = [None if (x is None or y is None) else x - y for x, y in zip(*aligned(a.lhs, a.rhs), strict=True)]
+    fb = [None if (x is None or y is None) else x - y for x, y in zip(*aligned(b.lhs, b.rhs), strict=True)]
     if len(fa) != len(fb) or a.lhs.decimal or a.rhs.decimal or b.lhs.decimal or b.rhs.decimal:
         return None
     ratios = []
@@ -366,11 +365,6 @@ def _equation_cmp(a: Equation, b: Equation) -> bool | None:
         if all(r < mpmath.mpf(10) ** -40 for r in rels):
             return True
         return False if any(r > 1e-9 for r in rels) else None
-
-
-def _aligned(a: Value, b: Value) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    n = max(len(a.values), len(b.values))
-    return (a.values * n if len(a.values) == 1 else a.values), (b.values * n if len(b.values) == 1 else b.values)
 
 
 def _scalar_vs(s: Scalar, other: Node) -> bool | None:

@@ -3,9 +3,10 @@
 ``judge`` decides one item and is what the worker pool runs. Layers, cheapest first:
 
 1. a fast path: the same string up to spacing; plain numbers and fractions (``72``, ``-3.5``,
-   ``\\frac{3}{4}``) compared as ``Fraction``; simple constants (``3\\sqrt{13}``, ``2\\pi+1``) evaluated at
-   60 digits (``fast_eval``). Only certain verdicts: a decimal close to its gold but not exactly equal
-   is left to math-verify's rounding rules;
+   ``\\frac{3}{4}``) compared as ``Fraction``; everything else that parses into a known structure
+   (expressions in variables, equations, tuples, intervals, sets, matrices, bases: ``fast_struct``) with
+   60-digit values (``fast_eval``). Only certain verdicts: a decimal close to its gold but not exactly
+   equal is left to math-verify's rounding rules;
 2. math-verify (``parse`` + ``verify``) on ``\\boxed{...}`` forms, the gold parse cached per process;
 3. a veto on math-verify's numeric false positives: it compares constants after rounding to 6 decimals,
    so ``1/2004!`` "equals" ``1/2006!`` and ``1/2^99`` equals ``1/2^98``; when both sides are numeric
@@ -32,17 +33,16 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from curate.verify.answer_extract import normalize
+from curate.verify.fast_eval import DECOR_RE, THOUSANDS_RE
 from curate.verify.fast_struct import compare_structured
 
 Status = Literal[
     "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
 ]
 
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _NUM_RE = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac(?:\{(\d+)\}\{(\d+)\}|(\d)(\d))$")
 _SLASH_RE = re.compile(r"^([+-]?)(\d+)/(\d+)$")
-_DECOR_RE = re.compile(r"\^\{?\\circ\}?|^\\\$|\\\$")
 _ASSIGN_RE = re.compile(r"^[A-Za-z]\s*=\s*([^=]+)$")
 _ELLIPSIS_RE = re.compile(r"\\[lc]?dots|\.\.\.|…")
 _MATHRM_CONST_RE = re.compile(r"\\mathrm\{([ei])\}")
@@ -82,8 +82,8 @@ def alarm(seconds: float) -> Iterator[None]:
 
 def plain_number(s: str) -> tuple[Fraction, bool] | None:
     """``(value, is_decimal)`` for a plain number or fraction, else None (left to math-verify)."""
-    t = _DECOR_RE.sub("", normalize(s))
-    if _THOUSANDS_RE.match(t):
+    t = DECOR_RE.sub("", normalize(s))
+    if THOUSANDS_RE.match(t):
         t = t.replace(",", "")  # 10,\!080: math-verify reads a thousands separator too
     m = _NUM_RE.match(t)
     if m:
