@@ -403,6 +403,8 @@ def _text_vs(t: Text, other: Node) -> bool | None:
         return t.word == other.word
     if isinstance(other, Scalar):
         # "\\text{(B)}" against "B": the letter; against a number or a formula in other letters: different.
+        if t.word in ("e", "i"):
+            return None  # choice (E) or Euler's e, choice (I) or the symbol i: math-verify's call
         if len(t.word) == 1 and other.v.letters == {t.word}:
             return compare(other.v, value(t.word)) if value(t.word) else None  # type: ignore[arg-type]
         return False if len(t.word) > 1 or t.word not in other.v.letters else None
