@@ -207,15 +207,17 @@ def equivalent(gold_parsed: Sequence[Any], pred_parsed: Sequence[Any]) -> bool:
     return False
 
 
-def _compare(gold: str, gold_parsed: tuple[Any, ...], pred: str) -> Status:
-    fast = fast_compare(gold, pred)
-    if fast is not None:
+def _compare(gold: str, gold_parsed: tuple[Any, ...] | None, pred: str, fast_tried: bool = False) -> Status:
+    """``pred`` against ``gold``; ``gold_parsed`` is parsed here when None, only once the fast path is past."""
+    if not fast_tried and (fast := fast_compare(gold, pred)) is not None:
         return "correct" if fast else "incorrect"
     if _ELLIPSIS_RE.search(gold) or _ELLIPSIS_RE.search(pred):
         return "incorrect"  # sympy drops the dots: only the string is trustworthy
     pred_parsed = _parse(pred)
     if not pred_parsed:
         return "answer_unparseable"
+    if gold_parsed is None:
+        gold_parsed = _parse(gold)
     if not has_sympy(gold_parsed):
         return "gold_unparseable"  # only a string to compare and it differs: cannot decide
     if equivalent(gold_parsed, pred_parsed):
@@ -225,18 +227,16 @@ def _compare(gold: str, gold_parsed: tuple[Any, ...], pred: str) -> Status:
 
 def _judge(gold: str, candidates: Sequence[str]) -> Status:
     final = candidates[-1]
-    if len(candidates) > 1:
-        # Several different boxes: fine only if they all say the same thing as the final one.
-        final_parsed = _parse(final)
-        for other in candidates[:-1]:
-            if _compare(final, final_parsed, other) != "correct":
-                return "conflicting_answers"
-    if fast_compare(gold, final) is not None:
-        return "correct" if fast_compare(gold, final) else "incorrect"
+    # Several different boxes: fine only if they all say the same thing as the final one.
+    if any(_compare(final, None, other) != "correct" for other in candidates[:-1]):
+        return "conflicting_answers"
+    fast = fast_compare(gold, final)
+    if fast is not None:
+        return "correct" if fast else "incorrect"
     gold_parsed = parse_gold(gold)
     if not gold_parsed:
         return "gold_unparseable"
-    return _compare(gold, gold_parsed, final)
+    return _compare(gold, gold_parsed, final, fast_tried=True)
 
 
 def judge(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
