@@ -93,9 +93,11 @@ def gsm8k_variants(gold: str, rng: random.Random, golds: list[str]) -> list[tupl
 def _golds(workload: str) -> list[str]:
     if workload == "gsm8k":
         path = files("curate").joinpath("data/benchmarks/gsm8k_test.jsonl")
-        golds = [json.loads(x)["answer"].rsplit("####", 1)[1].strip().replace(",", "") for x in path.open()]
+        golds = [json.loads(x)["answer"].rsplit("####", 1)[1].strip().replace(",", "")
+                 for x in path.read_text().splitlines()]
         return [g for g in golds if re.fullmatch(r"-?\d+", g)]
-    return [json.loads(x)["answer"] for x in files("curate").joinpath("data/benchmarks/math500.jsonl").open()]
+    path = files("curate").joinpath("data/benchmarks/math500.jsonl")
+    return [json.loads(x)["answer"] for x in path.read_text().splitlines()]
 
 
 def make_pairs(n: int, seed: int = 0, workload: str = "math500") -> list[tuple[str, str]]:

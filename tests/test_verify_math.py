@@ -157,7 +157,8 @@ def test_statuses(response: str, gold: str | None, expected: str, score: float |
     assert (r.status, r.score) == (expected, score)
 
 
-MATH500 = [json.loads(line) for line in files("curate").joinpath("data/benchmarks/math500.jsonl").open()]
+_MATH500_TEXT = files("curate").joinpath("data/benchmarks/math500.jsonl").read_text()
+MATH500 = [json.loads(line) for line in _MATH500_TEXT.splitlines()]
 GOLDS = [row["answer"] for row in MATH500]
 
 
