@@ -12,7 +12,7 @@ import pytest
 
 from curate.checks.base import declared_columns
 from curate.schema import check_decls
-from curate.verify.code import CodeCheck, CodeConfig, CodeTask, extract_code, run_code, run_code_batch
+from curate.verify.code import _OUTCOME, CodeCheck, CodeConfig, CodeTask, extract_code, run_code, run_code_batch
 from curate.verify.sandbox import sandbox_error
 
 needs_sandbox = pytest.mark.skipif(sandbox_error() is not None, reason=f"no working bubblewrap: {sandbox_error()}")
@@ -204,18 +204,9 @@ def test_code_check_without_bwrap_cannot_decide() -> None:
 
 def test_declared_schema_matches_the_check() -> None:
     decl = check_decls()["code"]
-    assert {c.name for c in decl.columns} == {"code_score", "code_status", "code_duration_s", "code_detail"}
-    statuses = (
-        "no_code",
-        "tests_failed",
-        "error",
-        "timeout",
-        "memory",
-        "output_limit",
-        "no_tests",
-        "sandbox_error",
-    )
-    assert set(decl.reasons) == {f"code.{s}" for s in statuses}
+    assert {c.name for c in decl.columns} == {"code_score", "code_status", "code_duration_s", "code_detail",
+                                              "code_limits"}  # fmt: skip
+    assert set(decl.reasons) == {reason for _, reason in _OUTCOME.values() if reason}
     assert (CodeCheck.name, CodeCheck.scope, CodeCheck.cost, CodeCheck.tasks) == (
         "code",
         "row",

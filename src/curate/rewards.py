@@ -83,19 +83,23 @@ def make_math_reward(config: MathConfig | None = None) -> RewardFunc:
 
 
 def code_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
-    """1.0 when the code passes its tests, 0.0 when not, None when the sandbox cannot decide."""
-    from curate.verify.code import run_code  # lazy: the sandbox is only needed for code rows
+    """1.0 when the code passes its tests, 0.0 when not, None when it cannot be decided (no tests, tests
+    that fail the row's reference solution, sandbox failure). The same grading as ``curate check``:
+    ``run_code_batch``, pooled sandboxes, the gold gate, tamper signs (a tampered program scores 0.0)."""
+    from curate.verify.code import CodeTask, run_code_batch  # lazy: the sandbox is only needed for code rows
 
     n = len(completions)
     tests, entry = _column(kwargs, ("tests",), n), _column(kwargs, ("entry_point",), n)
-    io_tests = _column(kwargs, ("io_tests",), n)
+    io_tests, setup = _column(kwargs, ("io_tests",), n), _column(kwargs, ("test_setup",), n)
+    refs = _column(kwargs, _REFERENCE_COLUMNS, n)
+    todo = {
+        i: CodeTask(completion_text(completions[i]), tests[i], entry[i], io_tests[i], setup[i], refs[i])
+        for i, ok in enumerate(_applies(kwargs, "code", n))
+        if ok and (tests[i] is not None or io_tests[i])
+    }
     out: list[float | None] = [None] * n
-    for i, ok in enumerate(_applies(kwargs, "code", n)):
-        if not ok or (tests[i] is None and not io_tests[i]):
-            continue
-        text = completion_text(completions[i])
-        res = run_code(text, tests=tests[i], entry_point=entry[i], io_tests=io_tests[i])
-        out[i] = None if res.passed is None else float(res.passed)
+    for i, res in zip(todo, run_code_batch(list(todo.values())), strict=True):
+        out[i] = res.score
     return out
 
 
@@ -133,7 +137,8 @@ def compute_score(
         tests = info.get("tests") or (ground_truth if isinstance(ground_truth, str) else None)
         io_tests = info.get("io_tests") or (ground_truth if isinstance(ground_truth, list) else None)
         score = code_reward([solution_str], tests=[tests], entry_point=[info.get("entry_point")],
-                            io_tests=[io_tests])[0]
+                            io_tests=[io_tests], test_setup=[info.get("test_setup")],
+                            reference=[info.get("reference")])[0]
         status = "undecided" if score is None else ("passed" if score else "failed")
     else:
         result = verify_math([solution_str], [None if ground_truth is None else str(ground_truth)],

@@ -54,6 +54,7 @@ def to_verl(df: pl.DataFrame, system_prompt: str | None = None, split: str = "tr
             (1.0 - opt("pass_rate", pl.Float64())).alias("difficulty"),
             opt("tests", pl.String()).alias("tests"),
             opt("entry_point", pl.String()).alias("entry_point"),
+            opt("test_setup", pl.String()).alias("test_setup"),
         ).alias("extra_info"),
     )
 

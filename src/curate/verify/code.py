@@ -1,10 +1,15 @@
-"""Code verification: extract the answer's last Python block and run it against the row's tests.
+"""Code verification: extract the answer's last Python block and grade it against the row's tests.
 
 Three test shapes, all run in the bubblewrap sandbox (``curate.verify.sandbox``): HumanEval style
 (``tests`` defines ``check(candidate)``, ``entry_point`` names the function), a plain assert script
-(``tests`` without ``check``), and stdin/stdout cases (``io_tests``: ``[{input, output}, ...]``).
-A pass is what the harness observed after every test ran, never the program's exit status.
-``passed`` is None when nothing can be decided (no tests, sandbox failure): that is not a score of 0.
+(``tests`` without ``check``), and stdin/stdout cases (``io_tests``: ``[{input, output}, ...]``). The
+tests run in a driver process the program cannot reach; the program's functions answer over a pipe with
+plain data (see ``sandbox``), so a pass is what the driver counted, never what the program says.
+``test_setup`` is trusted code the tests may use (a problem's helpers: HumanEval's prompt code); it
+runs in the driver, so a program cannot redefine a helper the tests rely on.
+A row with a reference solution (``reference`` holding code) is checked first: tests that fail their
+own reference are ``code.bad_tests`` for every sample of the row's prompt, undecided, not failed.
+``passed`` is None when nothing can be decided (no tests, bad tests, sandbox failure): not a score of 0.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ _OUTCOME: dict[str, tuple[bool | None, str | None]] = {
     "no_code": (False, "code.no_code"),
     "tests_failed": (False, "code.tests_failed"),
     "error": (False, "code.error"),
+    "incomplete": (False, "code.incomplete"),
+    "tampered": (False, "code.tampered"),
     "memory": (False, "code.memory"),
     "timeout": (False, "code.timeout"),
     "output_limit": (False, "code.output_limit"),
     "no_tests": (None, "code.no_tests"),
+    "bad_tests": (None, "code.bad_tests"),
     "sandbox_error": (None, "code.sandbox_error"),
 }
 
@@ -44,7 +52,7 @@ class CodeConfig(SandboxConfig):
 
     require_think: bool = True  # code only counts after </think>; no closing tag = no code
     untagged_fallback: bool = True  # use a bare ``` block when no ```python block exists
-    plain_returns: bool = True  # the entry point must return plain data (defeats __eq__ hacks)
+    gold_gate: bool = True  # run a row's reference solution first; tests it fails are code.bad_tests
     workers: int = 0  # parallel sandboxes for batches; 0 = 2 x CPUs
 
 
@@ -57,6 +65,7 @@ class CodeResult:
     stdout: str = ""  # tails
     stderr: str = ""
     duration_s: float = 0.0
+    limits: str = ""  # memory/process limits in force (cgroup or rlimits)
 
     @property
     def score(self) -> float | None:
@@ -71,6 +80,8 @@ class CodeTask:
     tests: str | None = None
     entry_point: str | None = None
     io_tests: Sequence[Mapping[str, Any]] | None = None
+    setup: str | None = None  # trusted helpers for the tests (``test_setup``)
+    reference: str | None = None  # a reference solution, for the gold gate
 
 
 def extract_code(response: str, *, require_think: bool = True, untagged_fallback: bool = True) -> str | None:
@@ -85,9 +96,26 @@ def extract_code(response: str, *, require_think: bool = True, untagged_fallback
     return tagged[-1] if tagged and tagged[-1].strip() else None
 
 
-def _result(status: str, detail: str = "", stdout: str = "", stderr: str = "", dt: float = 0.0) -> CodeResult:
+def _result(status: str, detail: str = "", stdout: str = "", stderr: str = "", dt: float = 0.0,
+            limits: str = "") -> CodeResult:  # fmt: skip
     passed, reason = _OUTCOME[status]
-    return CodeResult(passed, reason, status, detail, stdout, stderr, dt)
+    return CodeResult(passed, reason, status, detail, stdout, stderr, dt, limits)
+
+
+def reference_program(reference: str | None, entry_point: str | None) -> str | None:
+    """The code of a reference solution, or None when ``reference`` is not one (a plain answer)."""
+    if not reference or not reference.strip():
+        return None
+    code = extract_code(reference, require_think=False) or reference
+    if entry_point and not re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", code):
+        return None
+    if not re.search(r"\bdef\s|\bprint\s*\(|\binput\s*\(|sys\.stdin", code):
+        return None
+    try:
+        compile(code, "<reference>", "exec")  # compiled only, never run here
+    except (SyntaxError, ValueError):
+        return None
+    return code
 
 
 def _prepare(
@@ -110,24 +138,31 @@ def run_code(
     tests: str | None,
     entry_point: str | None,
     io_tests: Sequence[Mapping[str, Any]] | None,
+    setup: str | None = None,
     config: CodeConfig | None = None,
     pool: ZygotePool | None = None,
 ) -> CodeResult:
-    """Verify one response; also usable as a GRPO reward (``result.score``, None = cannot decide).
-    With ``pool`` (built with the same config) the program runs in one of its pre-started sandboxes."""
+    """Verify one response (no gold gate: see ``run_code_batch``). With ``pool`` (built with the same
+    config) the program runs in one of its pre-started sandboxes."""
     cfg = config or CodeConfig()
     prep = _prepare(response, tests, io_tests, cfg)
     if isinstance(prep, CodeResult):
         return prep
+    return _execute(prep, entry_point, setup, cfg, pool)
+
+
+def _execute(
+    prep: tuple[str, str | None, list[tuple[str, str]]], entry_point: str | None, setup: str | None,
+    cfg: CodeConfig, pool: ZygotePool | None,
+) -> CodeResult:  # fmt: skip
     code, tests, cases = prep
+    ep, setup = entry_point or None, setup or None
     run: SandboxRun
     if pool is not None:
-        run = pool.run(code, tests=tests, entry_point=entry_point or None, io_tests=cases,
-                       plain_returns=cfg.plain_returns)  # fmt: skip
+        run = pool.run(code, tests=tests, entry_point=ep, io_tests=cases, setup=setup)
     else:
-        run = run_sandboxed(code, tests=tests, entry_point=entry_point or None, io_tests=cases, config=cfg,
-                            plain_returns=cfg.plain_returns)  # fmt: skip
-    return _result(run.status, run.detail, run.stdout, run.stderr, run.duration_s)
+        run = run_sandboxed(code, tests=tests, entry_point=ep, io_tests=cases, setup=setup, config=cfg)
+    return _result(run.status, run.detail, run.stdout, run.stderr, run.duration_s, run.limits)
 
 
 def default_workers() -> int:
@@ -135,25 +170,58 @@ def default_workers() -> int:
 
 
 def run_code_batch(tasks: Sequence[CodeTask], config: CodeConfig | None = None) -> list[CodeResult]:
-    """``run_code`` over many tasks, ``config.workers`` sandboxes at a time (results in input order).
-    ``config.mode == "pooled"``: each worker keeps one sandbox for the whole batch (see ``zygote``)."""
+    """Grade many tasks, ``config.workers`` sandboxes at a time (results in input order). This is the
+    one grading path: ``curate check``, the flows and the GRPO/verl/OpenRLHF code rewards all use it.
+
+    Gold gate: each distinct (reference, tests, entry point, cases, setup) runs its reference solution
+    once first; when the reference does not pass, every task of that key is ``bad_tests`` (undecided)
+    and is not run. ``config.mode == "pooled"``: each worker keeps one sandbox for the whole batch."""
     cfg = config or CodeConfig()
     if not tasks:
         return []
     if cfg.mode not in ("pooled", "fresh"):
         raise ValueError(f"mode must be 'pooled' or 'fresh', not {cfg.mode!r}")
+    results: list[CodeResult | None] = [None] * len(tasks)
+    jobs: list[tuple[int, tuple[str, str | None, list[tuple[str, str]]], CodeTask]] = []
+    golds: dict[tuple[Any, ...], tuple[str, str | None, list[tuple[str, str]]]] = {}
+    keys: dict[int, tuple[Any, ...]] = {}
+    for i, t in enumerate(tasks):
+        prep = _prepare(t.response, t.tests, t.io_tests, cfg)
+        if isinstance(prep, CodeResult):
+            results[i] = prep
+            continue
+        jobs.append((i, prep, t))
+        ref = reference_program(t.reference, t.entry_point) if cfg.gold_gate else None
+        if ref is not None:
+            key = (ref, prep[1], t.entry_point, tuple(prep[2]), t.setup)
+            golds.setdefault(key, (ref, prep[1], prep[2]))
+            keys[i] = key
     zygotes = ZygotePool(cfg) if cfg.mode == "pooled" else None
-
-    def one(t: CodeTask) -> CodeResult:
-        return run_code(t.response, tests=t.tests, entry_point=t.entry_point, io_tests=t.io_tests, config=cfg,
-                        pool=zygotes)  # fmt: skip
-
+    workers = cfg.workers or default_workers()
     try:
-        with ThreadPoolExecutor(max_workers=min(cfg.workers or default_workers(), len(tasks))) as pool:
-            return list(pool.map(one, tasks))
+        if golds:
+            gold_keys = list(golds)
+            with ThreadPoolExecutor(max_workers=min(workers, len(gold_keys))) as ex:
+                gold = dict(zip(gold_keys, ex.map(lambda k: _execute(golds[k], k[2], k[4], cfg, zygotes),
+                                                  gold_keys), strict=True))  # fmt: skip
+            todo = []
+            for i, prep, t in jobs:
+                g = gold.get(keys[i]) if i in keys else None
+                if g is not None and g.status not in ("pass", "sandbox_error"):
+                    results[i] = _result("bad_tests", f"the reference solution fails these tests: {g.status}: "
+                                         f"{g.detail}"[:500], dt=0.0, limits=g.limits)  # fmt: skip
+                else:
+                    todo.append((i, prep, t))
+            jobs = todo
+        if jobs:
+            with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as ex:
+                done = ex.map(lambda j: _execute(j[1], j[2].entry_point, j[2].setup, cfg, zygotes), jobs)
+                for (i, _, _), r in zip(jobs, done, strict=True):
+                    results[i] = r
     finally:
         if zygotes is not None:
             zygotes.close()
+    return [r if r is not None else _result("sandbox_error", "not run") for r in results]
 
 
 class CodeCheck:
@@ -171,10 +239,11 @@ class CodeCheck:
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         n = df.height
-        names = ("task", "response", "tests", "entry_point", "io_tests")
+        names = ("task", "response", "tests", "entry_point", "io_tests", "test_setup", "reference")
         col = {c: df.get_column(c).to_list() if c in df.columns else [None] * n for c in names}
         tasks = {
-            i: CodeTask(col["response"][i] or "", col["tests"][i], col["entry_point"][i], col["io_tests"][i])
+            i: CodeTask(col["response"][i] or "", col["tests"][i], col["entry_point"][i], col["io_tests"][i],
+                        col["test_setup"][i], col["reference"][i])  # fmt: skip
             for i in range(n)
             if col["task"][i] == "code"
         }
@@ -194,6 +263,7 @@ class CodeCheck:
             pl.Series("code_duration_s", [r.duration_s if r else None for r in results], dtype=pl.Float64),
             pl.Series("code_detail", [(r.detail or r.stderr)[-500:] if r else None for r in results],
                       dtype=pl.String),
+            pl.Series("code_limits", [r.limits or None if r else None for r in results], dtype=pl.String),
         )  # fmt: skip
         codes = {reason: pl.col("code_status") == s for s, (_, reason) in _OUTCOME.items() if reason}
         return add_reasons(df, codes)

@@ -1,17 +1,16 @@
 """Pre-started sandboxes: one bwrap + harness per worker thread, reused for many programs.
 
 Starting bubblewrap and an interpreter costs more than most HumanEval programs take to run. A zygote
-is the same sandbox as ``run_sandboxed`` builds (same bwrap argv, uid, limits, nonce) whose harness
-stays up: per program the host sends fresh pipes over a control socket, the zygote forks a runner
-that does exactly what a one-program harness does, then kills every process of the candidates' uid,
-empties /tmp and removes SysV IPC objects, and answers ``ok`` only once it checked nothing is left
-(``_harness.serve``). The zygote itself never reads a payload or runs candidate code, so each program
-forks from the same pristine parent.
+is one sandbox (``sandbox.bwrap_argv``, its own uids and cgroup) whose harness stays up: per program the
+host sends fresh pipes over a control socket, the harness forks a runner, a driver and the candidate
+processes (``curate.verify.harness.server``), then kills every process of the two uids, empties /tmp and
+removes SysV IPC objects, and answers ``ok`` only once it checked nothing is left. The harness's parent
+process never reads a payload or runs candidate code, so each program forks from the same pristine one.
 
-Anything unusual throws the whole sandbox away (killing bwrap's process group, as a fresh run's
-end does): a timeout, an output flood, a cleanup that failed or found leftovers, a zygote that died.
-A verdict is still accepted only with the run's nonce. A zygote that cannot start makes the pool fall
-back to fresh sandboxes, which report their own ``sandbox_error``.
+Anything unusual throws the whole sandbox away (killing bwrap's process group, as a fresh run's end
+does): a timeout, an output flood, a cleanup that failed or found leftovers, a harness that died. A
+verdict is still accepted only with the run's token. A zygote that cannot start makes the pool fall
+back to one-program sandboxes, which report their own ``sandbox_error``.
 
 bwrap's ``--die-with-parent`` is tied to the *thread* that started it, so zygotes are per thread: a
 pool is used by a fixed set of threads (``run_code_batch``'s) and closed when they are done.
@@ -21,49 +20,66 @@ from __future__ import annotations
 
 import marshal
 import os
-import secrets
 import socket
 import subprocess
 import threading
 import time
 
+from curate.verify import cgroup
 from curate.verify.sandbox import (
-    _SLOTS,
+    SLOTS,
     SandboxConfig,
     SandboxRun,
-    _argv,
+    bwrap_argv,
     kill_sandbox,
-    payload_for,
+    limits_text,
+    payloads,
     pump,
     run_sandboxed,
-    slot_uid,
+    slot_uids,
+    uid_block,
     verdict,
 )
 
+HARNESS_MB = 96  # the harness's own processes (server, runner, driver), inside the program's cgroup
+HARNESS_TASKS = 8
+
 
 class ZygoteError(Exception):
-    """The zygote could not start, or could not take a program (nothing of the program ran)."""
+    """The sandbox could not start, or could not take a program (nothing of the program ran)."""
 
 
 class Zygote:
-    """One long-lived sandbox; ``run`` one program at a time from the thread that created it."""
+    """One sandbox; ``run`` one program at a time from the thread that created it (``once``: one only)."""
 
-    def __init__(self, cfg: SandboxConfig) -> None:
-        self.cfg = cfg
-        self.slot = _SLOTS.take()
-        self.uid = slot_uid(cfg, self.slot)
-        self.healthy = False
-        argv = _argv(cfg.bwrap, cfg.python, cfg.extra_ro_binds, cfg.tmpfs_mb, True)
+    def __init__(self, cfg: SandboxConfig, once: bool = False) -> None:
+        root = os.geteuid() == 0
+        if not (root or once):
+            raise ZygoteError("not root: no per-program uid to clean up after")
+        self.cfg, self.once, self.healthy = cfg, once, False
+        self.slot = SLOTS.take()
+        self.uids = slot_uids(cfg, self.slot)
+        self.group: cgroup.SandboxCgroup | None = None
+        why = cgroup.available() if cfg.use_cgroup else "cgroups off"
+        if why is None:
+            self.group = cgroup.SandboxCgroup.create(
+                f"curate-{uid_block()}-{self.slot}", (cfg.memory_mb + HARNESS_MB) << 20, cfg.nproc + HARNESS_TASKS
+            )
+            why = None if self.group else "cgroup creation failed"
+        self.limits = limits_text(cfg, self.group, why)
+        argv = [*bwrap_argv(cfg.bwrap, cfg.python, cfg.extra_ro_binds, cfg.tmpfs_mb, root)]
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        argv += [str(theirs.fileno()), str(self.uids[0]), str(self.uids[1]), "once" if once else "many"]
+        if self.group is not None:
+            argv = self.group.wrap(argv)
         try:
             self.proc = subprocess.Popen(
-                [*argv, "zygote", str(theirs.fileno()), str(self.uid)], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(theirs.fileno(),),
-                start_new_session=True, env={},
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                pass_fds=(theirs.fileno(),), start_new_session=True, env={},
             )  # fmt: skip
         except OSError as e:
             self.sock.close()
-            _SLOTS.give(self.slot)
+            self._release()
             raise ZygoteError(f"cannot start bubblewrap: {e}") from e
         finally:
             theirs.close()
@@ -74,50 +90,66 @@ class Zygote:
             hello = str(e).encode()
         if hello != b"ready\n":
             self.close()
-            raise ZygoteError(f"zygote did not start: {hello.decode('utf-8', 'replace').strip()!r}")
+            err = self.proc.stderr.read(500).decode("utf-8", "replace").strip() if self.proc.stderr else ""
+            raise ZygoteError(f"sandbox did not start: {hello.decode('utf-8', 'replace').strip()!r} {err}".strip())
+        assert self.proc.stderr is not None
+        self.proc.stderr.close()
         self.sock.settimeout(None)
         self.healthy = True
 
-    def run(self, payload: dict[str, object], t0: float) -> SandboxRun:
+    def run(
+        self, code: str, tests: str | None, entry_point: str | None, io_tests: list[tuple[str, str]],
+        setup: str | None, t0: float,
+    ) -> SandboxRun:  # fmt: skip
         """One program. Leaves ``healthy`` False when this sandbox must not take another one."""
         cfg = self.cfg
-        nonce = secrets.token_hex(16).encode()
-        (in_r, in_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
-        (res_r, res_w), (non_r, non_w) = os.pipe(), os.pipe()
-        os.write(non_w, nonce)
-        os.close(non_w)
-        theirs = (in_r, out_w, err_w, res_w, non_r)
+        public, secret = payloads(code, tests, entry_point, io_tests, setup, cfg, self.group is not None)
+        oom_before = self.group.oom_kills() if self.group else 0
+        (pub_r, pub_w), (sec_r, sec_w) = os.pipe(), os.pipe()
+        (out_r, out_w), (err_r, err_w), (res_r, res_w) = os.pipe(), os.pipe(), os.pipe()
+        theirs = (pub_r, sec_r, out_w, err_w, res_w)
         try:
             socket.send_fds(self.sock, [b"run\n"], list(theirs))
         except OSError as e:
             self.healthy = False
-            for fd in (in_w, out_r, err_r, res_r):
+            for fd in (pub_w, sec_w, out_r, err_r, res_r):
                 os.close(fd)
-            raise ZygoteError(f"zygote gone: {e}") from e
+            raise ZygoteError(f"sandbox gone: {e}") from e
         finally:
             for fd in theirs:
                 os.close(fd)
-        payload = {**payload, "uid": self.uid}
-        io = pump(cfg, t0 + cfg.wall_s, marshal.dumps(payload), in_w, out_r, err_r, res_r, self.sock.fileno())
-        self.healthy = bytes(io.ctl) == b"ok\n" and not (io.timed_out or io.flood)
+        writes = [(pub_w, marshal.dumps(public)), (sec_w, marshal.dumps(secret))]
+        io = pump(cfg, t0 + cfg.wall_s, writes, out_r, err_r, res_r, self.sock.fileno())
+        ended_well = not (io.timed_out or io.flood)
+        self.healthy = not self.once and bytes(io.ctl) == b"ok\n" and ended_well
         if not self.healthy:
-            self.close()
+            self.close(wait=self.once and ended_well)
         why = bytes(io.ctl).decode("utf-8", "replace").strip() or f"exit {self.proc.returncode}"
-        return verdict(io, nonce, cfg, t0, f"no verdict from the harness (zygote: {why})")
+        run = verdict(io, str(secret["token"]), cfg, t0, f"no verdict from the harness ({why})", self.limits)
+        if self.group and run.status in ("error", "incomplete", "sandbox_error") and self.group.oom_kills() > oom_before:
+            return SandboxRun("memory", f"the kernel killed a process at the program's memory limit ({run.detail})",
+                              run.stdout, run.stderr, run.duration_s, run.limits)  # fmt: skip
+        return run
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """End the sandbox; ``wait``: it is exiting on its own (a one-program sandbox that answered)."""
         self.healthy = False
         if self.sock.fileno() != -1:
-            self.sock.close()  # the zygote reads EOF and exits; kill_sandbox makes sure
-            kill_sandbox(self.proc, wait=False)
-            _SLOTS.give(self.slot)
+            self.sock.close()  # the harness reads EOF and exits; kill_sandbox makes sure
+            kill_sandbox(self.proc, wait=wait)
+            self._release()
+
+    def _release(self) -> None:
+        if self.group is not None:
+            self.group.remove()
+        SLOTS.give(self.slot)
 
 
 class ZygotePool:
     """Zygotes for the threads that call ``run`` (one each, started on first use); a context manager.
 
     ``run`` has ``run_sandboxed``'s signature and verdicts. Without root (no per-program uid to kill
-    and clean up after) or after a zygote failed to start, it runs fresh sandboxes instead.
+    and clean up after) or after a zygote failed to start, it runs one-program sandboxes instead.
     """
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
@@ -130,11 +162,10 @@ class ZygotePool:
 
     def run(
         self, code: str, *, tests: str | None, entry_point: str | None, io_tests: list[tuple[str, str]],
-        plain_returns: bool = True,
+        setup: str | None = None,
     ) -> SandboxRun:  # fmt: skip
         cfg = self.config
         t0 = time.perf_counter()
-        payload = payload_for(code, tests, entry_point, io_tests, cfg, plain_returns, None)
         for _ in range(2):  # a zygote that died while idle is replaced once; nothing had run yet
             if self.broken is not None:
                 break
@@ -148,11 +179,10 @@ class ZygotePool:
                     self.broken = str(e)
                     break
             try:
-                return z.run(payload, t0)
+                return z.run(code, tests, entry_point, io_tests, setup, t0)
             except ZygoteError:
                 continue
-        return run_sandboxed(code, tests=tests, entry_point=entry_point, io_tests=io_tests, config=cfg,
-                             plain_returns=plain_returns)  # fmt: skip
+        return run_sandboxed(code, tests=tests, entry_point=entry_point, io_tests=io_tests, setup=setup, config=cfg)
 
     def _start(self) -> Zygote:
         z = Zygote(self.config)
