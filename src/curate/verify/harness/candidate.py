@@ -70,12 +70,20 @@ class _Tripwire:
     __int__ = __index__ = __format__ = __hash__ = __contains__ = __getattr__ = __setattr__ = _trip
 
 
-def _builtins_changed(pristine):
-    bd = builtins.__dict__
+def _changed(pristine, harness):
+    """A builtin or a name of the harness itself that the program replaced or deleted, else None."""
+    bd, hd = builtins.__dict__, globals()
     for k, v in pristine.items():
-        if bd.get(k, _builtins_changed) is not v:
-            return k
+        if bd.get(k, _changed) is not v:
+            return f"patched builtins.{k}"
+    for k, v in harness.items():
+        if hd.get(k, _changed) is not v:
+            return f"patched the harness's {k}"
     return None
+
+
+def _snapshot():
+    return dict(builtins.__dict__), {k: v for k, v in globals().items() if callable(v)}
 
 
 class _Refs:
@@ -133,7 +141,7 @@ def _manifest(ns):
 def candidate_serve(code, req_fd, resp_fd, sign_fd, limit):
     """Run ``code`` as a module, then call what the driver asks for, one request at a time."""
     flag = _install_signs(sign_fd)
-    pristine = dict(builtins.__dict__)
+    pristine, harness = _snapshot()
     ns = {"__name__": "__candidate__", "__builtins__": builtins}
     send, os_exit = write_frame, os._exit
 
@@ -156,9 +164,9 @@ def candidate_serve(code, req_fd, resp_fd, sign_fd, limit):
     except BaseException as e:
         send(resp_fd, dumps(["raise", type(e).__name__, _msg(e), "load"]))
         exit_(0)
-    changed = _builtins_changed(pristine)
+    changed = _changed(pristine, harness)
     if changed:
-        flag(f"patched builtins.{changed}")
+        flag(changed)
     refs = _Refs(ns, flag)
     send(resp_fd, dumps(["ready", _manifest(ns)]))
     while True:
@@ -177,9 +185,9 @@ def candidate_serve(code, req_fd, resp_fd, sign_fd, limit):
             continue
         try:
             out = fn(*args, **kwargs)
-            changed = _builtins_changed(pristine)
+            changed = _changed(pristine, harness)
             if changed:
-                flag(f"patched builtins.{changed}")
+                flag(changed)
             reply = ["ok", encode(out, refs.ref), _mutations(args, refs)]
         except MemoryError:
             exit_(MEMORY_EXIT)
@@ -218,10 +226,11 @@ def _short(code):
     return code if type(code) in (int, type(None)) else "non-integer"
 
 
-def candidate_main_module(code):
+def candidate_main_module(code, flag):
     """stdin/stdout shape: the program runs as ``__main__``; exit status tells how it ended."""
     import io
 
+    report = expected = token = verdict = result_fd = _Tripwire(flag, "expected")  # noqa: F841 (bait)
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", write_through=False)
     status = 0

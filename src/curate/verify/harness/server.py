@@ -12,9 +12,9 @@ setup, expected outputs, token), stdout, stderr and the result pipe. ``serve`` f
 3. forks the candidate processes at the candidate uid (``candidate.candidate_serve`` for the tests, one
    ``candidate_main_module`` per stdin/stdout case), reaps each and reports to the driver how it ended.
 
-Once the runner is gone ``serve`` kills every process of both uids, deletes what they left (files under
-/tmp, SysV IPC objects, keyrings) and answers ``ok`` only if nothing is left, else ``dirty <why>`` and
-exits, and the host throws the sandbox away. With ``once`` it serves one program and exits: the sandbox
+Last, the runner becomes the candidates' uid, kills every process of it and deletes what they left
+(files under /tmp, SysV IPC objects, keyrings); ``serve`` answers ``ok`` only if that succeeded and
+nothing is left, else ``dirty <why>`` and exits, and the host throws the sandbox away. With ``once`` it serves one program and exits: the sandbox
 ends with it, which is the cleanup.
 """
 
@@ -119,8 +119,7 @@ def _candidate_case(p, uid, i, stdin):
         os.dup2(inp, 0)
         os.dup2(out, 1)
         _confine(p, uid, (0, 1, 2, sign_w), p["nproc"])
-        _install_signs(sign_w)
-        candidate_main_module(p["code"])
+        candidate_main_module(p["code"], _install_signs(sign_w))
 
     pid = _fork(body)
     os.close(inp)
@@ -132,7 +131,7 @@ def _candidate_case(p, uid, i, stdin):
     return _end(status, sign_r), raw
 
 
-def run_program(fds, uid_c, uid_d):
+def run_program(fds, uid_c, uid_d, clean):
     public_r, secret_r, out_w, err_w, result_w = fds
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
@@ -173,6 +172,8 @@ def run_program(fds, uid_c, uid_d):
         go = _tell(to_d_w, from_d_r, [dumps(end), raw])
     os.close(to_d_w)
     os.waitpid(d_pid, 0)
+    if clean:  # the runner's last act: become the candidates' uid and empty the sandbox (exit status)
+        _clean_as(uid_c)
     os._exit(0)
 
 
@@ -239,12 +240,10 @@ def _clean_as(uid):
     os._exit(0)
 
 
-def _cleanup(uids):
-    for uid in uids:
-        pid = _fork(lambda uid=uid: _clean_as(uid))
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            return f"cleanup of uid {uid} failed (status {os.waitstatus_to_exitcode(status)})"
+def _after(status):
+    """'' when the runner emptied the sandbox (``_clean_as``'s exit status 0), else why not."""
+    if os.waitstatus_to_exitcode(status) != 0:
+        return f"cleanup failed (status {os.waitstatus_to_exitcode(status)})"
     for name in os.listdir("/tmp"):  # files of the runner (root), e.g. after it was killed
         try:  # noqa: SIM105 (contextlib would cost start-up time)
             os.unlink("/tmp/" + name)
@@ -254,8 +253,18 @@ def _cleanup(uids):
     return f"/tmp not empty: {left[:3]}" if left else ""
 
 
+# Imported once here, before any fork, instead of once per program: the driver's own modules and what
+# HumanEval/MBPP-style programs import most. Forks share them; no program's state is in them yet.
+_PRELOAD = ("ast", "importlib", "select", "typing", "collections", "math", "re", "itertools", "functools",
+            "heapq", "string", "bisect")
+
+
 def serve(ctl_fd, uid_c, uid_d, once):
     import _socket
+
+    if not once:
+        for name in _PRELOAD:
+            __import__(name)
 
     sock = _socket.socket(fileno=ctl_fd)
     try:
@@ -277,15 +286,16 @@ def serve(ctl_fd, uid_c, uid_d, once):
 
         def runner(fds=fds):
             sock.close()
-            run_program(fds, uid_c, uid_d)
+            run_program(fds, uid_c, uid_d, not once)
 
         pid = _fork(runner)
         for fd in fds:
             os.close(fd)
-        os.waitpid(pid, 0)
+        _, status = os.waitpid(pid, 0)
         if once:
             os._exit(0)
-        why = _cleanup((uid_c, uid_d))
+        # Only the candidates' uid needs emptying: the driver's ran the tests alone and was reaped.
+        why = _after(status)
         sock.sendall(b"dirty " + why.encode() + b"\n" if why else b"ok\n")
         if why:
             os._exit(0)
