@@ -3,7 +3,8 @@
 All sides run the same 164 programs (prompt + canonical solution + tests + ``check(entry_point)``) with
 the same number of threads on the same CPUs. The baseline is the raw process cost: ``python -I -S -B -c
 program`` with an empty environment, no sandbox, no limits, exit status as the verdict. Ours is
-``run_code_batch``: answer extraction, sandbox, harness, confined child, nonce-checked verdict, in both
+``run_code_batch``: answer extraction, sandbox, runner, driver running the tests (with the prompt as
+trusted ``test_setup``) against a candidate process over a pipe, token-checked verdict, in both
 modes: "pooled" (one pre-started sandbox per worker, emptied and checked between programs; the start of
 those sandboxes is inside the timing) and "fresh" (one bwrap + interpreter per program).
 
@@ -48,7 +49,7 @@ def main() -> None:
     rows = rows[::2] if args.quick else rows
     n = len(rows)
     tasks = [CodeTask(f"<think>.</think>\n```python\n{r['prompt']}{r['canonical_solution']}\n```",
-                      r["test"], r["entry_point"]) for r in rows]  # fmt: skip
+                      r["test"], r["entry_point"], setup=r["prompt"]) for r in rows]  # fmt: skip
     programs = [f"{r['prompt']}{r['canonical_solution']}\n{r['test']}\ncheck({r['entry_point']})\n" for r in rows]
     py = os.path.realpath(sys.executable)
 
@@ -91,7 +92,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(
         f"  median ratios: pooled/raw {med['pooled'] / med['raw']:.2f}   fresh/raw {med['fresh'] / med['raw']:.2f}"
-        f"   pooled/fresh {med['pooled'] / med['fresh']:.2f}   (target: pooled >= 50 programs/s on 2 CPUs)"
+        f"   pooled/fresh {med['pooled'] / med['fresh']:.2f}   (target: pooled >= 150 programs/s on 2 CPUs)"
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {

@@ -24,7 +24,10 @@ pytestmark = pytest.mark.skipif(sandbox_error() is not None, reason=f"no working
 
 ROOT = os.geteuid() == 0
 CFG = CodeConfig(cpu_s=2, wall_s=6, memory_mb=256, nproc=16, fsize_mb=1, output_bytes=1 << 20)
-CHECK = "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(5) == 6\n    assert candidate(-3) == -2\n"
+CHECK = (
+    "def check(candidate):\n    assert candidate(1) == 2\n"
+    "    assert candidate(5) == 6\n    assert candidate(-3) == -2\n"
+)
 SCRIPT = "assert f(1) == 2\nassert f(5) == 6\nassert f(-3) == -2\n"
 IO = [{"input": "1\n", "output": "2"}, {"input": "5\n", "output": "6"}]
 
@@ -53,76 +56,168 @@ def grade(request: pytest.FixtureRequest, zygotes: ZygotePool) -> object:
 # (name, shape, program, status): every one of these is a wrong program that tries to pass.
 EXPLOITS = [
     # -- the routes found against the old in-process harness
-    ("report() through the caller's frame", "check",
-     "import sys\ndef f(x):\n    sys._getframe(1).f_locals['report']('pass')\n    return 0", "tampered"),
-    ("report() through an f_back walk", "check",
-     "import sys\ndef f(x):\n    fr = sys._getframe()\n    while fr is not None:\n"
-     "        if 'report' in fr.f_locals:\n            fr.f_locals['report']('pass')\n        fr = fr.f_back\n"
-     "    return 0", "tampered"),
-    ("report() found through gc", "check",
-     "import gc\ndef f(x):\n    for o in gc.get_objects():\n        if callable(o) and getattr(o, '__name__', '') == 'report':\n"
-     "            o('pass')\n    return 0", "tampered"),
+    (
+        "report() through the caller's frame",
+        "check",
+        "import sys\ndef f(x):\n    sys._getframe(1).f_locals['report']('pass')\n    return 0",
+        "tampered",
+    ),
+    (
+        "report() through an f_back walk",
+        "check",
+        "import sys\ndef f(x):\n    fr = sys._getframe()\n    while fr is not None:\n"
+        "        if 'report' in fr.f_locals:\n            fr.f_locals['report']('pass')\n        fr = fr.f_back\n"
+        "    return 0",
+        "tampered",
+    ),
+    (
+        "report() found through gc",
+        "check",
+        "import gc\ndef f(x):\n    for o in gc.get_objects():\n"
+        "        if callable(o) and getattr(o, '__name__', '') == 'report':\n"
+        "            o('pass')\n    return 0",
+        "tampered",
+    ),
     ("gc.get_referrers walk", "check", "import gc\ndef f(x):\n    gc.get_referrers(f)\n    return 0", "tampered"),
-    ("settrace hook blanks the tests", "check",
-     "import sys\nsys.settrace(lambda *a: None)\ndef f(x):\n    return 0", "tampered"),
+    (
+        "settrace hook blanks the tests",
+        "check",
+        "import sys\nsys.settrace(lambda *a: None)\ndef f(x):\n    return 0",
+        "tampered",
+    ),
     ("profile hook", "check", "import sys\nsys.setprofile(lambda *a: None)\ndef f(x):\n    return 0", "tampered"),
-    ("threading trace hook", "check",
-     "import threading, sys\nthreading.settrace(lambda *a: None)\nt = threading.Thread(target=lambda: None)\n"
-     "t.start(); t.join()\ndef f(x):\n    return 0", "tampered"),
-    ("always-equal object", "check",
-     "class Any:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Any()", "tampered"),
-    ("int subclass forging ==", "check",
-     "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
-     "def f(x):\n    return Int(0)", "tampered"),
-    ("str subclass forging !=", "check",
-     "class S(str):\n    def __ne__(self, other):\n        return False\n    def __eq__(self, other):\n"
-     "        return True\n    __hash__ = str.__hash__\ndef f(x):\n    return S('')", "tampered"),
+    (
+        "threading trace hook",
+        "check",
+        "import threading, sys\nthreading.settrace(lambda *a: None)\nt = threading.Thread(target=lambda: None)\n"
+        "t.start(); t.join()\ndef f(x):\n    return 0",
+        "tampered",
+    ),
+    (
+        "always-equal object",
+        "check",
+        "class Any:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Any()",
+        "tampered",
+    ),
+    (
+        "int subclass forging ==",
+        "check",
+        "class Int(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\n"
+        "def f(x):\n    return Int(0)",
+        "tampered",
+    ),
+    (
+        "str subclass forging !=",
+        "check",
+        "class S(str):\n    def __ne__(self, other):\n        return False\n    def __eq__(self, other):\n"
+        "        return True\n    __hash__ = str.__hash__\ndef f(x):\n    return S('')",
+        "tampered",
+    ),
     ("patched builtins", "check", "import builtins\nbuiltins.abs = lambda x: 0\ndef f(x):\n    return 0", "tampered"),
-    ("patched AssertionError", "check",
-     "import builtins\nclass Nope(Exception):\n    pass\nbuiltins.AssertionError = Nope\ndef f(x):\n    return 0",
-     "tampered"),
-    ("replaced code object", "check",
-     "def g(x):\n    return 0\ndef f(x):\n    g.__code__ = (lambda x: 1).__code__\n    return 0", "tampered"),
-    ("patched the harness's encoder", "check",
-     "import __main__\n__main__.encode = lambda *a, **k: 2\ndef f(x):\n    return 0", "tampered"),
+    (
+        "patched AssertionError",
+        "check",
+        "import builtins\nclass Nope(Exception):\n    pass\nbuiltins.AssertionError = Nope\ndef f(x):\n    return 0",
+        "tampered",
+    ),
+    (
+        "replaced code object",
+        "check",
+        "def g(x):\n    return 0\ndef f(x):\n    g.__code__ = (lambda x: 1).__code__\n    return 0",
+        "tampered",
+    ),
+    (
+        "patched the harness's encoder",
+        "check",
+        "import __main__\n__main__.encode = lambda *a, **k: 2\ndef f(x):\n    return 0",
+        "tampered",
+    ),
     ("redefined check()", "check", "def check(candidate):\n    pass\ndef f(x):\n    return 0", "tests_failed"),
-    ("redefined the tests' helper", "helper",
-     "def poly(xs, x):\n    return 0\ndef f(xs):\n    return 123.0", "tests_failed"),
+    (
+        "redefined the tests' helper",
+        "helper",
+        "def poly(xs, x):\n    return 0\ndef f(xs):\n    return 123.0",
+        "tests_failed",
+    ),
     ("sys.exit before the tests", "check", "import sys\nsys.exit(0)\ndef f(x):\n    return x", "incomplete"),
     ("os._exit before the tests", "check", "import os\nos._exit(0)\ndef f(x):\n    return x", "incomplete"),
     ("os._exit inside the call", "check", "import os\ndef f(x):\n    os._exit(0)", "incomplete"),
     ("sys.exit inside the call", "check", "import sys\ndef f(x):\n    sys.exit(0)", "incomplete"),
-    ("atexit forging a clean exit", "check",
-     "import atexit, os\natexit.register(lambda: os._exit(0))\ndef f(x):\n    raise SystemExit(0)", "incomplete"),
-    ("kill every process it can", "check", "import os, signal\ndef f(x):\n    os.kill(-1, signal.SIGKILL)", "tests_failed"),
-    ("verdict lines on every descriptor", "check",
-     "import os\nfor fd in range(3, 64):\n    for line in (b'pass\\n', b'x pass\\n'):\n        try:\n"
-     "            os.write(fd, line)\n        except OSError:\n            pass\ndef f(x):\n    return x", "tampered"),
-    ("replies queued ahead", "check",
-     "import os, json\nfor fd in range(3, 16):\n    try:\n        d = json.dumps(['ok', 2, []]).encode()\n"
-     "        os.write(fd, len(d).to_bytes(4, 'big') + d)\n    except OSError:\n        pass\n"
-     "def f(x):\n    return x", "tampered"),
-    ("reads the tests from /proc", "check",
-     "def f(x):\n    import os\n    for p in os.listdir('/proc'):\n        pass\n    return 0", "error"),
-    ("swallows the failing comparison", "check",
-     "def f(x):\n    try:\n        raise AssertionError\n    except AssertionError:\n        return None", "tests_failed"),
+    (
+        "atexit forging a clean exit",
+        "check",
+        "import atexit, os\natexit.register(lambda: os._exit(0))\ndef f(x):\n    raise SystemExit(0)",
+        "incomplete",
+    ),
+    (
+        "kill every process it can",
+        "check",
+        "import os, signal\ndef f(x):\n    os.kill(-1, signal.SIGKILL)",
+        "tests_failed",
+    ),
+    (
+        "verdict lines on every descriptor",
+        "check",
+        "import os\nfor fd in range(3, 64):\n    for line in (b'pass\\n', b'x pass\\n'):\n        try:\n"
+        "            os.write(fd, line)\n        except OSError:\n            pass\ndef f(x):\n    return x",
+        "tampered",
+    ),
+    (
+        "replies queued ahead",
+        "check",
+        "import os, json\nfor fd in range(3, 16):\n    try:\n        d = json.dumps(['ok', 2, []]).encode()\n"
+        "        os.write(fd, len(d).to_bytes(4, 'big') + d)\n    except OSError:\n        pass\n"
+        "def f(x):\n    return x",
+        "tampered",
+    ),
+    (
+        "reads the tests from /proc",
+        "check",
+        "def f(x):\n    import os\n    for p in os.listdir('/proc'):\n        pass\n    return 0",
+        "error",
+    ),
+    (
+        "swallows the failing comparison",
+        "check",
+        "def f(x):\n    try:\n        raise AssertionError\n    except AssertionError:\n        return None",
+        "tests_failed",
+    ),
     # -- assert scripts
-    ("always-equal object (script)", "script",
-     "class Any:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Any()", "tampered"),
-    ("frame walk (script)", "script",
-     "import sys\ndef f(x):\n    g = sys._getframe(1).f_globals\n    return 0", "tampered"),
+    (
+        "always-equal object (script)",
+        "script",
+        "class Any:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Any()",
+        "tampered",
+    ),
+    (
+        "frame walk (script)",
+        "script",
+        "import sys\ndef f(x):\n    g = sys._getframe(1).f_globals\n    return 0",
+        "tampered",
+    ),
     ("exit before the asserts (script)", "script", "raise SystemExit(0)\ndef f(x):\n    return x", "incomplete"),
-    ("patched builtins (script)", "script",
-     "import builtins\nbuiltins.AssertionError = KeyError\ndef f(x):\n    return 0", "tampered"),
+    (
+        "patched builtins (script)",
+        "script",
+        "import builtins\nbuiltins.AssertionError = KeyError\ndef f(x):\n    return 0",
+        "tampered",
+    ),
     # -- stdin/stdout
-    ("expected output through an f_back walk (io)", "io",
-     "import sys\nfr = sys._getframe()\nwhile fr is not None:\n    if 'expected' in fr.f_locals:\n"
-     "        print(fr.f_locals['expected'])\n    fr = fr.f_back", "tampered"),
-    ("expected output through gc (io)", "io",
-     "import gc\nfor o in gc.get_objects():\n    pass\nprint(1)", "tampered"),
-    ("expected output from files (io)", "io",
-     "import os\nfor root, dirs, names in os.walk('/tmp'):\n    for n in names:\n"
-     "        print(open(os.path.join(root, n)).read())", "tests_failed"),
+    (
+        "expected output through an f_back walk (io)",
+        "io",
+        "import sys\nfr = sys._getframe()\nwhile fr is not None:\n    if 'expected' in fr.f_locals:\n"
+        "        print(fr.f_locals['expected'])\n    fr = fr.f_back",
+        "tampered",
+    ),
+    ("expected output through gc (io)", "io", "import gc\nfor o in gc.get_objects():\n    pass\nprint(1)", "tampered"),
+    (
+        "expected output from files (io)",
+        "io",
+        "import os\nfor root, dirs, names in os.walk('/tmp'):\n    for n in names:\n"
+        "        print(open(os.path.join(root, n)).read())",
+        "tests_failed",
+    ),
     ("exit status forged (io)", "io", "import os\nos._exit(0)", "tests_failed"),
 ]
 HELPER_SETUP = "def poly(xs, x):\n    return sum(c * x**i for i, c in enumerate(xs))\n"
@@ -143,21 +238,38 @@ def test_exploit_is_graded_fail_or_tampered(grade: object, name: str, shape: str
 
 HONEST = [
     ("plain", "def f(x):\n    return x + 1"),
-    ("namedtuple and typing", "from collections import namedtuple\nfrom typing import List, TypeVar\n"
-     "T = TypeVar('T')\nP = namedtuple('P', 'a b')\ndef f(x: int) -> int:\n    return P(x, 1).a + P(x, 1).b"),
-    ("inspect and warnings", "import inspect, warnings\ndef f(x):\n    inspect.stack()\n"
-     "    warnings.warn('careful', stacklevel=2)\n    return x + 1"),
-    ("deep recursion", "import sys\nsys.setrecursionlimit(5000)\ndef g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\n"
-     "def f(x):\n    return x + 1 + g(2000) - 2000"),
+    (
+        "namedtuple and typing",
+        "from collections import namedtuple\nfrom typing import List, TypeVar\n"
+        "T = TypeVar('T')\nP = namedtuple('P', 'a b')\ndef f(x: int) -> int:\n    return P(x, 1).a + P(x, 1).b",
+    ),
+    (
+        "inspect and warnings",
+        "import inspect, warnings\ndef f(x):\n    inspect.stack()\n"
+        "    warnings.warn('careful', stacklevel=2)\n    return x + 1",
+    ),
+    (
+        "deep recursion",
+        "import sys\nsys.setrecursionlimit(5000)\ndef g(n):\n    return 0 if n == 0 else 1 + g(n - 1)\n"
+        "def f(x):\n    return x + 1 + g(2000) - 2000",
+    ),
     ("a helper named check", "def check(x):\n    return x\ndef f(x):\n    return check(x) + 1"),
-    ("gc.collect and dataclasses", "import gc, dataclasses\n@dataclasses.dataclass\nclass C:\n    v: int\n"
-     "def f(x):\n    gc.collect()\n    return C(x).v + 1"),
-    ("IntEnum result", "import enum\nclass E(enum.IntEnum):\n    A = 2\n    B = 6\n    C = -2\n"
-     "def f(x):\n    return E(x + 1)"),
+    (
+        "gc.collect and dataclasses",
+        "import gc, dataclasses\n@dataclasses.dataclass\nclass C:\n    v: int\n"
+        "def f(x):\n    gc.collect()\n    return C(x).v + 1",
+    ),
+    (
+        "IntEnum result",
+        "import enum\nclass E(enum.IntEnum):\n    A = 2\n    B = 6\n    C = -2\ndef f(x):\n    return E(x + 1)",
+    ),
     ("a global shadowing a builtin", "len = 3\nabs = None\ndef f(x):\n    return x + 1"),
     ("prints while running", "def f(x):\n    print('debug', x)\n    return x + 1"),
-    ("threads", "import threading\ndef f(x):\n    out = []\n    t = threading.Thread(target=lambda: out.append(x + 1))\n"
-     "    t.start(); t.join()\n    return out[0]"),
+    (
+        "threads",
+        "import threading\ndef f(x):\n    out = []\n    t = threading.Thread(target=lambda: out.append(x + 1))\n"
+        "    t.start(); t.join()\n    return out[0]",
+    ),
 ]
 
 
@@ -185,15 +297,19 @@ def test_results_cross_as_data_in_all_shapes(grade: object) -> None:
         "    xs = [3, 1, 2]\n    assert candidate(xs) is None and xs == [1, 2, 3]\n"  # in-place changes come back
     )
     program = ("def f(x):\n    if x == 0:\n        return float('nan')\n    if isinstance(x, list):\n"
-               "        x.sort()\n        return None\n    return (1, [2.5, None], {'a': {3}}, frozenset({b'x'}), 1j, True)")  # fmt: skip
+               "        x.sort()\n        return None\n"
+               "    return (1, [2.5, None], {'a': {3}}, frozenset({b'x'}), 1j, True)")  # fmt: skip
     response = f"<think>.</think>\n```python\n{program}\n```\n"
     r = run_code(response, tests=tests, entry_point="f", io_tests=None, config=CFG)
     assert (r.passed, r.status) == (True, "pass"), r
 
 
 def test_classes_cross_by_reference_and_compare_by_identity() -> None:
-    tests = "def check(candidate):\n    s = Stack()\n    s.push(2)\n    assert s.top() == 2\n    assert candidate(1) == 2\n"
-    program = ("class Stack:\n    def __init__(self):\n        self.v = []\n    def push(self, x):\n        self.v.append(x)\n"
+    tests = (
+        "def check(candidate):\n    s = Stack()\n    s.push(2)\n    assert s.top() == 2\n    assert candidate(1) == 2\n"
+    )
+    program = ("class Stack:\n    def __init__(self):\n        self.v = []\n"
+               "    def push(self, x):\n        self.v.append(x)\n"
                "    def top(self):\n        return self.v[-1]\ndef f(x):\n    return x + 1")  # fmt: skip
     r = run_code(f"<think>.</think>\n```python\n{program}\n```", tests=tests, entry_point="f", io_tests=None,
                  config=CFG)  # fmt: skip
@@ -201,13 +317,17 @@ def test_classes_cross_by_reference_and_compare_by_identity() -> None:
 
 
 def test_a_test_that_swallows_everything_still_sees_the_program_gone() -> None:
-    tests = "def check(candidate):\n    for i in range(3):\n        try:\n            candidate(i)\n        except:\n            pass\n"
+    tests = (
+        "def check(candidate):\n    for i in range(3):\n        try:\n            candidate(i)\n"
+        "        except:\n            pass\n"
+    )
     r = run_code("<think>.</think>\n```python\nimport os\ndef f(x):\n    os._exit(0)\n```", tests=tests,
                  entry_point="f", io_tests=None, config=CFG)  # fmt: skip
     assert (r.passed, r.status) == (False, "incomplete"), r
 
 
 # ---- the gold gate --------------------------------------------------------------------------------
+
 
 def test_tests_that_fail_their_reference_are_bad_tests_not_failures() -> None:
     good_ref = "```python\ndef f(x):\n    return x + 1\n```"
@@ -226,6 +346,7 @@ def test_tests_that_fail_their_reference_are_bad_tests_not_failures() -> None:
 
 
 # ---- HumanEval: canonical solutions pass, mutants do not --------------------------------------------
+
 
 def _humaneval() -> list[dict[str, str]]:
     with gzip.open(str(files("curate") / "data/benchmarks/humaneval.jsonl.gz"), "rt") as f:
@@ -258,7 +379,9 @@ def test_humaneval_canonical_pass_and_mutants_fail() -> None:
                for r in rows]  # fmt: skip
     out = run_code_batch(canon + mutants, CodeConfig())
     ok = [r for r in out[: len(rows)] if r.status == "pass"]
-    assert len(ok) == len(rows), [(rows[i]["task_id"], r.detail) for i, r in enumerate(out[: len(rows)]) if not r.passed]
+    assert len(ok) == len(rows), [
+        (rows[i]["task_id"], r.detail) for i, r in enumerate(out[: len(rows)]) if not r.passed
+    ]
     survivors = [rows[i]["task_id"] for i, r in enumerate(out[len(rows) :]) if r.passed]
     assert survivors == [], survivors
 

@@ -115,3 +115,23 @@ def test_language_reward_scores_the_reasoning() -> None:
     mixed = "<think>首先我们把两个数字相加，然后仔细检查结果。</think>The answer is 42"
     out = language_reward([en, mixed], language=["en", "en"])
     assert out[0] is not None and out[1] is not None and out[0] > 0.8 > out[1]
+
+
+@needs_code
+def test_code_reward_is_the_checks_grading_exploits_score_zero() -> None:
+    tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+    hacks = [
+        "import sys\ndef add(a, b):\n    sys._getframe(1).f_locals['report']('pass')",
+        "class A:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return A()",
+        "import sys\nsys.settrace(lambda *a: None)\ndef add(a, b):\n    return 0",
+        "import os\nos._exit(0)",
+    ]
+    good = "def add(a, b):\n    return a + b"
+    completions = [f"<think>.</think>\n```python\n{p}\n```" for p in [*hacks, good, good]]
+    n = len(completions)
+    out = code_reward(completions, tests=[tests] * n, entry_point=["add"] * n, task=["code"] * n,
+                      reference=[None] * (n - 1) + ["```python\ndef add(a, b):\n    return a - b\n```"])  # fmt: skip
+    # the last row's tests fail its own reference solution: undecided (None), not 0.0
+    assert out == [0.0, 0.0, 0.0, 0.0, 1.0, None]
+    score = compute_score("humaneval", completions[1], None, {"tests": tests, "entry_point": "add"})
+    assert score == {"score": 0.0, "decided": True, "status": "failed"}

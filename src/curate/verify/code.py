@@ -242,8 +242,14 @@ class CodeCheck:
         names = ("task", "response", "tests", "entry_point", "io_tests", "test_setup", "reference")
         col = {c: df.get_column(c).to_list() if c in df.columns else [None] * n for c in names}
         tasks = {
-            i: CodeTask(col["response"][i] or "", col["tests"][i], col["entry_point"][i], col["io_tests"][i],
-                        col["test_setup"][i], col["reference"][i])  # fmt: skip
+            i: CodeTask(
+                col["response"][i] or "",
+                col["tests"][i],
+                col["entry_point"][i],
+                col["io_tests"][i],
+                col["test_setup"][i],
+                col["reference"][i],
+            )  # fmt: skip
             for i in range(n)
             if col["task"][i] == "code"
         }

@@ -184,12 +184,12 @@ def payloads(
     """(public, secret): what the runner may read, and what only the driver reads."""
     procs = config.nproc if with_cgroup else max(1, config.fallback_procs)
     memory = config.memory_mb << 20 if with_cgroup else (config.memory_mb << 20) // procs
-    public = {
+    public: dict[str, object] = {
         "code": code, "inputs": [i for i, _ in io_tests], "has_tests": tests is not None,
         "cpu": int(config.cpu_s), "memory": memory, "fsize": config.fsize_mb << 20, "nofile": config.nofile,
         "nproc": procs, "reply_limit": config.fsize_mb << 20,
     }  # fmt: skip
-    secret = {
+    secret: dict[str, object] = {
         "tests": tests, "setup": setup, "entry_point": entry_point, "outputs": [o for _, o in io_tests],
         "token": secrets.token_hex(16),
     }  # fmt: skip

@@ -126,7 +126,11 @@ class Zygote:
             self.close(wait=self.once and ended_well)
         why = bytes(io.ctl).decode("utf-8", "replace").strip() or f"exit {self.proc.returncode}"
         run = verdict(io, str(secret["token"]), cfg, t0, f"no verdict from the harness ({why})", self.limits)
-        if self.group and run.status in ("error", "incomplete", "sandbox_error") and self.group.oom_kills() > oom_before:
+        if (
+            self.group
+            and run.status in ("error", "incomplete", "sandbox_error")
+            and self.group.oom_kills() > oom_before
+        ):
             return SandboxRun("memory", f"the kernel killed a process at the program's memory limit ({run.detail})",
                               run.stdout, run.stderr, run.duration_s, run.limits)  # fmt: skip
         return run

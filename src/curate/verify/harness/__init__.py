@@ -1,7 +1,8 @@
 """The code that runs inside the sandbox, as one ``python -I -S -c`` source (standard library only).
 
-Four files, concatenated in order; lines marked ``# concat: drop`` (the imports between them, for
-readers and linters) are left out. See ``server`` for the processes and ``driver`` for why a verdict
+Four files, concatenated in order; the lines between ``# concat: drop-start`` and ``# concat: drop-end``
+(the imports between them, for readers and linters) are left out. See ``server`` for the processes and
+``driver`` for why a verdict
 cannot be forged from the candidate's side.
 """
 
@@ -14,10 +15,14 @@ _PARTS = ("codec.py", "candidate.py", "driver.py", "server.py")
 
 def source() -> str:
     here = Path(__file__).parent
-    lines = []
+    lines: list[str] = []
     for name in _PARTS:
-        text = (here / name).read_text(encoding="utf-8")
-        lines += [line for line in text.splitlines() if not line.endswith("# concat: drop")]
+        dropping = False
+        for line in (here / name).read_text(encoding="utf-8").splitlines():
+            if line.startswith("# concat: drop-"):
+                dropping = line.startswith("# concat: drop-start")
+            elif not dropping:
+                lines.append(line)
     return "\n".join(lines) + "\n"
 
 

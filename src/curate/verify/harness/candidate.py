@@ -1,3 +1,4 @@
+# ruff: noqa: I001, SIM105 (one stdlib-only source in the sandbox: import order is the concatenation, contextlib costs start-up)
 """The candidate process (part of the in-sandbox harness: stdlib only).
 
 Forked from the per-program runner, which never read the tests or the expected outputs, after it has
@@ -12,7 +13,10 @@ import builtins
 import os
 import sys
 
-from curate.verify.harness.codec import DataError, decode, dumps, encode, loads, read_frame, write_frame  # concat: drop
+# concat: drop-start (one source in the sandbox: these names come from the parts before this one)
+from curate.verify.harness.codec import DataError, decode, dumps, encode, loads, read_frame, write_frame
+# concat: drop-end
+
 
 TAMPER_EXIT = 86
 MEMORY_EXIT = 3

@@ -1,3 +1,4 @@
+# ruff: noqa: I001, SIM105 (one stdlib-only source in the sandbox: import order is the concatenation, contextlib costs start-up)
 """Plain data across the candidate/driver boundary (part of the in-sandbox harness: stdlib only).
 
 The candidate process encodes what its functions return; the driver decodes it into values built by
@@ -9,6 +10,9 @@ driver can call but that compare by identity only.
 """
 
 import json
+
+# concat: drop-start (one source in the sandbox: these names come from the parts before this one)
+# concat: drop-end
 
 # tag -> builtin type of the value (JSON arrays are lists; dicts carry one tag each)
 _SEQ_TAGS = {"t": tuple, "s": set, "f": frozenset}
@@ -57,7 +61,7 @@ def decode(j, deref=None, depth=0):
         return [decode(v, deref, d) for v in j]
     if t is not dict or len(j) != 1:
         raise DataError("malformed value")
-    (tag, v), = j.items()
+    ((tag, v),) = j.items()
     try:
         if tag in _SEQ_TAGS and type(v) is list:
             return _SEQ_TAGS[tag](decode(e, deref, d) for e in v)

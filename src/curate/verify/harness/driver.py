@@ -1,3 +1,4 @@
+# ruff: noqa: I001, SIM105 (one stdlib-only source in the sandbox: import order is the concatenation, contextlib costs start-up)
 """The test driver (part of the in-sandbox harness: stdlib only).
 
 Forked from the per-program runner before any candidate process exists, at its own unprivileged uid,
@@ -14,8 +15,10 @@ import os
 import select
 import signal
 
-from curate.verify.harness.codec import DataError, decode, dumps, encode, loads, read_frame, write_frame  # concat: drop
-from curate.verify.harness.candidate import MEMORY_EXIT, TAMPER_EXIT  # concat: drop
+# concat: drop-start (one source in the sandbox: these names come from the parts before this one)
+from curate.verify.harness.candidate import MEMORY_EXIT, TAMPER_EXIT
+from curate.verify.harness.codec import DataError, decode, dumps, encode, loads, read_frame, write_frame
+# concat: drop-end
 
 
 class _Gone(BaseException):

@@ -1,3 +1,4 @@
+# ruff: noqa: I001, SIM105 (one stdlib-only source in the sandbox: import order is the concatenation, contextlib costs start-up)
 """The sandbox's long-lived process and the per-program runner (part of the harness: stdlib only).
 
 ``serve`` runs as pid 2 of a bubblewrap pid namespace, as root holding only CAP_SETUID/CAP_SETGID
@@ -14,8 +15,8 @@ setup, expected outputs, token), stdout, stderr and the result pipe. ``serve`` f
 
 Last, the runner becomes the candidates' uid, kills every process of it and deletes what they left
 (files under /tmp, SysV IPC objects, keyrings); ``serve`` answers ``ok`` only if that succeeded and
-nothing is left, else ``dirty <why>`` and exits, and the host throws the sandbox away. With ``once`` it serves one program and exits: the sandbox
-ends with it, which is the cleanup.
+nothing is left, else ``dirty <why>`` and exits, and the host throws the sandbox away. With ``once``
+it serves one program and exits: the sandbox ends with it, which is the cleanup.
 """
 
 import marshal
@@ -25,9 +26,12 @@ import signal
 import sys
 import time
 
-from curate.verify.harness.candidate import _install_signs, candidate_main_module, candidate_serve  # concat: drop
-from curate.verify.harness.codec import dumps, write_frame  # concat: drop
-from curate.verify.harness.driver import driver_main  # concat: drop
+# concat: drop-start (one source in the sandbox: these names come from the parts before this one)
+from curate.verify.harness.candidate import _install_signs, candidate_main_module, candidate_serve
+from curate.verify.harness.codec import dumps, write_frame
+from curate.verify.harness.driver import driver_main
+# concat: drop-end
+
 
 _IPC = (("shmctl", 14, 15), ("semctl", 19, 20), ("msgctl", 12, 13))  # (ctl, INFO, STAT_ANY); IPC_RMID=0
 _KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 311, "s390x": 281}  # SYS_keyctl
@@ -255,8 +259,20 @@ def _after(status):
 
 # Imported once here, before any fork, instead of once per program: the driver's own modules and what
 # HumanEval/MBPP-style programs import most. Forks share them; no program's state is in them yet.
-_PRELOAD = ("ast", "importlib", "select", "typing", "collections", "math", "re", "itertools", "functools",
-            "heapq", "string", "bisect")
+_PRELOAD = (
+    "ast",
+    "importlib",
+    "select",
+    "typing",
+    "collections",
+    "math",
+    "re",
+    "itertools",
+    "functools",
+    "heapq",
+    "string",
+    "bisect",
+)
 
 
 def serve(ctl_fd, uid_c, uid_d, once):
