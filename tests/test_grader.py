@@ -464,3 +464,13 @@ def test_nothing_of_the_sandboxes_is_left_running() -> None:
             if uid >= base:
                 left.append((pid, uid))
     assert left == []
+
+
+def test_assert_scripts_may_use_the_programs_pure_imports_only(grade: object) -> None:
+    tests = "assert math.isclose(f(1), 2.0)\n"
+    prog = "import math\ndef f(x):\n    return math.sqrt(4.0)"
+    r = run_code(f"<think>.</think>\n```python\n{prog}\n```", tests=tests, entry_point=None, io_tests=None, config=CFG)
+    assert (r.passed, r.status) == (True, "pass"), r
+    prog = "import antigravity as math\ndef f(x):\n    return 2.0"  # the driver never imports it: NameError
+    r = run_code(f"<think>.</think>\n```python\n{prog}\n```", tests=tests, entry_point=None, io_tests=None, config=CFG)
+    assert r.passed is False, r

@@ -21,6 +21,14 @@ from curate.verify.harness.codec import DataError, decode, dumps, encode, loads,
 # concat: drop-end
 
 
+# Modules the tests may use under the program's name for them (``import math`` in the program, then
+# ``math.isclose`` in an MBPP assert): pure ones only, so a program cannot make the driver import anything.
+_TEST_MODULES = frozenset({
+    "math", "cmath", "re", "string", "collections", "itertools", "functools", "heapq", "bisect", "fractions",
+    "decimal", "statistics", "operator", "copy", "json", "datetime", "typing", "random", "numbers", "array",
+})  # fmt: skip
+
+
 class _Gone(BaseException):
     """The candidate process ended in the middle of the tests."""
 
@@ -161,7 +169,7 @@ def _tests_namespace(link, manifest, setup, entry_point):
             ns[name] = link.names[name] = _Remote(link, name, name)
         elif kind == "d":
             ns[name] = decode(value)
-        elif kind == "m" and type(value) is str:
+        elif kind == "m" and value in _TEST_MODULES:
             try:  # the program's imports, for tests that use them unimported (MBPP's math.isclose)
                 ns[name] = importlib.import_module(value)
             except BaseException:
