@@ -17,7 +17,7 @@ from curate.checks.base import REASONS
 from curate.schema import check_decls
 from curate.verify import MathCheck, MathConfig, extract_answer, gold_answer, verify_math
 from curate.verify.math_equiv import equivalent, fast_compare, has_sympy, parse_gold
-from curate.verify.pool import JudgePool
+from curate.verify.pool import MathPool
 
 
 def boxed(ans: str) -> str:
@@ -207,13 +207,13 @@ def test_timeout_is_reported_not_scored_wrong() -> None:
 
 
 @pytest.fixture(scope="module")
-def pool() -> JudgePool:
-    p = JudgePool(2)
+def pool() -> MathPool:
+    p = MathPool(2)
     yield p  # type: ignore[misc]
     p.close()
 
 
-def test_pool_matches_in_process_and_kills_stuck_workers(pool: JudgePool) -> None:
+def test_pool_matches_in_process_and_kills_stuck_workers(pool: MathPool) -> None:
     items = [(g, (p,)) for g, p in EQUIVALENT[:10] + NOT_EQUIVALENT[:10]]
     expected = ["correct"] * 10 + ["incorrect"] * 10
     assert pool.run(items, 5.0) == expected

@@ -36,9 +36,48 @@ _THOUSANDS_PART_RE = re.compile(r"^\d{3}(?:\.\d*)?$")
 _IN_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _INF_RE = re.compile(r"^([+-]?)\\infty$")
 _PM = "\\pm"
-_TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm)\{\s*\(?([A-Za-z][A-Za-z ]*?)\)?\s*\}$")
+_TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm|mathbf|mathcal|textnormal)\{\s*\(?([A-Za-z][A-Za-z ]*?)\)?\s*\}$")
 # A unit after a value: "5 \\text{cm}", "864 \\mbox{ inches}^2" (math-verify drops these as well).
-_UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
+_UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textnormal)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
+# The same in plain text, after a number: "10 weeks", "10 cm^2", "5 square meters".
+_PLAIN_UNIT_RE = re.compile(r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$")
+# "1, 2, and 3", "6 \text{ and } 8", "21, 16 or 11": list connectors, read as commas.
+_CONNECTOR_RE = re.compile(r"(?<=\S)\s*,?\s*(?:\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)\s*(?=\S)")
+_WORD_RE = re.compile(r"^[A-Za-z]{2,}$")
+_PRIME_RE = re.compile(r"'|\\prime\b")
+
+
+def strip_units(s: str) -> str:
+    """``10 weeks`` -> ``10``: a plain-text unit after a number (math-verify reads it as a product)."""
+    m = _PLAIN_UNIT_RE.match(s.strip())
+    return m.group(1) if m else s
+
+
+def canonical(s: str) -> str:
+    """The answer with plain units dropped and list connectors written as commas (for both paths)."""
+    s = strip_units(s)
+    if _CONNECTOR_RE.search(s) and (parts := _split(s, "=")) is not None and len(parts) == 1:
+        s = _CONNECTOR_RE.sub(", ", s)
+    return s
+
+
+def primes(s: str) -> int:
+    """How many prime marks an answer has: ``f'(x)`` is not ``f(x)`` (math-verify drops the mark)."""
+    return len(_PRIME_RE.findall(s))
+
+
+def is_collection(answer: str) -> bool:
+    """A set or list of several values (``2, 3``, ``\\{1,2\\}``, ``\\pm 2``, ``6 and 8``): boxing each is fine."""
+    node = parse(answer)
+    if isinstance(node, FSet):
+        return len(node.items) > 1
+    s = canonical(normalize(answer, spaces=True))
+    if THOUSANDS_RE.match(s):
+        return False
+    if s.startswith("\\{") and s.endswith("\\}"):
+        s = s[2:-2]
+    parts = _split(s, ",")
+    return (parts is not None and len(parts) > 1) or _PM in s or ";" in s
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,12 +232,14 @@ def _seq(s: str) -> Seq | None:
 @functools.lru_cache(maxsize=65536)
 def parse(answer: str) -> Node | None:
     """The structure of an answer, or None when it is outside what we decide."""
-    s = normalize(answer, spaces=True)
+    s = canonical(normalize(answer, spaces=True))
     if not s:
         return None
     m = _TEXT_RE.match(s)
     if m:
         return Text(m.group(1).replace(" ", "").lower())
+    if _WORD_RE.match(s) and len(s) >= 3:
+        return Text(s.lower())  # "odd", "Even": a word, not the product o*d*d
     s = _UNIT_RE.sub("", s)
     s = _IN_RE.sub("", s)  # "x \\in [-2,7]" is the interval
     if THOUSANDS_RE.match(s):
@@ -249,8 +290,8 @@ def parse(answer: str) -> Node | None:
         return Equation(lhs, rhs) if lhs is not None and rhs is not None else None
     parts = _split(s, ",")
     if parts is not None and len(parts) > 1:
-        if "=" in s or any(_THOUSANDS_PART_RE.match(p.strip()) for p in parts[1:]):
-            return None  # "10,080" is a number; "n=2, 3" is not ours
+        if "=" in s or any(_THOUSANDS_PART_RE.match(p) for p in parts[1:]):
+            return None  # "10,080" is a number ("32, 349" with its space is a list); "n=2, 3" is not ours
         bare: list[Scalar] = []
         for p in parts:
             got = _pm_items(p)

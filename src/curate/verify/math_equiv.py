@@ -1,6 +1,6 @@
 """Is an extracted answer equivalent to the gold answer? math-verify + sympy, with guards.
 
-``judge`` decides one item and is what the worker pool runs. Layers, cheapest first:
+``decide`` decides one item and is what the worker pool runs. Layers, cheapest first:
 
 1. a fast path: the same string up to spacing; plain numbers and fractions (``72``, ``-3.5``,
    ``\\frac{3}{4}``) compared as ``Fraction``; everything else that parses into a known structure
@@ -23,9 +23,11 @@ the pool's workers are single-threaded processes, and the in-process path checks
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import re
 import signal
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +36,7 @@ from typing import Any, Literal
 
 from curate.verify.answer_extract import normalize
 from curate.verify.fast_eval import DECOR_RE, THOUSANDS_RE
-from curate.verify.fast_struct import compare_structured
+from curate.verify.fast_struct import canonical, compare_structured, is_collection, primes
 
 Status = Literal[
     "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
@@ -58,14 +60,44 @@ def _quiet_math_verify() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+# Code that Python runs from inside the collector or a finalizer: an exception raised there is printed
+# ("Exception ignored in ...") and swallowed, so the timeout would be lost and noise left behind.
+_FINALIZER_FILES = ("weakref.py", "_weakrefset.py")
+_RETRY_S = 0.005  # the alarm is retried this soon when it lands in such code
+
+
+def _in_finalizer(frame: Any, owner: Any) -> bool:
+    """Whether ``frame`` runs a finalizer or a gc callback (walking out to ``owner``, the item's frame)."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    f = frame
+    while f is not None and f is not owner:
+        code = f.f_code
+        if code in callbacks or code.co_name == "__del__" or code.co_filename.endswith(_FINALIZER_FILES):
+            return True
+        f = f.f_back
+    return False
+
+
 @contextmanager
 def alarm(seconds: float) -> Iterator[None]:
-    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer."""
+    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer.
+
+    The exception is raised only in the item's own code: when the signal lands inside a finalizer or a
+    garbage-collector callback (which would swallow it), the alarm is retried a few milliseconds later.
+    """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
+    owner = sys._getframe(2)  # the frame of the caller's ``with`` (contextmanager adds one level)
+    armed = [True]
 
     def _fire(signum: int, frame: Any) -> None:
+        if not armed[0]:
+            return
+        if _in_finalizer(frame, owner):
+            signal.setitimer(signal.ITIMER_REAL, _RETRY_S)
+            return
+        armed[0] = False
         raise ItemTimeout
 
     old = signal.signal(signal.SIGALRM, _fire)
@@ -73,6 +105,7 @@ def alarm(seconds: float) -> Iterator[None]:
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
@@ -82,9 +115,10 @@ def alarm(seconds: float) -> Iterator[None]:
 
 def plain_number(s: str) -> tuple[Fraction, bool] | None:
     """``(value, is_decimal)`` for a plain number or fraction, else None (left to math-verify)."""
-    t = DECOR_RE.sub("", normalize(s))
-    if THOUSANDS_RE.match(t):
-        t = t.replace(",", "")  # 10,\!080: math-verify reads a thousands separator too
+    t = DECOR_RE.sub("", normalize(s, spaces=True))
+    # 10,\!080 is a number (math-verify reads a thousands separator too); "32, 349" is a list of two:
+    # tested before the spaces go.
+    t = t.replace(",", "") if THOUSANDS_RE.match(t) else t.replace(" ", "")
     m = _NUM_RE.match(t)
     if m:
         return Fraction(m.group(1) + m.group(2)), "." in m.group(2)
@@ -111,6 +145,8 @@ def fast_compare(gold: str, pred: str) -> bool | None:
     """
     if normalize(gold) == normalize(pred):
         return True
+    if primes(gold) != primes(pred):
+        return False  # f'(x) is not f(x), E' is not E (math-verify drops the prime)
     if ("=" in gold) != ("=" in pred):
         gold, pred = _rhs(gold), _rhs(pred)
     g, p = plain_number(gold), plain_number(pred)
@@ -131,7 +167,7 @@ def fast_compare(gold: str, pred: str) -> bool | None:
 
 
 def _prep(s: str) -> str:
-    return _MATHRM_CONST_RE.sub(r"\1", s)
+    return canonical(_MATHRM_CONST_RE.sub(r"\1", s))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -225,7 +261,16 @@ def _compare(gold: str, gold_parsed: tuple[Any, ...] | None, pred: str, fast_tri
     return "incorrect" if has_sympy(pred_parsed) else "answer_unparseable"
 
 
-def _judge(gold: str, candidates: Sequence[str]) -> Status:
+def candidates_for(gold: str, candidates: Sequence[str]) -> tuple[str, ...]:
+    """Several boxes against a gold that is a set or list are one answer, that list (each root boxed);
+    against a single value they stay competing candidates (a conflict unless they agree)."""
+    if len(candidates) > 1 and is_collection(gold):
+        return (", ".join(candidates),)
+    return tuple(candidates)
+
+
+def _decide(gold: str, candidates: Sequence[str]) -> Status:
+    candidates = candidates_for(gold, candidates)
     final = candidates[-1]
     # Several different boxes: fine only if they all say the same thing as the final one.
     if any(_compare(final, None, other) != "correct" for other in candidates[:-1]):
@@ -239,11 +284,11 @@ def _judge(gold: str, candidates: Sequence[str]) -> Status:
     return _compare(gold, gold_parsed, final, fast_tried=True)
 
 
-def judge(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
+def decide(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
     """Verdict for one item; ``timeout`` when it runs past ``timeout_s`` (main thread only)."""
     try:
         with alarm(timeout_s):
-            return _judge(gold, candidates)
+            return _decide(gold, candidates)
     except ItemTimeout:
         return "timeout"
     except RecursionError:
