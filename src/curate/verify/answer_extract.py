@@ -27,7 +27,7 @@ from typing import Literal
 from curate.text import split_response
 
 Template = Literal["r1", "r1_zero"]
-Method = Literal["boxed", "answer_tag", "anchor", "bare", "math_span", "none"]
+Method = Literal["boxed", "answer_tag", "anchor", "bare", "math_span", "last_number", "none"]
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _ANSWER_TAG_RE = re.compile(r"(?s)<answer>(.*?)</answer>")
@@ -36,15 +36,21 @@ _SPECIAL_RE = re.compile(r"<\|[A-Za-z_]+\|>|<｜[^｜]*｜>")
 _HOPE_RE = re.compile(r"(?i)\s*I hope (?:it|this) is correct\.?")
 _STRONG_RE = re.compile(r"(?i)final\s+answer\s*(?:is|:|=)\s*:?\s*(?:the\s+final\s+answer\s+is\s*:?\s*)?")
 _WEAK_RE = re.compile(r"(?i)(?:\bthe\s+answer|\banswer)\s*(?:is|:|=)\s*:?\s*")
-_SPAN_RE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$([^$\n]+?)\$", re.S)
+_SPAN_RE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\)|(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$", re.S)
 _INLINE_MATH_RE = re.compile(r"^\$+(.*?)\$+$|^\\\((.*?)\\\)$|^\\\[(.*?)\\\]$", re.S)
 # A value is lone if no word is left once LaTeX commands and \text{} are removed.
 _LATEX_WORDS_RE = re.compile(r"\\(?:text|mathrm|mbox|textbf|textnormal)\{[^{}]*\}|\\[A-Za-z]+")
 _WORD_RE = re.compile(r"[A-Za-z]{2,}")
-_NUMBER_RE = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?%?|[-+]?\.\d+%?")
+_NUMBER_RE = re.compile(r"[-+]?\$?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?|[-+]?\.\d+%?")
+# A bare answer may be one word ("odd", "Yes"), a number with a unit ("28 percent", "10 cm") or a matrix.
+_BARE_WORD_RE = re.compile(r"^[A-Za-z]{1,20}$|^[-+]?\d[\d,.]*%?\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,})?$")
+_MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}.*\\end\{\1\}$", re.S)
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?\x00])\s+(?=[A-Z\\$\x00])|\n+")
+# A "$" or "\(" pair across a line break is not math (two dollar signs, or a broken span): skipped.
+_BROKEN_SPAN_RE = re.compile(r"(?<!\\)\$[^$]*\$|\\\(.*?\\\)", re.S)
 _IS_RE = re.compile(r"(?i)\b(?:is|are|equals|=)\s+")
 # Between two boxes of one answer: connectors only (", ", "and", "or", "\quad", "for part (a) and").
-_JOIN_RE = re.compile(r"(?i)[\s,;$.&]|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)")
+_JOIN_RE = re.compile(r"(?i)[\s,;$.&+]|\\\\|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +95,14 @@ def boxed_contents(text: str) -> list[str]:
 
 _NORM_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\\(?:left|right)(?:\.|\b)"), ""),
-    (re.compile(r",\\!\s*"), ","),  # 11,\! 111: a thousands separator (tested before spaces go)
+    (re.compile(r"(?<=\d),\\!\s*(?=\d)"), ""),  # 11,\! 111 and 56,\!01,\!78: digit grouping, any size
+    (re.compile(r",\\!\s*"), ","),
     (re.compile(r"\\[!,;:]|(?<!\\)\\\s|~|\\q?quad\b"), " "),  # but not the "\\\\" ending a matrix row
     (re.compile(r"\\[dtc]frac"), r"\\frac"),
     (re.compile(r"\\displaystyle"), ""),
     (re.compile(r"\{,\}"), ","),  # 14{,}916
     (re.compile(r"(?<=\d)\\$"), ""),  # "185\": a stray backslash after a number
+    (re.compile(r"(?<=\d)\s*(?:percent(?:age)?|pct)\b"), r"\\%"),  # 28 percent
 )
 _SPACE_RE = re.compile(r"\s+")
 
@@ -130,6 +138,8 @@ def _strip_inline_math(s: str) -> str:
 
 
 def _lone(s: str, max_chars: int) -> bool:
+    if _MATRIX_RE.match(s) or _BARE_WORD_RE.match(s):
+        return len(s) <= 8 * max_chars
     return bool(s) and len(s) <= max_chars and "\n" not in s and not _WORD_RE.search(_LATEX_WORDS_RE.sub(" ", s))
 
 
@@ -195,13 +205,28 @@ def _from_text(part: str, max_chars: int) -> Extraction:
     weak = _anchor(_WEAK_RE, part)
     if weak and (v := _value(weak[1], max_chars)):
         return Extraction(v, (v,), "anchor")
-    for para in reversed(re.split(r"\n\s*\n", part)):
-        found = [next(g for g in s.groups() if g is not None).strip() for s in _SPAN_RE.finditer(para)]
+    # The last sentence with a math span or a number states the answer ("... the probability is 2/3.").
+    math_spans: list[str] = []
+
+    def keep(m: re.Match[str]) -> str:  # spans masked, so sentence splitting never cuts inside one
+        math_spans.append(next(g for g in m.groups() if g is not None))
+        return f"\x00{len(math_spans) - 1}\x00"
+
+    masked = _BROKEN_SPAN_RE.sub(" ", _SPAN_RE.sub(keep, _HOPE_RE.sub("", part)))
+    for sentence in reversed(_SENTENCE_END_RE.split(masked)):
+        found = [math_spans[int(i)].strip() for i in _MASKED_RE.findall(sentence)]
         found = [f for f in found if f]
         if found:
             v = found[-1]
-            return Extraction(v, (v,), "math_span") if len(v) <= 4 * max_chars else NONE
+            return Extraction(v, (v,), "math_span") if len(v) <= 8 * max_chars else NONE
+        nums = _NUMBER_RE.findall(sentence)
+        if nums:
+            v = nums[-1].replace("$", "\\$")
+            return Extraction(v, (v,), "last_number")
     return NONE
+
+
+_MASKED_RE = re.compile(r"\x00(\d+)\x00")
 
 
 def extract_answer(response: str | None, template: Template = "r1", bare_max_chars: int = 60) -> Extraction:

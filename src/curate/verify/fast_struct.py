@@ -47,9 +47,13 @@ _WORD_RE = re.compile(r"^[A-Za-z]{2,}$")
 _PRIME_RE = re.compile(r"'|\\prime\b")
 
 
+_CHOICE_RE = re.compile(r"^\(?([A-E])\)?[.:]\s+\S")
+
+
 def strip_units(s: str) -> str:
-    """``10 weeks`` -> ``10``: a plain-text unit after a number (math-verify reads it as a product)."""
-    m = _PLAIN_UNIT_RE.match(s.strip())
+    """``10 weeks`` -> ``10``: a plain-text unit after a number (math-verify reads it as a product);
+    ``C. x = 42`` -> ``C``: a choice letter with its working."""
+    m = _PLAIN_UNIT_RE.match(s.strip()) or _CHOICE_RE.match(s.strip())
     return m.group(1) if m else s
 
 
@@ -76,6 +80,8 @@ def is_collection(answer: str) -> bool:
         return False
     if s.startswith("\\{") and s.endswith("\\}"):
         s = s[2:-2]
+    elif s.startswith("{") and s.endswith("}"):
+        s = s[1:-1]  # {1,2,3}: a set written without backslashes
     parts = _split(s, ",")
     return (parts is not None and len(parts) > 1) or _PM in s or ";" in s
 

@@ -118,6 +118,8 @@ def plain_number(s: str) -> tuple[Fraction, bool] | None:
     t = DECOR_RE.sub("", normalize(s, spaces=True))
     # 10,\!080 is a number (math-verify reads a thousands separator too); "32, 349" is a list of two:
     # tested before the spaces go.
+    if re.search(r"\d\s+\d", t):
+        return None  # "3128 1/2" (a mixed number), "1 000": not a plain number
     t = t.replace(",", "") if THOUSANDS_RE.match(t) else t.replace(" ", "")
     m = _NUM_RE.match(t)
     if m:
