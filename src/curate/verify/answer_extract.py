@@ -50,7 +50,8 @@ _SENTENCE_END_RE = re.compile(r"(?<=[.!?\x00])\s+(?=[A-Z\\$\x00])|\n+")
 _BROKEN_SPAN_RE = re.compile(r"(?<!\\)\$[^$]*\$|\\\(.*?\\\)", re.S)
 _IS_RE = re.compile(r"(?i)\b(?:is|are|equals|=)\s+")
 # Between two boxes of one answer: connectors only (", ", "and", "or", "\quad", "for part (a) and").
-_JOIN_RE = re.compile(r"(?i)[\s,;$.&+]|\\\\|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)")
+_JOIN_RE = re.compile(
+    r"(?i)[\s,;$.&+]|\\\\|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,13 @@ def _lone(s: str, max_chars: int) -> bool:
     return bool(s) and len(s) <= max_chars and "\n" not in s and not _WORD_RE.search(_LATEX_WORDS_RE.sub(" ", s))
 
 
+def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    found = None
+    for found in pattern.finditer(text):  # noqa: B007 - the last match is the point
+        pass
+    return found
+
+
 def _value(text: str, max_chars: int, depth: int = 0) -> str | None:
     """The value a phrase states: ``$\\frac{1}{2}$.``, ``The largest $n$ is 34.``, ``Evelyn``."""
     text = _HOPE_RE.sub("", text).strip().rstrip(".").strip()
@@ -152,9 +160,7 @@ def _value(text: str, max_chars: int, depth: int = 0) -> str | None:
     boxes = boxed_contents(text)
     if boxes:
         return boxes[-1]
-    m = None
-    for m in _IS_RE.finditer(text):
-        pass
+    m = _last(_IS_RE, text)
     if m is not None and depth < 2:
         got = _value(text[m.end() :], max_chars, depth + 1)
         if got:
@@ -171,9 +177,7 @@ def _value(text: str, max_chars: int, depth: int = 0) -> str | None:
 
 def _anchor(pattern: re.Pattern[str], part: str) -> tuple[int, str] | None:
     """(position, text) after the last match of ``pattern``, up to the end of its sentence or line."""
-    m = None
-    for m in pattern.finditer(part):
-        pass
+    m = _last(pattern, part)
     if m is None:
         return None
     rest = part[m.end() :]

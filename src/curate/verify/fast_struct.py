@@ -40,7 +40,8 @@ _TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm|mathbf|mathcal|textnormal)
 # A unit after a value: "5 \\text{cm}", "864 \\mbox{ inches}^2" (math-verify drops these as well).
 _UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textnormal)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
 # The same in plain text, after a number: "10 weeks", "10 cm^2", "5 square meters".
-_PLAIN_UNIT_RE = re.compile(r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$")
+_PLAIN_UNIT_RE = re.compile(
+    r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$")
 # "1, 2, and 3", "6 \text{ and } 8", "21, 16 or 11": list connectors, read as commas.
 _CONNECTOR_RE = re.compile(r"(?<=\S)\s*,?\s*(?:\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)\s*(?=\S)")
 _WORD_RE = re.compile(r"^[A-Za-z]{2,}$")
