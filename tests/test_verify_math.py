@@ -70,6 +70,17 @@ EQUIVALENT = [
      "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}"),
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)"),
     ("1 - \\frac{1}{\\mathrm{e}}", "1 - e^{-1}"),
+    ("32349", "32,\\! 349"),  # a thousands separator
+    ("56,\\!01,\\!78,\\!95,\\!760", "56017895760"),  # digit grouping of any size
+    ("10 weeks", "10"),  # plain-text units in golds are units, not variables
+    ("10 cm^2", "10"),
+    ("5 square meters", "5"),
+    ("f'(x)", "f'(x)"),
+    ("3128 1/2", "3128.5"),  # a mixed number
+    ("\\text{odd}", "odd"),
+    ("\\text{Even}", "Even"),
+    ("19, 46, and 82", "19, 46, \\text{ and } 82"),
+    ("C. x = 42", "C"),
     ("\\frac{1}{2004!}", "\\frac{2005}{2005!}"),
 ]
 
@@ -95,6 +106,13 @@ NOT_EQUIVALENT = [
     ("6 - 5i", "6 + 5i"),
     ("\\text{Evelyn}", "\\text{Navin}"),
     ("\\text{(C)}", "\\text{(D)}"),
+    # Known false positives, closed ([verify-2]):
+    ("32349", "32, 349"),  # a list of two numbers, not a thousands separator
+    ("f'(x)", "f(x)"),  # math-verify drops the prime
+    ("E", "E'"),
+    ("E'", "E"),
+    ("10 \\text{ weeks}", "100"),
+    ("3128.5", "31281/2"),
 ]
 
 
@@ -120,6 +138,18 @@ EXTRACTION = [
     ("<think>a</think> $x = 5$", "r1", "x = 5", "bare"),
     ("<think>a</think>Adding them up, the final answer is $12$.", "r1", "12", "anchor"),
     ("<think>a</think>I think so", "r1", None, "none"),
+    ("<think>a</think>Final Answer: The final answer is 7.78. I hope it is correct.", "r1", "7.78", "anchor"),
+    ("<think>a</think>Final Answer: The largest $n$ is 34.", "r1", "34", "anchor"),
+    ("<think>a</think>So \\boxed{255} is the interest.\nFinal Answer: The final answer is $10,455$.", "r1",
+     "10,455", "anchor"),  # an anchor after the last box wins: the box was an intermediate value
+    ("<think>a</think><answer>The answer is 1/2</answer>", "r1", "1/2", "answer_tag"),
+    ("<think>a</think><answer>\\boxed{3}</answer>", "r1", "3", "boxed"),
+    ("<think>a</think>The matrix is $\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$.", "r1",
+     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "math_span"),
+    ("<think>a</think>$odd$", "r1", "odd", "bare"),
+    ("<think>a</think>28 percent", "r1", "28 percent", "bare"),
+    ("<think>a</think>So the probability that Alice wins is 2/3.<|im_end|>", "r1", "2/3", "last_number"),
+    ("<think>a</think>Answer $ \n 9 \n $", "r1", None, "none"),  # a $ pair across lines is no math span
     ("<think>a</think><answer> 42 </answer>", "r1_zero", "42", "answer_tag"),
     ("<think>a</think><answer>so \\boxed{7}</answer>", "r1_zero", "7", "boxed"),
     ("<think>a</think>\\boxed{42}", "r1_zero", None, "none"),
@@ -135,6 +165,10 @@ def test_extraction(response: str, template: str, answer: str | None, source: st
 
 def test_gold_answer_forms() -> None:
     assert gold_answer("We get $x=2$, so $\\boxed{2}$.") == "2"
+    assert gold_answer("\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).") == "1, -2"  # several boxes: one answer
+    assert gold_answer("\\boxed{1} papers and \\boxed{2} bins") == "1, 2"
+    assert gold_answer("\\boxed{1} no no no no no \\boxed{2}") is None  # boxes saying different things
+    assert gold_answer("Final Answer: The final answer is $28 \\%$. I hope it is correct.\n\nMore text.") == "28 \\%"
     assert gold_answer("Natalia sold 48/2 = 24 clips.\n#### 72") == "72"
     assert gold_answer("$\\frac{1}{2}$") == "\\frac{1}{2}"
     assert gold_answer(None) is None and gold_answer("  ") is None
@@ -142,6 +176,17 @@ def test_gold_answer_forms() -> None:
 
 STATUSES = [
     ("<think>x</think>\\boxed{3} or maybe \\boxed{4}", "3", "conflicting_answers", 0.0),
+    # Several boxes: each root boxed is right when the gold is that set or list ...
+    ("<think>x</think>The roots are \\boxed{2} and \\boxed{3}.", "2, 3", "correct", 1.0),
+    ("<think>x</think>\\boxed{3} and \\boxed{2}", "\\{2, 3\\}", "correct", 1.0),
+    ("<think>x</think>\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}", "(2, 2), (6, 2)", "correct", 1.0),
+    ("<think>x</think>\\boxed{2}, \\boxed{3}, \\boxed{4}", "2, 3", "incorrect", 0.0),  # one too many
+    # ... competing candidates for one value stay a conflict, and a gold of several boxes is one answer.
+    ("<think>x</think>\\boxed{2}, \\boxed{3}, \\boxed{4}", "3", "conflicting_answers", 0.0),
+    ("<think>x</think>\\boxed{-2}", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "incorrect", 0.0),
+    ("<think>x</think>\\boxed{-2, 1}", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "correct", 1.0),
+    ("<think>x</think>Final Answer: The final answer is 7.78. I hope it is correct.", "7.78", "correct", 1.0),
+    ("<think>x</think><answer>The answer is 1/2</answer>", "0.5", "correct", 1.0),
     ("<think>x</think>\\boxed{1/2}, that is \\boxed{0.5}", "0.5", "correct", 1.0),  # same value twice
     ("<think>x</think>\\boxed{3} \\boxed{3}", "3", "correct", 1.0),
     ("<think>x</think>nothing to see", "3", "no_answer", 0.0),
@@ -371,3 +416,30 @@ def test_base_subscripts_are_compared(gold: str, pred: str) -> None:
     assert equivalent(parse_gold(gold), parse_gold(pred)) is True  # math-verify's false positive
     assert status(gold, pred) == "incorrect"
     assert status(gold, gold.replace("{", "").replace("}", "")) == "correct"
+
+
+def test_alarm_never_fires_inside_a_finalizer() -> None:
+    """The in-process timeout is raised in the item's own code: a garbage-collector callback (or a
+    __del__) running when the timer expires would swallow it and print "Exception ignored"."""
+    import gc
+    import time
+
+    from curate.verify.math_equiv import ItemTimeout, alarm
+
+    calls: list[float] = []
+
+    def slow_callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            calls.append(time.monotonic())
+            time.sleep(0.05)  # the alarm (10 ms) expires in here
+
+    gc.callbacks.append(slow_callback)
+    try:
+        with pytest.raises(ItemTimeout), alarm(0.01):
+            gc.collect()  # the alarm expires inside the callback: deferred, not swallowed
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                time.sleep(0.001)  # ... and raised here, in the item's own code
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert calls
