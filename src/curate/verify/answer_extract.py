@@ -281,3 +281,84 @@ def gold_answer(reference: str | None) -> str | None:
         return short or None
     ext = _from_text(ref, 200)
     return ext.answer or (short or None)
+
+
+# ---- canonical forms and bracket-aware splitting (shared with fast_struct) ------------------------------
+
+_OPEN, _CLOSE = "([{", ")]}"
+# The same in plain text, after a number: "10 weeks", "10 cm^2", "5 square meters".
+_PLAIN_UNIT_RE = re.compile(
+    r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$")
+# "1, 2, and 3", "6 \text{ and } 8", "21, 16 or 11": list connectors, read as commas.
+_CONNECTOR_RE = re.compile(r"(?<=\S)\s*,?\s*(?:\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)\s*(?=\S)")
+_PRIME_RE = re.compile(r"'|\\prime\b")
+
+
+_CHOICE_RE = re.compile(r"^\(?([A-E])\)?[.:]\s+\S")
+
+
+def strip_units(s: str) -> str:
+    """``10 weeks`` -> ``10``: a plain-text unit after a number (math-verify reads it as a product);
+    ``C. x = 42`` -> ``C``: a choice letter with its working."""
+    m = _PLAIN_UNIT_RE.match(s.strip()) or _CHOICE_RE.match(s.strip())
+    return m.group(1) if m else s
+
+
+def canonical(s: str) -> str:
+    """The answer with plain units dropped and list connectors written as commas (for both paths)."""
+    s = strip_units(s)
+    if _CONNECTOR_RE.search(s) and (parts := split_top(s, "=")) is not None and len(parts) == 1:
+        s = _CONNECTOR_RE.sub(", ", s)
+    return s
+
+
+def primes(s: str) -> int:
+    """How many prime marks an answer has: ``f'(x)`` is not ``f(x)`` (math-verify drops the mark)."""
+    return len(_PRIME_RE.findall(s))
+
+
+def split_top(s: str, sep: str) -> list[str] | None:
+    """``s`` split at ``sep`` outside any brackets; None when the brackets do not balance."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and s.startswith(sep, i) and depth == 0 and sep.startswith("\\"):
+            parts.append(s[start:i])
+            i += len(sep)
+            start = i
+            continue
+        if c == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
+            depth += 1 if s[i + 1] == "{" else -1
+            i += 2
+            continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0 and s.startswith(sep, i):
+            parts.append(s[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    if depth != 0:
+        return None
+    parts.append(s[start:])
+    return parts
+
+
+def wrapped(s: str, opens: str, closes: str) -> bool:
+    """``s`` is one bracketed group: its first bracket closes at its last character."""
+    if len(s) < 2 or s[0] not in opens or s[-1] not in closes:
+        return False
+    depth = 0
+    for i, c in enumerate(s):
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth == 0 and i != len(s) - 1:
+                return False
+    return True

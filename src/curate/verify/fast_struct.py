@@ -26,10 +26,10 @@ from typing import Any
 
 import mpmath
 
-from curate.verify.answer_extract import normalize
+from curate.verify.answer_extract import canonical, normalize, split_top, wrapped
 from curate.verify.fast_eval import THOUSANDS_RE, Value, aligned, compare, value
 
-_OPEN, _CLOSE = "([{", ")]}"
+_WORD_RE = re.compile(r"^[A-Za-z]{2,}$")
 _MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix)\}(.*)\\end\{\1\}$", re.S)
 _BASE_RE = re.compile(r"^([0-9][0-9A-Za-z]*)_\{?(\d+)\}?$")
 _THOUSANDS_PART_RE = re.compile(r"^\d{3}(?:\.\d*)?$")
@@ -39,38 +39,6 @@ _PM = "\\pm"
 _TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm|mathbf|mathcal|textnormal)\{\s*\(?([A-Za-z][A-Za-z ]*?)\)?\s*\}$")
 # A unit after a value: "5 \\text{cm}", "864 \\mbox{ inches}^2" (math-verify drops these as well).
 _UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textnormal)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
-# The same in plain text, after a number: "10 weeks", "10 cm^2", "5 square meters".
-_PLAIN_UNIT_RE = re.compile(
-    r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$")
-# "1, 2, and 3", "6 \text{ and } 8", "21, 16 or 11": list connectors, read as commas.
-_CONNECTOR_RE = re.compile(r"(?<=\S)\s*,?\s*(?:\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)\s*(?=\S)")
-_WORD_RE = re.compile(r"^[A-Za-z]{2,}$")
-_PRIME_RE = re.compile(r"'|\\prime\b")
-
-
-_CHOICE_RE = re.compile(r"^\(?([A-E])\)?[.:]\s+\S")
-
-
-def strip_units(s: str) -> str:
-    """``10 weeks`` -> ``10``: a plain-text unit after a number (math-verify reads it as a product);
-    ``C. x = 42`` -> ``C``: a choice letter with its working."""
-    m = _PLAIN_UNIT_RE.match(s.strip()) or _CHOICE_RE.match(s.strip())
-    return m.group(1) if m else s
-
-
-def canonical(s: str) -> str:
-    """The answer with plain units dropped and list connectors written as commas (for both paths)."""
-    s = strip_units(s)
-    if _CONNECTOR_RE.search(s) and (parts := _split(s, "=")) is not None and len(parts) == 1:
-        s = _CONNECTOR_RE.sub(", ", s)
-    return s
-
-
-def primes(s: str) -> int:
-    """How many prime marks an answer has: ``f'(x)`` is not ``f(x)`` (math-verify drops the mark)."""
-    return len(_PRIME_RE.findall(s))
-
-
 def is_collection(answer: str) -> bool:
     """A set or list of several values (``2, 3``, ``\\{1,2\\}``, ``\\pm 2``, ``6 and 8``): boxing each is fine."""
     node = parse(answer)
@@ -83,7 +51,7 @@ def is_collection(answer: str) -> bool:
         s = s[2:-2]
     elif s.startswith("{") and s.endswith("}"):
         s = s[1:-1]  # {1,2,3}: a set written without backslashes
-    parts = _split(s, ",")
+    parts = split_top(s, ",")
     return (parts is not None and len(parts) > 1) or _PM in s or ";" in s
 
 
@@ -150,53 +118,6 @@ Node = Scalar | Seq | Union | FSet | Matrix | Equation | Based | Text
 # ---- parsing -----------------------------------------------------------------------------------------
 
 
-def _split(s: str, sep: str) -> list[str] | None:
-    """``s`` split at ``sep`` outside any brackets; None when the brackets do not balance."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and s.startswith(sep, i) and depth == 0 and sep.startswith("\\"):
-            parts.append(s[start:i])
-            i += len(sep)
-            start = i
-            continue
-        if c == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            i += 2
-            continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth < 0:
-                return None
-        elif depth == 0 and s.startswith(sep, i):
-            parts.append(s[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
-    if depth != 0:
-        return None
-    parts.append(s[start:])
-    return parts
-
-
-def _wrapped(s: str, opens: str, closes: str) -> bool:
-    """``s`` is one bracketed group: its first bracket closes at its last character."""
-    if len(s) < 2 or s[0] not in opens or s[-1] not in closes:
-        return False
-    depth = 0
-    for i, c in enumerate(s):
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth == 0 and i != len(s) - 1:
-                return False
-    return True
-
-
 def _scalar(s: str) -> Scalar | None:
     s = s.strip()
     v = value(s) if s else None
@@ -225,9 +146,9 @@ def _pm_items(s: str) -> list[Scalar] | None:
 
 def _seq(s: str) -> Seq | None:
     s = s.strip()
-    if not _wrapped(s, "([", ")]"):
+    if not wrapped(s, "([", ")]"):
         return None
-    parts = _split(s[1:-1], ",")
+    parts = split_top(s[1:-1], ",")
     if parts is None or len(parts) < 2:
         return None
     items = [_leaf(p) for p in parts]
@@ -271,7 +192,7 @@ def parse(answer: str) -> Node | None:
         if not rows or len({len(r) for r in rows}) != 1:
             return None
         return Matrix(tuple(rows))  # type: ignore[arg-type]
-    pieces = _split(s, "\\cup")
+    pieces = split_top(s, "\\cup")
     if pieces is not None and len(pieces) > 1:
         seqs = [_seq(p) for p in pieces]
         if any(q is None or len(q.items) != 2 for q in seqs):
@@ -279,7 +200,7 @@ def parse(answer: str) -> Node | None:
         return Union(tuple(seqs))  # type: ignore[arg-type]
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
-        parts = _split(inner, ",")
+        parts = split_top(inner, ",")
         if parts is None or "\\{" in inner:
             return None
         items: list[Scalar] = []
@@ -291,11 +212,11 @@ def parse(answer: str) -> Node | None:
         return FSet(tuple(items))
     if s[0] in "([" and (seq := _seq(s)) is not None:
         return seq
-    eq = _split(s, "=")
+    eq = split_top(s, "=")
     if eq is not None and len(eq) == 2:
         lhs, rhs = (value(x) if x.strip() else None for x in eq)
         return Equation(lhs, rhs) if lhs is not None and rhs is not None else None
-    parts = _split(s, ",")
+    parts = split_top(s, ",")
     if parts is not None and len(parts) > 1:
         if "=" in s or any(_THOUSANDS_PART_RE.match(p) for p in parts[1:]):
             return None  # "10,080" is a number ("32, 349" with its space is a list); "n=2, 3" is not ours

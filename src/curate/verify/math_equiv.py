@@ -34,9 +34,9 @@ from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any, Literal
 
-from curate.verify.answer_extract import normalize
+from curate.verify.answer_extract import canonical, normalize, primes
 from curate.verify.fast_eval import DECOR_RE, THOUSANDS_RE
-from curate.verify.fast_struct import canonical, compare_structured, is_collection, primes
+from curate.verify.fast_struct import compare_structured, is_collection
 
 Status = Literal[
     "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
