@@ -443,3 +443,27 @@ def test_alarm_never_fires_inside_a_finalizer() -> None:
     finally:
         gc.callbacks.remove(slow_callback)
     assert calls
+
+
+def test_second_opinion_on_incorrect_rows_is_configuration() -> None:
+    """The cascade NeMo Gym uses (rules first, the judge when they say wrong) needs no new code: rows
+    whose only reason is ``math.incorrect`` go to the judge's reference rubric once that code is among
+    its ``undecided_codes``; the rule's verdict stays recorded and a selection may rescue the row."""
+    from curate.judge import JudgeConfig, rescued_by_judge, route
+    from curate.judge.check import UNDECIDED_CODES
+
+    df = pl.DataFrame({
+        "task": ["math"] * 3, "prompt": ["q"] * 3,
+        "response": [boxed("\\frac{1}{2}"), boxed("0.4"), "<think>a</think>I could not solve it."],
+        "reference": ["0.5", "1/2 of the cake", "0.5"],
+        "reject_reasons": [[], [], []],
+    }, schema_overrides={"reject_reasons": pl.List(pl.String)})
+    out = MathCheck().run(df)
+    assert out["math_status"].to_list() == ["correct", "incorrect", "no_answer"]
+    assert out["math_extract_method"].to_list() == ["boxed", "boxed", "none"]
+    codes = (*UNDECIDED_CODES, "math.incorrect")
+    assert route(out, JudgeConfig(undecided_codes=codes)).to_list() == ["readability", "reference", None]
+    assert route(out, JudgeConfig()).to_list() == ["readability", None, None]  # off unless configured
+    judged = out.with_columns(judge_verdict=pl.Series(["pass", "pass", None]))
+    assert judged.select(rescued_by_judge(codes)).to_series().to_list() == [False, True, False]
+    assert judged["math_status"][1] == "incorrect"  # recorded, never silent
