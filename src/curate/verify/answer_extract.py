@@ -54,6 +54,9 @@ _JOIN_RE = re.compile(
     r"(?i)[\s,;$.&+]|\\\\|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)")
 
 
+_TAIL_CHARS = 2000  # anchors and the final-sentence fallback look at no more text than this
+
+
 @dataclass(frozen=True, slots=True)
 class Extraction:
     """What a response offers as its answer. ``candidates`` are distinct (normalized), in order."""
@@ -153,7 +156,7 @@ def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 def _value(text: str, max_chars: int, depth: int = 0) -> str | None:
     """The value a phrase states: ``$\\frac{1}{2}$.``, ``The largest $n$ is 34.``, ``Evelyn``."""
-    text = _HOPE_RE.sub("", text).strip().rstrip(".").strip()
+    text = _HOPE_RE.sub("", text[:_TAIL_CHARS]).strip().rstrip(".").strip()
     v = _strip_inline_math(text)
     if _lone(v, max_chars):
         return v
@@ -180,7 +183,7 @@ def _anchor(pattern: re.Pattern[str], part: str) -> tuple[int, str] | None:
     m = _last(pattern, part)
     if m is None:
         return None
-    rest = part[m.end() :]
+    rest = part[m.end() : m.end() + _TAIL_CHARS]
     end = re.search(r"\n\s*\n|(?<![\d\\])\.(?:\s|$)(?![^$]*\$[^$]*$)", rest)
     return m.start(), (rest[: end.start()] if end else rest).strip()
 
@@ -210,6 +213,7 @@ def _from_text(part: str, max_chars: int) -> Extraction:
     if weak and (v := _value(weak[1], max_chars)):
         return Extraction(v, (v,), "anchor")
     # The last sentence with a math span or a number states the answer ("... the probability is 2/3.").
+    part = part[-_TAIL_CHARS:]  # only the end matters, and it keeps the regexes linear on huge parts
     math_spans: list[str] = []
 
     def keep(m: re.Match[str]) -> str:  # spans masked, so sentence splitting never cuts inside one
