@@ -467,3 +467,56 @@ def test_second_opinion_on_incorrect_rows_is_configuration() -> None:
     judged = out.with_columns(judge_verdict=pl.Series(["pass", "pass", None]))
     assert judged.select(rescued_by_judge(codes)).to_series().to_list() == [False, True, False]
     assert judged["math_status"][1] == "incorrect"  # recorded, never silent
+
+
+def test_alarm_gives_a_callers_timer_back() -> None:
+    """A caller's own SIGALRM timer (pytest-timeout, a trainer's) survives an item, less the time spent."""
+    import signal
+
+    from curate.verify.math_equiv import alarm
+
+    fired: list[int] = []
+    old = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        with alarm(1.0):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25.0 < left <= 30.0 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# Answer parts written the way R1-style models end their responses (the reasoning boxes a wrong guess,
+# which must never count): (answer part, gold, status, extract method).
+_R1_THINK = "<think>\nOkay, let me think. Maybe \\boxed{7}? No.\n</think>\n\n"
+R1_OUTPUTS = [
+    ("**Final Answer**\n\\[\n\\boxed{\\dfrac{3}{4}}\n\\]", "\\frac34", "correct", "boxed"),
+    ("The solutions are \\(x = 2\\) and \\(x = 3\\).\n\n**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and "
+     "\\(\\boxed{3}\\).", "2, 3", "correct", "boxed"),
+    ("**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and \\(\\boxed{3}\\).", "3", "conflicting_answers", "boxed"),
+    ("The roots are $\\boxed{x = 1}$ and $\\boxed{x = -2}$.", "-2, 1", "correct", "boxed"),
+    ("The answer is $\\boxed{7}$ or $\\boxed{8}$, I can't decide.", "7", "conflicting_answers", "boxed"),
+    ("Thus the answer is \\(\\boxed{B}\\).", "\\text{(B)}", "correct", "boxed"),
+    ("So the total cost is $\\$18.90$.", "18.90", "correct", "math_span"),
+    ("<answer>\nThe area is 24 square units.\n</answer>", "24", "correct", "answer_tag"),
+    ("Final Answer: The final answer is $\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}$. I hope it is correct.",
+     "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}", "correct", "anchor"),
+    ("Therefore, there are 12 ways.<｜end▁of▁sentence｜>", "12", "correct", "last_number"),
+    ("The answer is 5 dollars.", "5", "correct", "anchor"),
+    ("The final answer is $\\boxed{10}$ weeks.", "10 weeks", "correct", "boxed"),
+    ("**Answer:** $f'(x) = 2x$", "f'(x) = 2x", "correct", "anchor"),
+    ("**Answer:** $f(x) = 2x$", "f'(x) = 2x", "incorrect", "anchor"),
+    ("The probability is $\\frac{5}{12}$, which is about $0.42$.", "\\frac{5}{12}", "correct", "math_span"),
+    ("Hence $a+b = 7$.", "7", "correct", "math_span"),
+    ("So the answer is \\boxed{8}", "7", "incorrect", "boxed"),
+    ("\\boxed{32, 349}", "32349", "incorrect", "boxed"),
+    ("I'm not sure.", "3", "no_answer", "none"),
+]
+
+
+@pytest.mark.parametrize(("part", "gold", "expected", "method"), R1_OUTPUTS)
+def test_r1_style_outputs(part: str, gold: str, expected: str, method: str) -> None:
+    r = verify_math([_R1_THINK + part], [gold])[0]
+    assert (r.status, r.method) == (expected, method)

@@ -34,8 +34,11 @@ _ANSWER_TAG_RE = re.compile(r"(?s)<answer>(.*?)</answer>")
 # Chat-template tokens a response may run into (<|im_start|>user ...): the answer ends there.
 _SPECIAL_RE = re.compile(r"<\|[A-Za-z_]+\|>|<｜[^｜]*｜>")
 _HOPE_RE = re.compile(r"(?i)\s*I hope (?:it|this) is correct\.?")
-_STRONG_RE = re.compile(r"(?i)final\s+answer\s*(?:is|:|=)\s*:?\s*(?:the\s+final\s+answer\s+is\s*:?\s*)?")
-_WEAK_RE = re.compile(r"(?i)(?:\bthe\s+answer|\banswer)\s*(?:is|:|=)\s*:?\s*")
+_STRONG_RE = re.compile(
+    r"(?i)final\s+answer[*\s]*(?:is|:|=)[*\s]*:?[*\s]*(?:the\s+final\s+answer\s+is\s*:?\s*)?")
+_WEAK_RE = re.compile(r"(?i)(?:\bthe\s+answer|\banswer)[*\s]*(?:is|:|=)[*\s]*:?[*\s]*")
+# "..., which is about $0.42$": an approximation after the answer, not the answer.
+_APPROX_RE = re.compile(r"(?i)(?:about|approximately|roughly|around|nearly|\\approx|≈)\s*$")
 _SPAN_RE = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\(([^\n]+?)\\\)|(?<![\\$])\$((?:[^$\n\\]|\\.)+?)\$", re.S)
 _INLINE_MATH_RE = re.compile(r"^\$+(.*?)\$+$|^\\\((.*?)\\\)$|^\\\[(.*?)\\\]$", re.S)
 # A value is lone if no word is left once LaTeX commands and \text{} are removed.
@@ -156,7 +159,7 @@ def _last(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 def _value(text: str, max_chars: int, depth: int = 0) -> str | None:
     """The value a phrase states: ``$\\frac{1}{2}$.``, ``The largest $n$ is 34.``, ``Evelyn``."""
-    text = _HOPE_RE.sub("", text[:_TAIL_CHARS]).strip().rstrip(".").strip()
+    text = _HOPE_RE.sub("", text[:_TAIL_CHARS]).strip().strip("*").rstrip(".").strip()
     v = _strip_inline_math(text)
     if _lone(v, max_chars):
         return v
@@ -222,7 +225,8 @@ def _from_text(part: str, max_chars: int) -> Extraction:
 
     masked = _BROKEN_SPAN_RE.sub(" ", _SPAN_RE.sub(keep, _HOPE_RE.sub("", part)))
     for sentence in reversed(_SENTENCE_END_RE.split(masked)):
-        found = [math_spans[int(i)].strip() for i in _MASKED_RE.findall(sentence)]
+        found = [math_spans[int(m[1])].strip() for m in _MASKED_RE.finditer(sentence)
+                 if not _APPROX_RE.search(sentence[max(0, m.start() - 20) : m.start()])]
         found = [f for f in found if f]
         if found:
             v = found[-1]
@@ -251,7 +255,7 @@ def extract_answer(response: str | None, template: Template = "r1", bare_max_cha
     tags = [t for t in _ANSWER_TAG_RE.findall(part) if t.strip()]
     if tags:
         ext = _from_text(tags[-1], bare_max_chars)
-        if ext.source in ("bare", "anchor", "math_span"):
+        if ext.source in ("bare", "anchor", "math_span", "last_number"):
             return Extraction(ext.answer, ext.candidates, "answer_tag", ext.joined)
         if ext.answer is None:
             v = _value(tags[-1], bare_max_chars)

@@ -14,7 +14,10 @@ where the verdict is certain. Everything else returns None and goes to math-veri
   ``2y = 4x + 6`` is ``y = 2x + 3``);
 - numbers with a base subscript (``4210_{5}``): the same digits in the same base; math-verify ignores
   the base and would pass ``4210_{7}``;
-- a scalar against a tuple, interval, matrix or a set with another element: different.
+- a scalar against a tuple, interval, matrix or a set with another element: different;
+- a bare word of three or more letters (``odd``, ``Even``) is a word, compared like ``\\text{odd}``
+  (math-verify reads the product o*d*d); list connectors (``1, 2, and 3``, ``6 \\text{ and } 8``) are commas,
+  a plain-text unit after a number (``10 weeks``) is dropped (``answer_extract.canonical``).
 """
 
 from __future__ import annotations

@@ -12,12 +12,18 @@
    so ``1/2004!`` "equals" ``1/2006!`` and ``1/2^99`` equals ``1/2^98``; when both sides are numeric
    constants we re-check them at 50 significant digits (relative tolerance 1e-12 for exact values,
    1e-4 when a decimal is involved);
-4. answers with an ellipsis (``1, 2, \\ldots, n``) are compared as strings, since sympy drops the dots.
+4. guards on what math-verify drops: a prime (``f'(x)`` is not ``f(x)``, ``E'`` is not ``E``) decides
+   "different" before anything else; plain-text units in golds (``10 weeks``) are removed before parsing;
+5. several boxes against a gold that is a set or list are compared as that one list (``candidates_for``),
+   against a single value they must all agree (else ``conflicting_answers``);
+6. answers with an ellipsis (``1, 2, \\ldots, n``) are compared as strings, since sympy drops the dots.
 
 Timeouts: math-verify swallows its own SIGALRM timeouts into ``False`` (a wrong "incorrect"). We run it
 without its timer and arm our own (same mechanism, setitimer) around the whole item, raising an exception
 math-verify does not catch, so a timeout is reported as ``timeout``. SIGALRM works only on a main thread:
-the pool's workers are single-threaded processes, and the in-process path checks the thread first.
+the pool's workers are single-threaded processes, and the in-process path checks the thread first. The
+alarm raises only in the item's own code: landing in a finalizer or a gc callback (which would swallow
+the exception and print "Exception ignored"), it is retried a few milliseconds later.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
@@ -80,7 +87,8 @@ def _in_finalizer(frame: Any, owner: Any) -> bool:
 
 @contextmanager
 def alarm(seconds: float) -> Iterator[None]:
-    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer.
+    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer
+    (a caller's pending alarm is re-armed with the time it had left).
 
     The exception is raised only in the item's own code: when the signal lands inside a finalizer or a
     garbage-collector callback (which would swallow it), the alarm is retried a few milliseconds later.
@@ -101,13 +109,16 @@ def alarm(seconds: float) -> Iterator[None]:
         raise ItemTimeout
 
     old = signal.signal(signal.SIGALRM, _fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)  # a caller's own timer, if any
     try:
         yield
     finally:
         armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer > 0:  # give the caller's timer back, less the time spent here (fires now if overdue)
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-6), interval)
 
 
 # ---- fast path -------------------------------------------------------------------------------------
