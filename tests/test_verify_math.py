@@ -6,6 +6,7 @@ import json
 import random
 import re
 import threading
+from collections.abc import Iterator
 from importlib.resources import files
 
 import polars as pl
@@ -252,9 +253,9 @@ def test_timeout_is_reported_not_scored_wrong() -> None:
 
 
 @pytest.fixture(scope="module")
-def pool() -> MathPool:
+def pool() -> Iterator[MathPool]:
     p = MathPool(2)
-    yield p  # type: ignore[misc]
+    yield p
     p.close()
 
 
@@ -305,9 +306,9 @@ def _near_misses(gold: str, rng: random.Random) -> list[str]:
     out = [gold.replace(" ", ""), gold.replace("\\frac", "\\dfrac"), gold.replace("\\frac", "\\dfrac") + "+1"]
     for m in list(re.finditer(r"\d+", gold))[:3]:
         out.append(gold[: m.start()] + str(int(m.group()) + rng.choice([-1, 1, 2])) + gold[m.end() :])
-    m = re.search(r"-?\d", gold)
-    if m:
-        i = m.start()
+    sign = re.search(r"-?\d", gold)
+    if sign:
+        i = sign.start()
         out.append(gold[:i] + gold[i + 1 :] if gold[i] == "-" else gold[:i] + "-" + gold[i:])
     return out
 
@@ -428,7 +429,7 @@ def test_alarm_never_fires_inside_a_finalizer() -> None:
 
     calls: list[float] = []
 
-    def slow_callback(phase: str, info: dict) -> None:
+    def slow_callback(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             calls.append(time.monotonic())
             time.sleep(0.05)  # the alarm (10 ms) expires in here

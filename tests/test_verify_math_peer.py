@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_cases_are_the_default_config_ones() -> None:
 
 
 @pytest.mark.parametrize("suite", ["math-verify", "hendrycks-math", "nemo-skills"])
-def test_curate_at_least_as_accurate_with_fewer_false_positives(table: dict, suite: str) -> None:
+def test_curate_at_least_as_accurate_with_fewer_false_positives(table: dict[str, Any], suite: str) -> None:
     for labels in ("", ", conventions"):
         ours, theirs = table[suite]["curate" + labels], table[suite]["math-verify" + labels]
         assert ours["right"] >= theirs["right"], (suite, labels, ours, theirs)

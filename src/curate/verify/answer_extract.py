@@ -174,7 +174,7 @@ def _value(text: str, max_chars: int, depth: int = 0) -> str | None:
     spans = [next(g for g in s.groups() if g is not None).strip() for s in _SPAN_RE.finditer(text)]
     if spans and _lone(spans[-1], max_chars):
         return spans[-1]
-    nums = _NUMBER_RE.findall(text)
+    nums: list[str] = _NUMBER_RE.findall(text)
     if nums:
         return nums[-1].replace("$", "\\$")
     words = text.split()
