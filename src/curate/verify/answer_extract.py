@@ -316,7 +316,13 @@ def canonical(s: str) -> str:
     """The answer with plain units dropped and list connectors written as commas (for both paths)."""
     s = strip_units(s)
     if _CONNECTOR_RE.search(s) and (parts := split_top(s, "=")) is not None and len(parts) == 1:
-        s = _CONNECTOR_RE.sub(", ", s)
+
+        def top_level(m: re.Match[str]) -> str:  # "\text{Evelyn and Briana}" is one name, not a list
+            before = s[: m.start()]
+            return ", " if before.count("{") - before.count("\\{") == before.count("}") - before.count("\\}") \
+                else m.group()
+
+        s = _CONNECTOR_RE.sub(top_level, s)
     return s
 
 
