@@ -77,6 +77,7 @@ EQUIVALENT = [
     ("10 cm^2", "10"),
     ("5 square meters", "5"),
     ("f'(x)", "f'(x)"),
+    ("f'(x) = 2x", "2x"),  # the value of an equation with a prime on its left
     ("3128 1/2", "3128.5"),  # a mixed number
     ("\\text{odd}", "odd"),
     ("\\text{Even}", "Even"),

@@ -158,8 +158,10 @@ def fast_compare(gold: str, pred: str) -> bool | None:
     """
     if normalize(gold) == normalize(pred):
         return True
-    if primes(gold) != primes(pred):
-        return False  # f'(x) is not f(x), E' is not E (math-verify drops the prime)
+    # f'(x) is not f(x), E' is not E (math-verify drops the prime); "f'(x) = 2x" against "2x" is its value.
+    sides = (gold, pred) if ("=" in gold) == ("=" in pred) else (gold.rsplit("=", 1)[-1], pred.rsplit("=", 1)[-1])
+    if primes(sides[0]) != primes(sides[1]):
+        return False
     if ("=" in gold) != ("=" in pred):
         gold, pred = _rhs(gold), _rhs(pred)
     g, p = plain_number(gold), plain_number(pred)
