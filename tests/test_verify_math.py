@@ -522,3 +522,20 @@ R1_OUTPUTS = [
 def test_r1_style_outputs(part: str, gold: str, expected: str, method: str) -> None:
     r = verify_math([_R1_THINK + part], [gold])[0]
     assert (r.status, r.method) == (expected, method)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["</think>", "<think>", "<answer>", "</answer>", "\\boxed{", "\\fbox{", "{", "}",
+                                 "$", "$$", "\\(", "\\)", "\\[", "\\]", "Final Answer:", "The answer is", " is ",
+                                 "12", "3.5", "1/2", ",", ".", "\n", "\n\n", " and ", "odd", "\\text{ and }",
+                                 "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "'", "<|im_end|>",
+                                 "about", "I hope it is correct.", "**", " "]), max_size=24))
+def test_extraction_never_raises(tokens: list[str]) -> None:
+    """Any text: an extraction (or none), never an exception (the parent process runs this on every row)."""
+    text = "".join(tokens)
+    ext = extract_answer(text)
+    assert (ext.answer is None) == (ext.source == "none")
+    assert ext.answer is None or ext.answer == ext.candidates[-1]
+    gold_answer(text)
+    assert verify_math([text], [text])[0].status in ("correct", "incorrect", "no_answer", "conflicting_answers",
+                                                     "answer_unparseable", "gold_unparseable", "timeout")
