@@ -9,10 +9,12 @@ Decided per row, in this order (the first that finds something wins; ``method`` 
    a strong anchor written *after* the last box (``Final Answer: The final answer is 7.78``) wins;
 3. a strong anchor (``anchor``): "final answer is X", "Final Answer: X" (``I hope it is correct`` dropped,
    a sentence reduced to its value: ``The largest $n$ is 34`` gives ``34``);
-4. the whole answer part is one short value (``bare``): ``$x = 5$``, ``42``;
+4. the whole answer part is one short value (``bare``): ``$x = 5$``, ``42``, ``odd``, ``28 percent``, a matrix;
 5. a weak anchor (``anchor``): "the answer is X", "Answer: X";
-6. the last math span of the last paragraph that has one (``math_span``): ``$...$``, ``\\(...\\)``,
-   ``\\[...\\]``, ``$$...$$`` (a ``$`` pair across a line break is read as two dollar signs, not math).
+6. the last sentence with a math span or a number (in its last 2,000 characters): its last span
+   (``math_span``: ``$...$``, ``\\(...\\)``, ``\\[...\\]``, ``$$...$$``; one after "about" or ``\\approx`` is
+   skipped; a ``$`` pair across a line break is read as two dollar signs, not math), else its last
+   number (``last_number``: "... so the probability is 2/3.").
 
 Nothing found: ``none`` (the verifier reports ``no_answer``). Pure string work, cheap enough for the
 parent process, so only real comparisons travel to the worker pool.
