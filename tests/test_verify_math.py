@@ -6,6 +6,7 @@ import json
 import random
 import re
 import threading
+from collections.abc import Iterator
 from importlib.resources import files
 
 import polars as pl
@@ -17,7 +18,7 @@ from curate.checks.base import REASONS
 from curate.schema import check_decls
 from curate.verify import MathCheck, MathConfig, extract_answer, gold_answer, verify_math
 from curate.verify.math_equiv import equivalent, fast_compare, has_sympy, parse_gold
-from curate.verify.pool import JudgePool
+from curate.verify.pool import MathPool
 
 
 def boxed(ans: str) -> str:
@@ -70,6 +71,18 @@ EQUIVALENT = [
      "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}"),
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)"),
     ("1 - \\frac{1}{\\mathrm{e}}", "1 - e^{-1}"),
+    ("32349", "32,\\! 349"),  # a thousands separator
+    ("56,\\!01,\\!78,\\!95,\\!760", "56017895760"),  # digit grouping of any size
+    ("10 weeks", "10"),  # plain-text units in golds are units, not variables
+    ("10 cm^2", "10"),
+    ("5 square meters", "5"),
+    ("f'(x)", "f'(x)"),
+    ("f'(x) = 2x", "2x"),  # the value of an equation with a prime on its left
+    ("3128 1/2", "3128.5"),  # a mixed number
+    ("\\text{odd}", "odd"),
+    ("\\text{Even}", "Even"),
+    ("19, 46, and 82", "19, 46, \\text{ and } 82"),
+    ("C. x = 42", "C"),
     ("\\frac{1}{2004!}", "\\frac{2005}{2005!}"),
 ]
 
@@ -95,6 +108,13 @@ NOT_EQUIVALENT = [
     ("6 - 5i", "6 + 5i"),
     ("\\text{Evelyn}", "\\text{Navin}"),
     ("\\text{(C)}", "\\text{(D)}"),
+    # Known false positives, closed ([verify-2]):
+    ("32349", "32, 349"),  # a list of two numbers, not a thousands separator
+    ("f'(x)", "f(x)"),  # math-verify drops the prime
+    ("E", "E'"),
+    ("E'", "E"),
+    ("10 \\text{ weeks}", "100"),
+    ("3128.5", "31281/2"),
 ]
 
 
@@ -120,6 +140,18 @@ EXTRACTION = [
     ("<think>a</think> $x = 5$", "r1", "x = 5", "bare"),
     ("<think>a</think>Adding them up, the final answer is $12$.", "r1", "12", "anchor"),
     ("<think>a</think>I think so", "r1", None, "none"),
+    ("<think>a</think>Final Answer: The final answer is 7.78. I hope it is correct.", "r1", "7.78", "anchor"),
+    ("<think>a</think>Final Answer: The largest $n$ is 34.", "r1", "34", "anchor"),
+    ("<think>a</think>So \\boxed{255} is the interest.\nFinal Answer: The final answer is $10,455$.", "r1",
+     "10,455", "anchor"),  # an anchor after the last box wins: the box was an intermediate value
+    ("<think>a</think><answer>The answer is 1/2</answer>", "r1", "1/2", "answer_tag"),
+    ("<think>a</think><answer>\\boxed{3}</answer>", "r1", "3", "boxed"),
+    ("<think>a</think>The matrix is $\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$.", "r1",
+     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "math_span"),
+    ("<think>a</think>$odd$", "r1", "odd", "bare"),
+    ("<think>a</think>28 percent", "r1", "28 percent", "bare"),
+    ("<think>a</think>So the probability that Alice wins is 2/3.<|im_end|>", "r1", "2/3", "last_number"),
+    ("<think>a</think>Answer $ \n 9 \n $", "r1", None, "none"),  # a $ pair across lines is no math span
     ("<think>a</think><answer> 42 </answer>", "r1_zero", "42", "answer_tag"),
     ("<think>a</think><answer>so \\boxed{7}</answer>", "r1_zero", "7", "boxed"),
     ("<think>a</think>\\boxed{42}", "r1_zero", None, "none"),
@@ -135,6 +167,10 @@ def test_extraction(response: str, template: str, answer: str | None, source: st
 
 def test_gold_answer_forms() -> None:
     assert gold_answer("We get $x=2$, so $\\boxed{2}$.") == "2"
+    assert gold_answer("\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).") == "1, -2"  # several boxes: one answer
+    assert gold_answer("\\boxed{1} papers and \\boxed{2} bins") == "1, 2"
+    assert gold_answer("\\boxed{1} no no no no no \\boxed{2}") is None  # boxes saying different things
+    assert gold_answer("Final Answer: The final answer is $28 \\%$. I hope it is correct.\n\nMore text.") == "28 \\%"
     assert gold_answer("Natalia sold 48/2 = 24 clips.\n#### 72") == "72"
     assert gold_answer("$\\frac{1}{2}$") == "\\frac{1}{2}"
     assert gold_answer(None) is None and gold_answer("  ") is None
@@ -142,6 +178,17 @@ def test_gold_answer_forms() -> None:
 
 STATUSES = [
     ("<think>x</think>\\boxed{3} or maybe \\boxed{4}", "3", "conflicting_answers", 0.0),
+    # Several boxes: each root boxed is right when the gold is that set or list ...
+    ("<think>x</think>The roots are \\boxed{2} and \\boxed{3}.", "2, 3", "correct", 1.0),
+    ("<think>x</think>\\boxed{3} and \\boxed{2}", "\\{2, 3\\}", "correct", 1.0),
+    ("<think>x</think>\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}", "(2, 2), (6, 2)", "correct", 1.0),
+    ("<think>x</think>\\boxed{2}, \\boxed{3}, \\boxed{4}", "2, 3", "incorrect", 0.0),  # one too many
+    # ... competing candidates for one value stay a conflict, and a gold of several boxes is one answer.
+    ("<think>x</think>\\boxed{2}, \\boxed{3}, \\boxed{4}", "3", "conflicting_answers", 0.0),
+    ("<think>x</think>\\boxed{-2}", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "incorrect", 0.0),
+    ("<think>x</think>\\boxed{-2, 1}", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", "correct", 1.0),
+    ("<think>x</think>Final Answer: The final answer is 7.78. I hope it is correct.", "7.78", "correct", 1.0),
+    ("<think>x</think><answer>The answer is 1/2</answer>", "0.5", "correct", 1.0),
     ("<think>x</think>\\boxed{1/2}, that is \\boxed{0.5}", "0.5", "correct", 1.0),  # same value twice
     ("<think>x</think>\\boxed{3} \\boxed{3}", "3", "correct", 1.0),
     ("<think>x</think>nothing to see", "3", "no_answer", 0.0),
@@ -207,13 +254,13 @@ def test_timeout_is_reported_not_scored_wrong() -> None:
 
 
 @pytest.fixture(scope="module")
-def pool() -> JudgePool:
-    p = JudgePool(2)
-    yield p  # type: ignore[misc]
+def pool() -> Iterator[MathPool]:
+    p = MathPool(2)
+    yield p
     p.close()
 
 
-def test_pool_matches_in_process_and_kills_stuck_workers(pool: JudgePool) -> None:
+def test_pool_matches_in_process_and_kills_stuck_workers(pool: MathPool) -> None:
     items = [(g, (p,)) for g, p in EQUIVALENT[:10] + NOT_EQUIVALENT[:10]]
     expected = ["correct"] * 10 + ["incorrect"] * 10
     assert pool.run(items, 5.0) == expected
@@ -260,9 +307,9 @@ def _near_misses(gold: str, rng: random.Random) -> list[str]:
     out = [gold.replace(" ", ""), gold.replace("\\frac", "\\dfrac"), gold.replace("\\frac", "\\dfrac") + "+1"]
     for m in list(re.finditer(r"\d+", gold))[:3]:
         out.append(gold[: m.start()] + str(int(m.group()) + rng.choice([-1, 1, 2])) + gold[m.end() :])
-    m = re.search(r"-?\d", gold)
-    if m:
-        i = m.start()
+    sign = re.search(r"-?\d", gold)
+    if sign:
+        i = sign.start()
         out.append(gold[:i] + gold[i + 1 :] if gold[i] == "-" else gold[:i] + "-" + gold[i:])
     return out
 
@@ -371,3 +418,124 @@ def test_base_subscripts_are_compared(gold: str, pred: str) -> None:
     assert equivalent(parse_gold(gold), parse_gold(pred)) is True  # math-verify's false positive
     assert status(gold, pred) == "incorrect"
     assert status(gold, gold.replace("{", "").replace("}", "")) == "correct"
+
+
+def test_alarm_never_fires_inside_a_finalizer() -> None:
+    """The in-process timeout is raised in the item's own code: a garbage-collector callback (or a
+    __del__) running when the timer expires would swallow it and print "Exception ignored"."""
+    import gc
+    import time
+
+    from curate.verify.math_equiv import ItemTimeout, alarm
+
+    calls: list[float] = []
+
+    def slow_callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            calls.append(time.monotonic())
+            time.sleep(0.05)  # the alarm (10 ms) expires in here
+
+    gc.callbacks.append(slow_callback)
+    try:
+        with pytest.raises(ItemTimeout), alarm(0.01):
+            gc.collect()  # the alarm expires inside the callback: deferred, not swallowed
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                time.sleep(0.001)  # ... and raised here, in the item's own code
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert calls
+
+
+def test_second_opinion_on_incorrect_rows_is_configuration() -> None:
+    """The cascade NeMo Gym uses (rules first, the judge when they say wrong) needs no new code: rows
+    whose only reason is ``math.incorrect`` go to the judge's reference rubric once that code is among
+    its ``undecided_codes``; the rule's verdict stays recorded and a selection may rescue the row."""
+    from curate.judge import JudgeConfig, rescued_by_judge, route
+    from curate.judge.check import UNDECIDED_CODES
+
+    df = pl.DataFrame({
+        "task": ["math"] * 3, "prompt": ["q"] * 3,
+        "response": [boxed("\\frac{1}{2}"), boxed("0.4"), "<think>a</think>I could not solve it."],
+        "reference": ["0.5", "1/2 of the cake", "0.5"],
+        "reject_reasons": [[], [], []],
+    }, schema_overrides={"reject_reasons": pl.List(pl.String)})
+    out = MathCheck().run(df)
+    assert out["math_status"].to_list() == ["correct", "incorrect", "no_answer"]
+    assert out["math_extract_method"].to_list() == ["boxed", "boxed", "none"]
+    codes = (*UNDECIDED_CODES, "math.incorrect")
+    assert route(out, JudgeConfig(undecided_codes=codes)).to_list() == ["readability", "reference", None]
+    assert route(out, JudgeConfig()).to_list() == ["readability", None, None]  # off unless configured
+    judged = out.with_columns(judge_verdict=pl.Series(["pass", "pass", None]))
+    assert judged.select(rescued_by_judge(codes)).to_series().to_list() == [False, True, False]
+    assert judged["math_status"][1] == "incorrect"  # recorded, never silent
+
+
+def test_alarm_gives_a_callers_timer_back() -> None:
+    """A caller's own SIGALRM timer (pytest-timeout, a trainer's) survives an item, less the time spent."""
+    import signal
+
+    from curate.verify.math_equiv import alarm
+
+    fired: list[int] = []
+    old = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        with alarm(1.0):
+            pass
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25.0 < left <= 30.0 and not fired
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# Answer parts written the way R1-style models end their responses (the reasoning boxes a wrong guess,
+# which must never count): (answer part, gold, status, extract method).
+_R1_THINK = "<think>\nOkay, let me think. Maybe \\boxed{7}? No.\n</think>\n\n"
+R1_OUTPUTS = [
+    ("**Final Answer**\n\\[\n\\boxed{\\dfrac{3}{4}}\n\\]", "\\frac34", "correct", "boxed"),
+    ("The solutions are \\(x = 2\\) and \\(x = 3\\).\n\n**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and "
+     "\\(\\boxed{3}\\).", "2, 3", "correct", "boxed"),
+    ("**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and \\(\\boxed{3}\\).", "3", "conflicting_answers", "boxed"),
+    ("The roots are $\\boxed{x = 1}$ and $\\boxed{x = -2}$.", "-2, 1", "correct", "boxed"),
+    ("The answer is $\\boxed{7}$ or $\\boxed{8}$, I can't decide.", "7", "conflicting_answers", "boxed"),
+    ("Thus the answer is \\(\\boxed{B}\\).", "\\text{(B)}", "correct", "boxed"),
+    ("So the total cost is $\\$18.90$.", "18.90", "correct", "math_span"),
+    ("<answer>\nThe area is 24 square units.\n</answer>", "24", "correct", "answer_tag"),
+    ("Final Answer: The final answer is $\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}$. I hope it is correct.",
+     "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}", "correct", "anchor"),
+    ("Therefore, there are 12 ways.<｜end▁of▁sentence｜>", "12", "correct", "last_number"),
+    ("The answer is 5 dollars.", "5", "correct", "anchor"),
+    ("The final answer is $\\boxed{10}$ weeks.", "10 weeks", "correct", "boxed"),
+    ("**Answer:** $f'(x) = 2x$", "f'(x) = 2x", "correct", "anchor"),
+    ("**Answer:** $f(x) = 2x$", "f'(x) = 2x", "incorrect", "anchor"),
+    ("The probability is $\\frac{5}{12}$, which is about $0.42$.", "\\frac{5}{12}", "correct", "math_span"),
+    ("Hence $a+b = 7$.", "7", "correct", "math_span"),
+    ("So the answer is \\boxed{8}", "7", "incorrect", "boxed"),
+    ("\\boxed{32, 349}", "32349", "incorrect", "boxed"),
+    ("I'm not sure.", "3", "no_answer", "none"),
+]
+
+
+@pytest.mark.parametrize(("part", "gold", "expected", "method"), R1_OUTPUTS)
+def test_r1_style_outputs(part: str, gold: str, expected: str, method: str) -> None:
+    r = verify_math([_R1_THINK + part], [gold])[0]
+    assert (r.status, r.method) == (expected, method)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["</think>", "<think>", "<answer>", "</answer>", "\\boxed{", "\\fbox{", "{", "}",
+                                 "$", "$$", "\\(", "\\)", "\\[", "\\]", "Final Answer:", "The answer is", " is ",
+                                 "12", "3.5", "1/2", ",", ".", "\n", "\n\n", " and ", "odd", "\\text{ and }",
+                                 "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "'", "<|im_end|>",
+                                 "about", "I hope it is correct.", "**", " "]), max_size=24))
+def test_extraction_never_raises(tokens: list[str]) -> None:
+    """Any text: an extraction (or none), never an exception (the parent process runs this on every row)."""
+    text = "".join(tokens)
+    ext = extract_answer(text)
+    assert (ext.answer is None) == (ext.source == "none")
+    assert ext.answer is None or ext.answer == ext.candidates[-1]
+    gold_answer(text)
+    assert verify_math([text], [text])[0].status in ("correct", "incorrect", "no_answer", "conflicting_answers",
+                                                     "answer_unparseable", "gold_unparseable", "timeout")

@@ -64,6 +64,8 @@ _FUNCS = {
 }
 # "1\\frac{4}{5}" is the mixed number 9/5 (math-verify reads it so; elsewhere a number before \\frac bails).
 _MIXED_RE = re.compile(r"^([+-]?)\s*(\d+)\s*\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}$")
+# "3128 1/2": a mixed number in plain text (a space between the whole part and the fraction).
+_MIXED_SLASH_RE = re.compile(r"^([+-]?)(\d+) (\d+)/(\d+)$")
 _POINTS = 3
 _TINY = mpmath.mpf(10) ** -30  # both sides this close to 0 at a point: the point says nothing
 
@@ -236,7 +238,7 @@ def _tokens(text: str) -> list[str] | None:
 def value(s: str) -> Value | None:
     """The values of a simple expression at the fixed points, else None (left to math-verify)."""
     text = DECOR_RE.sub("", normalize(s, spaces=True))
-    m = _MIXED_RE.match(text)
+    m = _MIXED_RE.match(text) or _MIXED_SLASH_RE.match(text)
     if m:
         text = f"{m[1]}({m[2]}+\\frac{{{m[3]}}}{{{m[4]}}})"
     tokens = _tokens(text)

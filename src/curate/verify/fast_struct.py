@@ -14,7 +14,10 @@ where the verdict is certain. Everything else returns None and goes to math-veri
   ``2y = 4x + 6`` is ``y = 2x + 3``);
 - numbers with a base subscript (``4210_{5}``): the same digits in the same base; math-verify ignores
   the base and would pass ``4210_{7}``;
-- a scalar against a tuple, interval, matrix or a set with another element: different.
+- a scalar against a tuple, interval, matrix or a set with another element: different;
+- a bare word of three or more letters (``odd``, ``Even``) is a word, compared like ``\\text{odd}``
+  (math-verify reads the product o*d*d); list connectors (``1, 2, and 3``, ``6 \\text{ and } 8``) are commas,
+  a plain-text unit after a number (``10 weeks``) is dropped (``answer_extract.canonical``).
 """
 
 from __future__ import annotations
@@ -26,19 +29,33 @@ from typing import Any
 
 import mpmath
 
-from curate.verify.answer_extract import normalize
+from curate.verify.answer_extract import canonical, normalize, split_top, wrapped
 from curate.verify.fast_eval import THOUSANDS_RE, Value, aligned, compare, value
 
-_OPEN, _CLOSE = "([{", ")]}"
+_WORD_RE = re.compile(r"^[A-Za-z]{2,}$")
 _MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix)\}(.*)\\end\{\1\}$", re.S)
 _BASE_RE = re.compile(r"^([0-9][0-9A-Za-z]*)_\{?(\d+)\}?$")
 _THOUSANDS_PART_RE = re.compile(r"^\d{3}(?:\.\d*)?$")
 _IN_RE = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _INF_RE = re.compile(r"^([+-]?)\\infty$")
 _PM = "\\pm"
-_TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm)\{\s*\(?([A-Za-z][A-Za-z ]*?)\)?\s*\}$")
+_TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm|mathbf|mathcal|textnormal)\{\s*\(?([A-Za-z][A-Za-z ]*?)\)?\s*\}$")
 # A unit after a value: "5 \\text{cm}", "864 \\mbox{ inches}^2" (math-verify drops these as well).
-_UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
+_UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textnormal)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
+def is_collection(answer: str) -> bool:
+    """A set or list of several values (``2, 3``, ``\\{1,2\\}``, ``\\pm 2``, ``6 and 8``): boxing each is fine."""
+    node = parse(answer)
+    if isinstance(node, FSet):
+        return len(node.items) > 1
+    s = canonical(normalize(answer, spaces=True))
+    if THOUSANDS_RE.match(s):
+        return False
+    if s.startswith("\\{") and s.endswith("\\}"):
+        s = s[2:-2]
+    elif s.startswith("{") and s.endswith("}"):
+        s = s[1:-1]  # {1,2,3}: a set written without backslashes
+    parts = split_top(s, ",")
+    return (parts is not None and len(parts) > 1) or _PM in s or ";" in s
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,53 +121,6 @@ Node = Scalar | Seq | Union | FSet | Matrix | Equation | Based | Text
 # ---- parsing -----------------------------------------------------------------------------------------
 
 
-def _split(s: str, sep: str) -> list[str] | None:
-    """``s`` split at ``sep`` outside any brackets; None when the brackets do not balance."""
-    parts, depth, start, i = [], 0, 0, 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and s.startswith(sep, i) and depth == 0 and sep.startswith("\\"):
-            parts.append(s[start:i])
-            i += len(sep)
-            start = i
-            continue
-        if c == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
-            depth += 1 if s[i + 1] == "{" else -1
-            i += 2
-            continue
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth < 0:
-                return None
-        elif depth == 0 and s.startswith(sep, i):
-            parts.append(s[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
-    if depth != 0:
-        return None
-    parts.append(s[start:])
-    return parts
-
-
-def _wrapped(s: str, opens: str, closes: str) -> bool:
-    """``s`` is one bracketed group: its first bracket closes at its last character."""
-    if len(s) < 2 or s[0] not in opens or s[-1] not in closes:
-        return False
-    depth = 0
-    for i, c in enumerate(s):
-        if c in _OPEN:
-            depth += 1
-        elif c in _CLOSE:
-            depth -= 1
-            if depth == 0 and i != len(s) - 1:
-                return False
-    return True
-
-
 def _scalar(s: str) -> Scalar | None:
     s = s.strip()
     v = value(s) if s else None
@@ -179,9 +149,9 @@ def _pm_items(s: str) -> list[Scalar] | None:
 
 def _seq(s: str) -> Seq | None:
     s = s.strip()
-    if not _wrapped(s, "([", ")]"):
+    if not wrapped(s, "([", ")]"):
         return None
-    parts = _split(s[1:-1], ",")
+    parts = split_top(s[1:-1], ",")
     if parts is None or len(parts) < 2:
         return None
     items = [_leaf(p) for p in parts]
@@ -193,12 +163,14 @@ def _seq(s: str) -> Seq | None:
 @functools.lru_cache(maxsize=65536)
 def parse(answer: str) -> Node | None:
     """The structure of an answer, or None when it is outside what we decide."""
-    s = normalize(answer, spaces=True)
+    s = canonical(normalize(answer, spaces=True))
     if not s:
         return None
     m = _TEXT_RE.match(s)
     if m:
         return Text(m.group(1).replace(" ", "").lower())
+    if _WORD_RE.match(s) and len(s) >= 3:
+        return Text(s.lower())  # "odd", "Even": a word, not the product o*d*d
     s = _UNIT_RE.sub("", s)
     s = _IN_RE.sub("", s)  # "x \\in [-2,7]" is the interval
     if THOUSANDS_RE.match(s):
@@ -223,7 +195,7 @@ def parse(answer: str) -> Node | None:
         if not rows or len({len(r) for r in rows}) != 1:
             return None
         return Matrix(tuple(rows))  # type: ignore[arg-type]
-    pieces = _split(s, "\\cup")
+    pieces = split_top(s, "\\cup")
     if pieces is not None and len(pieces) > 1:
         seqs = [_seq(p) for p in pieces]
         if any(q is None or len(q.items) != 2 for q in seqs):
@@ -231,7 +203,7 @@ def parse(answer: str) -> Node | None:
         return Union(tuple(seqs))  # type: ignore[arg-type]
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
-        parts = _split(inner, ",")
+        parts = split_top(inner, ",")
         if parts is None or "\\{" in inner:
             return None
         items: list[Scalar] = []
@@ -243,14 +215,14 @@ def parse(answer: str) -> Node | None:
         return FSet(tuple(items))
     if s[0] in "([" and (seq := _seq(s)) is not None:
         return seq
-    eq = _split(s, "=")
+    eq = split_top(s, "=")
     if eq is not None and len(eq) == 2:
         lhs, rhs = (value(x) if x.strip() else None for x in eq)
         return Equation(lhs, rhs) if lhs is not None and rhs is not None else None
-    parts = _split(s, ",")
+    parts = split_top(s, ",")
     if parts is not None and len(parts) > 1:
-        if "=" in s or any(_THOUSANDS_PART_RE.match(p.strip()) for p in parts[1:]):
-            return None  # "10,080" is a number; "n=2, 3" is not ours
+        if "=" in s or any(_THOUSANDS_PART_RE.match(p) for p in parts[1:]):
+            return None  # "10,080" is a number ("32, 349" with its space is a list); "n=2, 3" is not ours
         bare: list[Scalar] = []
         for p in parts:
             got = _pm_items(p)

@@ -1,9 +1,11 @@
 """Math answer verification: one implementation for curation (``MathCheck``) and RL rewards.
 
 ``verify_math`` takes responses and gold references and returns one ``MathResult`` per row. The answer
-comes only from the part after ``</think>`` (see ``answer_extract``); equivalence is math-verify + sympy
-with our guards (see ``math_equiv``). Plain-number pairs are settled in this process; the rest are
-deduplicated and judged in-process for small batches on the main thread, else in the worker pool.
+comes only from the part after ``</think>``, found per row (box, ``<answer>`` tag, anchor, bare value or
+final math span: see ``answer_extract``); what was taken and how are kept, so a funnel tells "no answer"
+from "wrong answer". Equivalence is math-verify + sympy with our guards (see ``math_equiv``). Pairs the
+fast path settles are decided in this process; the rest are deduplicated and decided in-process for
+small batches on the main thread, else in the worker pool.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import ClassVar, Literal
 import polars as pl
 
 from curate.checks.base import Scope, add_reasons
-from curate.verify.answer_extract import Template, extract_answer, gold_answer
-from curate.verify.math_equiv import fast_compare, judge
+from curate.verify.answer_extract import Method, Template, extract_answer, gold_answer
+from curate.verify.math_equiv import candidates_for, decide, fast_compare
 
 # status -> score: None where the verifier cannot decide (never a silent 0 or pass).
 SCORES: dict[str, float | None] = {
@@ -37,10 +39,12 @@ MathStatus = Literal[
 
 @dataclass(frozen=True, slots=True)
 class MathConfig:
-    template: Template = "r1"  # r1: last \boxed{} after </think>; r1_zero: inside <answer>...</answer>
+    # r1: every answer form, decided per row (box, <answer> tag, anchor, bare value, final math span);
+    # r1_zero: the strict R1-Zero rule reward, only an <answer>...</answer> tag counts.
+    template: Template = "r1"
     timeout_s: float = 5.0  # per item (extraction of both sides + comparison)
     workers: int = 0  # worker processes; 0: one per available core
-    # Fewer items than this (after the fast path) are judged in this process: no pool start-up for a
+    # Fewer items than this (after the fast path) are decided in this process: no pool start-up for a
     # small batch. Only on the main thread (the signal timer needs it), and only while no pool is running
     # (a started pool is faster: all cores, sympy already imported); elsewhere the pool is used.
     in_process_below: int = 200
@@ -51,6 +55,7 @@ class MathConfig:
 class MathResult:
     status: MathStatus
     extracted: str | None
+    method: Method = "none"  # how the answer was found (answer_extract)
 
     @property
     def score(self) -> float | None:
@@ -66,34 +71,37 @@ def verify_math(
         raise ValueError(f"{len(responses)} responses but {len(references)} references")
     statuses: list[str | None] = [None] * len(responses)
     extracted: list[str | None] = [None] * len(responses)
+    methods: list[Method] = ["none"] * len(responses)
     todo: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     for i, (resp, ref) in enumerate(zip(responses, references, strict=True)):
         ext = extract_answer(resp, cfg.template, cfg.bare_max_chars)
-        extracted[i] = ext.answer
         gold = gold_answer(ref)
+        cands = candidates_for(gold, ext.candidates) if gold is not None else ext.candidates
+        extracted[i], methods[i] = (cands[-1] if cands else None), ext.source
         if ext.answer is None:
             statuses[i] = "no_answer"
         elif gold is None:
             statuses[i] = "gold_unparseable"
-        elif len(ext.candidates) == 1 and (fast := fast_compare(gold, ext.answer)) is not None:
+        elif len(cands) == 1 and (fast := fast_compare(gold, cands[0])) is not None:
             statuses[i] = "correct" if fast else "incorrect"
         else:
-            todo.setdefault((gold, ext.candidates), []).append(i)
+            todo.setdefault((gold, cands), []).append(i)
     if todo:
         keys = list(todo)
-        verdicts = _judge_many(keys, cfg)
+        verdicts = _decide_many(keys, cfg)
         for key, verdict in zip(keys, verdicts, strict=True):
             for i in todo[key]:
                 statuses[i] = verdict
-    return [MathResult(s, e) for s, e in zip(statuses, extracted, strict=True)]  # type: ignore[arg-type]
+    return [MathResult(s, e, m)  # type: ignore[arg-type]
+            for s, e, m in zip(statuses, extracted, methods, strict=True)]
 
 
-def _judge_many(items: list[tuple[str, tuple[str, ...]]], cfg: MathConfig) -> list[str]:
+def _decide_many(items: list[tuple[str, tuple[str, ...]]], cfg: MathConfig) -> list[str]:
     from curate.verify.pool import get_pool, pool_running
 
     on_main = threading.current_thread() is threading.main_thread()
     if on_main and len(items) < cfg.in_process_below and not pool_running(cfg.workers):
-        return [judge(g, c, cfg.timeout_s) for g, c in items]
+        return [decide(g, c, cfg.timeout_s) for g, c in items]
 
     return get_pool(cfg.workers).run(items, cfg.timeout_s)
 
@@ -120,12 +128,14 @@ class MathCheck:
         results = verify_math([responses[i] for i in idx], [refs[i] for i in idx], self.config)
         status: list[str | None] = [None] * n
         answer: list[str | None] = [None] * n
+        method: list[str | None] = [None] * n
         score: list[float | None] = [None] * n
         for i, r in zip(idx, results, strict=True):
-            status[i], answer[i], score[i] = r.status, r.extracted, r.score
+            status[i], answer[i], method[i], score[i] = r.status, r.extracted, r.method, r.score
         df = df.with_columns(
             pl.Series("math_score", score, dtype=pl.Float64),
             pl.Series("math_extracted", answer, dtype=pl.String),
+            pl.Series("math_extract_method", method, dtype=pl.String),
             pl.Series("math_status", status, dtype=pl.String),
         )
         st = pl.col("math_status")

@@ -1,6 +1,6 @@
 """Is an extracted answer equivalent to the gold answer? math-verify + sympy, with guards.
 
-``judge`` decides one item and is what the worker pool runs. Layers, cheapest first:
+``decide`` decides one item and is what the worker pool runs. Layers, cheapest first:
 
 1. a fast path: the same string up to spacing; plain numbers and fractions (``72``, ``-3.5``,
    ``\\frac{3}{4}``) compared as ``Fraction``; everything else that parses into a known structure
@@ -12,29 +12,38 @@
    so ``1/2004!`` "equals" ``1/2006!`` and ``1/2^99`` equals ``1/2^98``; when both sides are numeric
    constants we re-check them at 50 significant digits (relative tolerance 1e-12 for exact values,
    1e-4 when a decimal is involved);
-4. answers with an ellipsis (``1, 2, \\ldots, n``) are compared as strings, since sympy drops the dots.
+4. guards on what math-verify drops: a prime (``f'(x)`` is not ``f(x)``, ``E'`` is not ``E``) decides
+   "different" before anything else; plain-text units in golds (``10 weeks``) are removed before parsing;
+5. several boxes against a gold that is a set or list are compared as that one list (``candidates_for``),
+   against a single value they must all agree (else ``conflicting_answers``);
+6. answers with an ellipsis (``1, 2, \\ldots, n``) are compared as strings, since sympy drops the dots.
 
 Timeouts: math-verify swallows its own SIGALRM timeouts into ``False`` (a wrong "incorrect"). We run it
 without its timer and arm our own (same mechanism, setitimer) around the whole item, raising an exception
 math-verify does not catch, so a timeout is reported as ``timeout``. SIGALRM works only on a main thread:
-the pool's workers are single-threaded processes, and the in-process path checks the thread first.
+the pool's workers are single-threaded processes, and the in-process path checks the thread first. The
+alarm raises only in the item's own code: landing in a finalizer or a gc callback (which would swallow
+the exception and print "Exception ignored"), it is retried a few milliseconds later.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import re
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any, Literal
 
-from curate.verify.answer_extract import normalize
+from curate.verify.answer_extract import canonical, normalize, primes
 from curate.verify.fast_eval import DECOR_RE, THOUSANDS_RE
-from curate.verify.fast_struct import compare_structured
+from curate.verify.fast_struct import compare_structured, is_collection
 
 Status = Literal[
     "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
@@ -58,23 +67,58 @@ def _quiet_math_verify() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+# Code that Python runs from inside the collector or a finalizer: an exception raised there is printed
+# ("Exception ignored in ...") and swallowed, so the timeout would be lost and noise left behind.
+_FINALIZER_FILES = ("weakref.py", "_weakrefset.py")
+_RETRY_S = 0.005  # the alarm is retried this soon when it lands in such code
+
+
+def _in_finalizer(frame: Any, owner: Any) -> bool:
+    """Whether ``frame`` runs a finalizer or a gc callback (walking out to ``owner``, the item's frame)."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    f = frame
+    while f is not None and f is not owner:
+        code = f.f_code
+        if code in callbacks or code.co_name == "__del__" or code.co_filename.endswith(_FINALIZER_FILES):
+            return True
+        f = f.f_back
+    return False
+
+
 @contextmanager
 def alarm(seconds: float) -> Iterator[None]:
-    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer."""
+    """Raise ItemTimeout after ``seconds`` (main thread only); restores the previous handler and timer
+    (a caller's pending alarm is re-armed with the time it had left).
+
+    The exception is raised only in the item's own code: when the signal lands inside a finalizer or a
+    garbage-collector callback (which would swallow it), the alarm is retried a few milliseconds later.
+    """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
+    owner = sys._getframe(2)  # the frame of the caller's ``with`` (contextmanager adds one level)
+    armed = [True]
 
     def _fire(signum: int, frame: Any) -> None:
+        if not armed[0]:
+            return
+        if _in_finalizer(frame, owner):
+            signal.setitimer(signal.ITIMER_REAL, _RETRY_S)
+            return
+        armed[0] = False
         raise ItemTimeout
 
     old = signal.signal(signal.SIGALRM, _fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)  # a caller's own timer, if any
     try:
         yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer > 0:  # give the caller's timer back, less the time spent here (fires now if overdue)
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-6), interval)
 
 
 # ---- fast path -------------------------------------------------------------------------------------
@@ -82,9 +126,12 @@ def alarm(seconds: float) -> Iterator[None]:
 
 def plain_number(s: str) -> tuple[Fraction, bool] | None:
     """``(value, is_decimal)`` for a plain number or fraction, else None (left to math-verify)."""
-    t = DECOR_RE.sub("", normalize(s))
-    if THOUSANDS_RE.match(t):
-        t = t.replace(",", "")  # 10,\!080: math-verify reads a thousands separator too
+    t = DECOR_RE.sub("", normalize(s, spaces=True))
+    # 10,\!080 is a number (math-verify reads a thousands separator too); "32, 349" is a list of two:
+    # tested before the spaces go.
+    if re.search(r"\d\s+\d", t):
+        return None  # "3128 1/2" (a mixed number), "1 000": not a plain number
+    t = t.replace(",", "") if THOUSANDS_RE.match(t) else t.replace(" ", "")
     m = _NUM_RE.match(t)
     if m:
         return Fraction(m.group(1) + m.group(2)), "." in m.group(2)
@@ -111,6 +158,10 @@ def fast_compare(gold: str, pred: str) -> bool | None:
     """
     if normalize(gold) == normalize(pred):
         return True
+    # f'(x) is not f(x), E' is not E (math-verify drops the prime); "f'(x) = 2x" against "2x" is its value.
+    sides = (gold, pred) if ("=" in gold) == ("=" in pred) else (gold.rsplit("=", 1)[-1], pred.rsplit("=", 1)[-1])
+    if primes(sides[0]) != primes(sides[1]):
+        return False
     if ("=" in gold) != ("=" in pred):
         gold, pred = _rhs(gold), _rhs(pred)
     g, p = plain_number(gold), plain_number(pred)
@@ -131,7 +182,7 @@ def fast_compare(gold: str, pred: str) -> bool | None:
 
 
 def _prep(s: str) -> str:
-    return _MATHRM_CONST_RE.sub(r"\1", s)
+    return canonical(_MATHRM_CONST_RE.sub(r"\1", s))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -225,7 +276,16 @@ def _compare(gold: str, gold_parsed: tuple[Any, ...] | None, pred: str, fast_tri
     return "incorrect" if has_sympy(pred_parsed) else "answer_unparseable"
 
 
-def _judge(gold: str, candidates: Sequence[str]) -> Status:
+def candidates_for(gold: str, candidates: Sequence[str]) -> tuple[str, ...]:
+    """Several boxes against a gold that is a set or list are one answer, that list (each root boxed);
+    against a single value they stay competing candidates (a conflict unless they agree)."""
+    if len(candidates) > 1 and is_collection(gold):
+        return (", ".join(candidates),)
+    return tuple(candidates)
+
+
+def _decide(gold: str, candidates: Sequence[str]) -> Status:
+    candidates = candidates_for(gold, candidates)
     final = candidates[-1]
     # Several different boxes: fine only if they all say the same thing as the final one.
     if any(_compare(final, None, other) != "correct" for other in candidates[:-1]):
@@ -239,11 +299,11 @@ def _judge(gold: str, candidates: Sequence[str]) -> Status:
     return _compare(gold, gold_parsed, final, fast_tried=True)
 
 
-def judge(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
+def decide(gold: str, candidates: Sequence[str], timeout_s: float) -> Status:
     """Verdict for one item; ``timeout`` when it runs past ``timeout_s`` (main thread only)."""
     try:
         with alarm(timeout_s):
-            return _judge(gold, candidates)
+            return _decide(gold, candidates)
     except ItemTimeout:
         return "timeout"
     except RecursionError:

@@ -4,7 +4,7 @@ Why not ``concurrent.futures``: killing one stuck worker there breaks the whole 
 a spawned, single-threaded process (SIGALRM works in it; spawn is safe when the parent has threads)
 talking over its own pipe. The parent sends chunks of items and the worker answers item by item, so the
 parent always knows which item is running and for how long. The soft (signal) timeout runs inside the
-worker (see ``math_equiv.judge``); if an item is still running well after that (a C-level loop such
+worker (see ``math_equiv.decide``); if an item is still running well after that (a C-level loop such
 as a regex backtracking ignores signals), the parent kills the worker, records ``timeout`` for that item,
 starts a replacement and re-queues the rest of the chunk.
 """
@@ -43,7 +43,7 @@ def _worker_main(conn: Connection) -> None:
             return
         timeout_s, items = msg
         for gold, cands in items:
-            conn.send(math_equiv.judge(gold, cands, timeout_s))
+            conn.send(math_equiv.decide(gold, cands, timeout_s))
 
 
 @dataclass
@@ -55,8 +55,8 @@ class _Worker:
     since: float = 0.0
 
 
-class JudgePool:
-    """``workers`` spawned processes; ``run`` maps ``math_equiv.judge`` over items, in order."""
+class MathPool:
+    """``workers`` spawned processes; ``run`` maps ``math_equiv.decide`` over items, in order."""
 
     def __init__(self, workers: int) -> None:
         self._ctx = mp.get_context("spawn")
@@ -150,7 +150,7 @@ class JudgePool:
         self._workers = []
 
 
-_POOLS: dict[int, JudgePool] = {}
+_POOLS: dict[int, MathPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
@@ -161,13 +161,13 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def get_pool(workers: int = 0) -> JudgePool:
+def get_pool(workers: int = 0) -> MathPool:
     """The process-wide pool with ``workers`` processes (0: one per available core), started lazily."""
     workers = workers or default_workers()
     with _POOLS_LOCK:
         pool = _POOLS.get(workers)
         if pool is None:
-            pool = _POOLS[workers] = JudgePool(workers)
+            pool = _POOLS[workers] = MathPool(workers)
         return pool
 
 
