@@ -31,7 +31,7 @@ from curate.judge.rubrics import BUILTIN_RUBRICS, Rubric, load_rubric
 from curate.judge.run import Item, JudgeParams, Outcome, judge_items
 from curate.judge.usage import JudgeUsage, usage_summary
 
-UNDECIDED_CODES = ("math.gold_unparseable", "math.timeout", "code.no_tests")
+UNDECIDED_CODES = ("math.gold_unparseable", "math.timeout", "code.no_tests", "code.bad_tests")
 _ENGINE_CONFIGS = {"hf": "HFConfig", "openai": "OpenAIConfig", "vllm": "VLLMConfig"}
 
 
