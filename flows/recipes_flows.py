@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
-
 from curate.flows import tasks
 from curate.flows.rejection_sampling import run_pipeline
+from prefect import flow
 
 
 def _run(kind: str, recipe_path: str, home: str | None, workers: int,

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from curate.flows import tasks
 from prefect import flow, get_run_logger
 
-from curate import stages
-from curate.flows import tasks
+from curate import pipeline
 from curate.recipes.config import Recipe
 
 
@@ -24,7 +24,7 @@ def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options:
     spec = recipe.generate
     if spec is None:
         raise ValueError(f"recipe {recipe.name!r} has no 'generate' section: nothing to sample")
-    ledger = stages.ledger_dir(spec, store, recipe.name)
+    ledger = pipeline.ledger_dir(spec, store, recipe.name)
     plan = tasks.plan_generation(spec, ledger)
     logger.info("ledger %s: %d shards, %d already done", ledger, plan.n_shards, plan.done)
     futures = [tasks.generate_shards.submit(spec, ledger, (i, workers), engine_options) for i in range(workers)]

@@ -9,6 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from curate.checks.base import declared_columns
+from curate.cli.dedup import dedup_command
 from curate.dedup import (
     DedupCheck,
     DedupConfig,
@@ -20,7 +21,6 @@ from curate.dedup import (
     optimal_bands,
     signatures,
 )
-from curate.dedup.cli import dedup_command
 from curate.dedup.minhash import jaccard
 from curate.schema import check_decls
 

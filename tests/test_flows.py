@@ -58,9 +58,8 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
 
 
 def test_dask_task_runner_fans_out_shards(harness: None, tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from prefect_dask import DaskTaskRunner
-
     from curate.flows import rejection_sampling
+    from prefect_dask import DaskTaskRunner
 
     runner = DaskTaskRunner(cluster_class="distributed.LocalCluster",
                             cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,

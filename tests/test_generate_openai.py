@@ -1,6 +1,6 @@
 """The HTTP engine against a local OpenAI-compatible server started by the test.
 
-A real vLLM server needs a GPU and cannot run here, so the server is ``curate.generate.fake_server``
+A real vLLM server needs a GPU and cannot run here, so the server is ``curate.testing.fake_server``
 (starlette on uvicorn, a real socket): the real client code runs, with retries (the server answers 429 and
 500 at random), bounded concurrency, both endpoints and reasoning returned apart.
 """
@@ -17,11 +17,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from curate.generate.cli import generate_command
+from curate.cli.generate import generate_command
 from curate.generate.engines.base import EngineError, Request, SamplingParams, prompt_seed
 from curate.generate.engines.openai import OpenAIConfig, OpenAIEngine
-from curate.generate.fake_server import FakeServerConfig, serve_in_thread
 from curate.generate.templates import PromptTemplate
+from curate.testing.fake_server import FakeServerConfig, serve_in_thread
 
 
 def _reqs(k: int, name: str = "r1") -> list[Request]:

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from curate.checks.registry import build_checks
-from curate.ingest import BadRow, InputError, ReadOptions, read_batches
-from curate.pipeline import check_files, quarantine_path
+from curate.checks.runner import check_files, quarantine_path
+from curate.io.rows import BadRow, InputError, ReadOptions, read_batches
 from curate.schema import table
 
 GOOD = {"prompt": "What is 2+2?", "response": "<think>2+2=4</think>\\boxed{4}", "task": "math", "reference": "4"}

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from curate.cli.judge import judge_app
 from curate.judge import (
     QUALITY,
     READABILITY,
@@ -36,7 +37,6 @@ from curate.judge import (
     verdict_schema,
 )
 from curate.judge.cache import Cached
-from curate.judge.cli import judge_app
 from curate.schema import check_decls
 
 NONCE = "0123456789abcdef"
@@ -425,7 +425,7 @@ def test_engine_down_is_judge_error_not_a_score(tmp_path: Path) -> None:
 
 
 def test_the_shared_fake_server_replies_are_unparseable() -> None:
-    from curate.generate.fake_server import serve_in_thread
+    from curate.testing.fake_server import serve_in_thread
 
     with serve_in_thread() as url:
         out = JudgeCheck(JudgeConfig(engine="openai", model="fake", engine_options={"base_url": url})).run(
@@ -517,7 +517,7 @@ def test_runs_as_a_corpus_check_in_the_pipeline(judge_url: str, tmp_path: Path) 
     import pyarrow.parquet as pq
 
     from curate.checks.base import finalize
-    from curate.pipeline import run_corpus_checks
+    from curate.checks.runner import run_corpus_checks
     from curate.schema import table
 
     stage1 = tmp_path / "stage1.parquet"

@@ -18,7 +18,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from curate.generate.cli import generate_command
+from curate.cli.generate import generate_command
 from curate.generate.engines.base import Completion, Request, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch, write_parquet_atomic
 from curate.generate.prompts import (
@@ -300,19 +300,19 @@ def test_cli_generates_good_rows_and_quarantines_bad(tmp_path: Path, tiny_checkp
 
 def test_plan_generation_quarantines_in_the_ledger(tmp_path: Path, tiny_checkpoint: Path,
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    """The flows' path (curate.stages): quarantine in the ledger directory, counts logged and returned."""
-    from curate import stages
+    """The flows' path (curate.pipeline): quarantine in the ledger directory, counts logged and returned."""
+    from curate import pipeline
     from curate.recipes.config import GenerateSpec
 
     prompts, ledger = _messy_prompts(tmp_path / "p.jsonl"), tmp_path / "ledger"
     spec = GenerateSpec(prompts=str(prompts), model=str(tiny_checkpoint), engine="hf", n=2, max_tokens=4,
                         shard_size=2)
-    with caplog.at_level("INFO", logger="curate.stages"):
-        plan = stages.plan_generation(spec, ledger)
+    with caplog.at_level("INFO", logger="curate.pipeline"):
+        plan = pipeline.plan_generation(spec, ledger)
     assert (plan.n_prompts, plan.n_shards, plan.quarantined) == (3, 2, 6)
     assert plan.quarantine == ledger / QUARANTINE_NAME and plan.quarantine.is_file()
     assert "read 3 prompts, quarantined 6" in caplog.text
-    res = stages.generate_shards(spec, ledger)
+    res = pipeline.generate_shards(spec, ledger)
     assert res["shards_written"] == 2 and res["samples_written"] == 6
 
 

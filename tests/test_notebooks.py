@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from curate import Store, table
-from curate.examples import CHECKPOINTS, build_example_store, discover_refs, make_samples, problems
+from curate.testing.example_store import CHECKPOINTS, build_example_store, discover_refs, make_samples, problems
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -104,7 +104,7 @@ def _frame() -> pl.DataFrame:
 
 
 def test_funnel_table_counts_every_reason_with_its_meaning() -> None:
-    from curate.plots import compare_funnels, funnel_table
+    from curate.report.plots import compare_funnels, funnel_table
 
     ft = funnel_table(_frame())
     assert ft.row(0, named=True) == {"reason": "math.no_answer", "check": "math", "rows": 2, "share": 0.5,
@@ -118,7 +118,7 @@ def test_funnel_table_counts_every_reason_with_its_meaning() -> None:
 
 
 def test_sample_rendering_splits_reasoning_and_escapes() -> None:
-    from curate.plots import contrasting_pair, sample_html, side_by_side_html, split_sample
+    from curate.report.plots import contrasting_pair, sample_html, side_by_side_html, split_sample
 
     good, bad = contrasting_pair(_frame())
     assert (good["sample_id"], bad["sample_id"]) == ("s1", "s2")
@@ -135,8 +135,8 @@ def test_plots_draw_without_a_display() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from curate import plots
-    from curate.select import pass_rates
+    from curate.recipes.select import pass_rates
+    from curate.report import plots
 
     df = _frame().with_columns(pl.lit("math").alias("task"), pl.lit(None, pl.Float64).alias("math_score"),
                                pl.lit(1.0).alias("lang_target_share"))
@@ -149,8 +149,8 @@ def test_plots_draw_without_a_display() -> None:
 
 
 def test_open_store_prefers_curate_home(example_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from curate.examples import open_store
     from curate.store import StoreError
+    from curate.testing.example_store import open_store
 
     monkeypatch.setenv("CURATE_HOME", str(example_home))
     store, refs = open_store()

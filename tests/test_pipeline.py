@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate.pipeline import BackgroundWriter
+from curate.checks.runner import BackgroundWriter
 
 SCHEMA = pa.schema([("i", pa.int64())])
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from curate.checks.format import FormatCheck
-from curate.rewards import (
+from curate.launch.rewards import (
     code_reward,
     completion_text,
     compute_score,

@@ -14,13 +14,14 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import polars as pl
 
+from curate.checks.funnel import REASONS
+from curate.errors import CurateError
 from curate.schema import check_decls
 
-REASONS = "reject_reasons"
 Scope = Literal["row", "corpus"]
 
 
-class ConfigError(ValueError):
+class ConfigError(CurateError, ValueError):
     """A check or recipe configuration is invalid."""
 
 

@@ -23,11 +23,12 @@ import polars as pl
 from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
 from curate.dedup.normalize import hash_fingerprint
+from curate.errors import CurateError
 
 EXACT_BAND = -1
 
 
-class IndexMismatch(ValueError):
+class IndexMismatch(CurateError, ValueError):
     """The index on disk does not match the parameters it is queried with."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from curate import stages
+from curate import pipeline
 from curate.demo.experiment import ExperimentSettings, SamplingSettings, load, sample
 from curate.demo.task import Problem, make_problems
 from curate.demo.toy_model import build_toy_model
@@ -111,16 +111,16 @@ def run_demo(workdir: str | Path, settings: ExperimentSettings | None = None, sa
                         max_tokens=s.sampling.max_new_tokens, seed=s.seed, shard_size=32, template="r1")
     ledger = home / "ledgers" / "demo"
     with _timed(t, "generate", say):
-        plan = stages.plan_generation(spec, ledger)
+        plan = pipeline.plan_generation(spec, ledger)
         say(f"  ledger {ledger}: {plan.n_shards} shards of 32 prompts x n={spec.n}, {plan.done} already done")
-        stages.generate_shards(spec, ledger, engine_options={"batch_size": s.sampling.batch_size})
+        pipeline.generate_shards(spec, ledger, engine_options={"batch_size": s.sampling.batch_size})
     checks: dict[str, Any] = {"dedup": {"scope": "per-prompt"}}
     work = ledger / "checks"
     work.mkdir(parents=True, exist_ok=True)
     with _timed(t, "check", say):
-        report = stages.row_checks(stages.ledger_parts(ledger), work / "rows.parquet", checks)
-        stages.corpus_check("dedup", work / "rows.parquet", work / "final.parquet", checks)
-        checked = stages.publish_checked_file(store, "demo_checked", work / "final.parquet", checks,
+        report = pipeline.row_checks(pipeline.ledger_parts(ledger), work / "rows.parquet", checks)
+        pipeline.corpus_check("dedup", work / "rows.parquet", work / "final.parquet", checks)
+        checked = pipeline.publish_checked_file(store, "demo_checked", work / "final.parquet", checks,
                                               parents=[f"ledger:{ledger}"])
         res.samples = report.rows
         res.funnel = dict(checked.manifest.funnel)

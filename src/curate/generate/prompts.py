@@ -1,6 +1,6 @@
 """Reading a prompt pool (JSONL or Parquet, schemas/prompt.yaml) for generation.
 
-Rows are read by ``curate.ingest`` against the ``prompt`` table, like ``curate check`` reads samples: a
+Rows are read by ``curate.io.rows`` against the ``prompt`` table, like ``curate check`` reads samples: a
 bad row (invalid JSON, no prompt text, a wrong type, a repeated prompt_id) goes to ``on_bad`` with its
 line number and an ``input.`` reason code, and the good rows still go through. ``read_prompt_pool``
 collects both; ``write_quarantine`` writes the bad rows in ingest's quarantine format. A missing file,
@@ -24,15 +24,16 @@ import orjson
 import polars as pl
 import xxhash
 
+from curate.errors import CurateError
 from curate.generate.ledger import write_bytes_atomic
-from curate.ingest import RAW_CUT, BadRow, InputError, ReadOptions, ReadStats, read_batches
+from curate.io.rows import RAW_CUT, BadRow, InputError, ReadOptions, ReadStats, read_batches
 from curate.schema import SchemaError, table
 
 QUARANTINE_NAME = "prompts.quarantine.jsonl"
 _POS = ("input_line", "input_file")  # where each row came from, added by ingest
 
 
-class PromptFileError(ValueError):
+class PromptFileError(CurateError, ValueError):
     """The prompts file cannot be used (missing, unreadable, no usable prompt, or a bad row when strict)."""
 
 

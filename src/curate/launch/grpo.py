@@ -39,7 +39,7 @@ def load_rl_dataset(path_parts: list[str]) -> Any:
 
 
 def reward_functions(names: tuple[str, ...]) -> list[Any]:
-    from curate import rewards
+    from curate.launch import rewards
 
     table = {"format": rewards.format_reward, "correctness": [rewards.math_reward, rewards.code_reward],
              "math": rewards.math_reward, "code": rewards.code_reward, "language": rewards.language_reward}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 
 from curate.checks.base import ConfigError, make_config
-from curate.select import SelectConfig
+from curate.recipes.select import SelectConfig
 
 RecipeKind = Literal["cold_start_sft", "rs_sft", "distill", "rl_prompts"]
 KINDS: tuple[str, ...] = ("cold_start_sft", "rs_sft", "distill", "rl_prompts")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.pipeline import sample_source
+from curate.checks.runner import sample_source
 from curate.recipes.build import RecipeOutput, build
 from curate.recipes.config import Recipe
 from curate.schema import table

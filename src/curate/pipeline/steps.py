@@ -8,7 +8,6 @@ these calls, and resume rests on the ledger's shard files, not on Prefect's cach
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,9 @@ from typing import Any
 
 import polars as pl
 
+from curate.checks.funnel import Funnel
 from curate.checks.registry import build_checks
-from curate.pipeline import CheckReport, check_files, publish_checked, run_corpus_checks
+from curate.checks.runner import CheckReport, check_files, publish_checked, run_corpus_checks
 from curate.recipes.config import GenerateSpec, Recipe
 from curate.recipes.run import Published, run_recipe
 from curate.store import DatasetVersion, Store
@@ -134,7 +134,7 @@ def corpus_check(name: str, inp: Path, out: Path, checks_config: dict[str, Any])
         return funnel_of_file(_copy(inp, out))
     config[name] = section
     checks = [c for c in build_checks(config) if c.name == name]
-    return dict(run_corpus_checks(inp, out, checks))
+    return run_corpus_checks(inp, out, checks).to_dict()
 
 
 def _copy(inp: Path, out: Path) -> Path:
@@ -146,28 +146,20 @@ def _copy(inp: Path, out: Path) -> Path:
 
 
 def funnel_of_file(path: Path) -> dict[str, int]:
-    lf = pl.scan_parquet(path)
-    total = lf.select(pl.len()).collect().item()
-    acc = lf.select(pl.col("accepted").sum()).collect().item()
-    c: Counter[str] = Counter({"total": total, "accepted": int(acc or 0)})
-    reasons = lf.select(pl.col("reject_reasons").explode().drop_nulls()).collect()
-    for reason, n in reasons.group_by("reject_reasons").len().iter_rows():
-        c[reason] = n
-    return dict(c)
+    """The flat funnel of a checked Parquet file (JSON-able: flows pass it between tasks)."""
+    return Funnel.from_parquet(path).to_dict()
 
 
 def publish_checked_file(store: Store, name: str, path: Path, checks_config: dict[str, Any],
                          parents: Sequence[str] = ()) -> DatasetVersion:
     """Publish a checked Parquet file as the next ``checked`` version of ``name``."""
-    funnel = funnel_of_file(path)
-    report = CheckReport(out=path, quarantine=None, rows=funnel["total"], accepted=funnel["accepted"])
-    from curate.pipeline import quarantine_path
+    report = CheckReport(out=path, quarantine=None, funnel=Funnel.from_parquet(path))
+    from curate.checks.runner import quarantine_path
 
     q = quarantine_path(path.with_name("rows.parquet"))
     if q.exists():  # rows the row checks could not read are counted in the manifest, not lost
         report.quarantine = q
         report.read.rows_bad = sum(1 for _ in q.open("rb"))
-    report.funnel.update({k: v for k, v in funnel.items() if k not in ("total", "accepted")})
     return publish_checked(store, name, path, report, config={"checks": checks_config}, checks=[],
                            parents=parents)
 

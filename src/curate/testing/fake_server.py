@@ -10,7 +10,7 @@ Two front ends share that logic: starlette on uvicorn (``backend="uvicorn"``), a
 HTTP/1.1 server on plain asyncio streams (``backend="asyncio"``, the default), which costs the server a
 fraction of the CPU so that a benchmark on a small machine measures the client, not the server.
 
-Run: ``python -m curate.generate.fake_server --port 0 --fail-rate 0.1`` (prints ``READY <base_url>``).
+Run: ``python -m curate.testing.fake_server --port 0 --fail-rate 0.1`` (prints ``READY <base_url>``).
 """
 
 from __future__ import annotations

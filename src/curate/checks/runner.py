@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from curate.checks.base import REASONS, Check, ensure_reasons, finalize
-from curate.ingest import BadRow, ReadOptions, ReadStats, fill_ids, read_batches
+from curate.checks.funnel import Funnel
+from curate.errors import RunFailed
+from curate.io.rows import BadRow, ReadOptions, ReadStats, fill_ids, read_batches
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
@@ -31,7 +32,7 @@ Progress = Callable[[int], None]
 T = TypeVar("T")
 
 
-class TooManyBadRows(Exception):
+class TooManyBadRows(RunFailed):
     """The share of unreadable rows exceeded ``max_bad_fraction``."""
 
 
@@ -39,16 +40,22 @@ class TooManyBadRows(Exception):
 class CheckReport:
     out: Path
     quarantine: Path | None
-    rows: int = 0
-    accepted: int = 0
     read: ReadStats = field(default_factory=ReadStats)
-    funnel: Counter[str] = field(default_factory=Counter)
+    funnel: Funnel = field(default_factory=Funnel)
+
+    @property
+    def rows(self) -> int:
+        return self.funnel.total
+
+    @property
+    def accepted(self) -> int:
+        return self.funnel.accepted
 
     def as_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
                 "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
                 "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
-                "funnel": dict(self.funnel)}
+                "duplicate_sample_ids": self.read.duplicate_ids, "funnel": dict(self.funnel.reasons)}
 
 
 def quarantine_path(out: Path) -> Path:
@@ -62,14 +69,6 @@ def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check]) -> pl.DataFrame:
         if check.scope == "row":
             df = check.run(df)
     return df
-
-
-def _funnel(df: pl.DataFrame) -> Counter[str]:
-    c: Counter[str] = Counter()
-    exploded = df.select(pl.col(REASONS).explode().drop_nulls())
-    for reason, n in exploded.group_by(REASONS).len().iter_rows():
-        c[reason] += n
-    return c
 
 
 def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -178,7 +177,7 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
                 checked = apply_row_checks(batch, row_checks)
                 checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
                 if not corpus_checks:
-                    report.funnel.update(_funnel(checked))
+                    report.funnel += Funnel.from_frame(checked)
                 writer.write(checked)
                 report.read.rows_ok += batch.height
                 if progress:
@@ -203,16 +202,10 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         for p in (stage1, final_tmp, qtmp):
             if p.exists():
                 p.unlink()
-    report.rows = pq.ParquetFile(out).metadata.num_rows
-    report.accepted = _count_accepted(out)
     return report
 
 
-def _count_accepted(path: Path) -> int:
-    return int(pl.scan_parquet(path).select(pl.col("accepted").sum()).collect().item() or 0)
-
-
-def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check]) -> Counter[str]:
+def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check]) -> Funnel:
     """Apply corpus checks to a checked Parquet file, writing ``out`` atomically; returns the funnel."""
     report = CheckReport(out=out, quarantine=None)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -222,8 +215,7 @@ def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check]) -> Counter[
     finally:
         if tmp.exists():
             tmp.unlink()
-    rows = pq.ParquetFile(out).metadata.num_rows
-    return Counter({"total": rows, "accepted": _count_accepted(out), **report.funnel})
+    return report.funnel
 
 
 def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], report: CheckReport) -> None:
@@ -248,7 +240,7 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], r
             offset += df.height
             df = df.drop([c for c in patch_cols if c in df.columns]).hstack(part)
             df = finalize(df)
-            report.funnel.update(_funnel(df))
+            report.funnel += Funnel.from_frame(df)
             writer.write_table(schema.to_arrow(df))
     finally:
         writer.close()
@@ -266,7 +258,7 @@ def sample_source(df: pl.DataFrame) -> dict[str, Any]:
 def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, config: dict[str, Any],
                     checks: Sequence[str], parents: Sequence[str] = ()) -> DatasetVersion:
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
-    funnel = {"total": report.rows, "accepted": report.accepted, **dict(report.funnel)}
+    funnel = report.funnel.to_dict()
     extra: dict[str, Any] = {"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
     judge_cfg = (config.get("checks") or {}).get("judge") or {}
     if judge_cfg.get("enabled"):

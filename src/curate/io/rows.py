@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import xxhash
 
+from curate.errors import CurateError
 from curate.schema import Table
 from curate.schema import table as schema_table
 
@@ -30,7 +31,7 @@ TASKS = ("math", "code", "general")
 BOM = codecs.BOM_UTF8
 
 
-class InputError(Exception):
+class InputError(CurateError):
     """A whole input cannot be read (missing file, unreadable Parquet, ...): one clear line."""
 
 
@@ -52,6 +53,7 @@ class ReadStats:
     rows_ok: int = 0
     rows_bad: int = 0
     bad_by_reason: Counter[str] = field(default_factory=Counter)
+    duplicate_ids: int = 0  # rows whose sample_id was already read (kept, marked input.duplicate_id)
 
     def bad(self, row: BadRow) -> None:
         self.rows_bad += 1

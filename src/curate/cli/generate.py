@@ -1,7 +1,7 @@
 """``curate generate``: sample n responses per prompt into a resumable ledger.
 
 Registered by ``curate.cli`` as ``app.command("generate")(generate_command)``; also runnable alone as
-``python -m curate.generate.cli``. Bad options and unusable inputs exit with code 2 and one line; bad
+``python -m curate.cli.generate``. Bad options and unusable inputs exit with code 2 and one line; bad
 rows of the prompts file go to ``OUT/prompts.quarantine.jsonl`` (ingest's format) and the rest generate.
 """
 
@@ -206,7 +206,7 @@ def _launch_workers(ctx: typer.Context, k: int, tp: int) -> None:
     procs = []
     for i in range(k):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(g) for g in range(i * tp, (i + 1) * tp)))
-        cmd = [sys.executable, "-m", "curate.generate.cli", *argv, "--worker", f"{i}/{k}"]
+        cmd = [sys.executable, "-m", "curate.cli.generate", *argv, "--worker", f"{i}/{k}"]
         procs.append(subprocess.Popen(cmd, env=env))
     codes = [p.wait() for p in procs]
     if any(codes):
@@ -240,7 +240,7 @@ def main() -> None:
     def _root() -> None:
         """curate generate (standalone entry)."""
 
-    # `python -m curate.generate.cli --prompts ...` works with or without the `generate` word.
+    # `python -m curate.cli.generate --prompts ...` works with or without the `generate` word.
     if len(sys.argv) > 1 and sys.argv[1] != "generate" and sys.argv[1] not in ("--help", "-h"):
         sys.argv.insert(1, "generate")
     app()

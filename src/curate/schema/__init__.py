@@ -18,11 +18,14 @@ import polars as pl
 import pyarrow as pa
 import yaml
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+from curate.errors import CurateError
+from curate.schemas import ROOT
+
+SCHEMA_DIR: Path = ROOT
 METADATA_KEY = b"curate.schema"
 
 
-class SchemaError(ValueError):
+class SchemaError(CurateError, ValueError):
     """A frame does not conform to its declared table."""
 
 
@@ -277,6 +280,17 @@ def table(name: str) -> Table:
         for decl in check_decls().values():
             t = t.extend(t.name, t.version, decl.columns)
     return t
+
+
+@functools.cache
+def catalog_tables() -> dict[str, Table]:
+    """The tables of ``catalog.duckdb`` (``datasets``, ``runs``), declared in ``dataset_catalog.yaml``."""
+    data = _read(SCHEMA_DIR / "dataset_catalog.yaml")
+    out = {str(data.get("catalog_table", "datasets")): table("dataset_catalog")}
+    for name, decl in (data.get("tables") or {}).items():
+        out[str(name)] = Table(f"{name}_catalog", int(data["version"]), _columns(decl.get("columns") or []),
+                               decl.get("description", ""))
+    return out
 
 
 @functools.cache

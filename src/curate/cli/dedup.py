@@ -19,9 +19,9 @@ from curate.dedup.index import DedupIndex
 
 
 def read_inputs(paths: list[Path], text_column: str) -> pl.DataFrame:
-    """All rows of the inputs. Sample-shaped inputs go through ``curate.ingest`` (ids filled); others
+    """All rows of the inputs. Sample-shaped inputs go through ``curate.io.rows`` (ids filled); others
     (any text column) are read with Polars as they are."""
-    from curate.ingest import ReadOptions, ReadStats, fill_ids, read_batches
+    from curate.io.rows import ReadOptions, ReadStats, fill_ids, read_batches
     from curate.schema import table
 
     sample = table("sample")

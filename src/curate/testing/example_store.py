@@ -5,7 +5,7 @@ R1-style samples from two checkpoints: ``ckpt-a`` (weaker: fewer correct answers
 mixed-language, looping and think-less samples) and ``ckpt-b`` (stronger, longer reasoning). The
 reasoning is built from each problem's reference solution, so the text statistics are those of real
 math traces. The samples then go through the real pipeline: the format, readability, language and
-math checks (:func:`curate.pipeline.check_files`), one ``checked`` version per checkpoint, and the
+math checks (:func:`curate.checks.runner.check_files`), one ``checked`` version per checkpoint, and the
 ``rs_sft`` and ``rl_prompts`` recipes. Everything is seeded: the same call builds the same rows.
 """
 
@@ -24,9 +24,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import xxhash
 
-from curate.quality._synth import ASIDES, CHINESE, LOOP, OPENERS
 from curate.schema import table
 from curate.store import Store, StoreError
+from curate.testing.traces import ASIDES, CHINESE, LOOP, OPENERS
 
 CHECKS = ("format", "readability", "lang", "math")
 MAX_TOKENS = 2048
@@ -191,7 +191,7 @@ def build_example_store(home: str | Path, *, n_prompts: int = 40, n_samples: int
     The prompts are benchmark items, so the decontamination check is left out: it would flag them all.
     """
     from curate.checks.registry import build_checks
-    from curate.pipeline import check_files, publish_checked
+    from curate.checks.runner import check_files, publish_checked
     from curate.recipes import recipe_from_dict, run_recipe
 
     store = Store(home)

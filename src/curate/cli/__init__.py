@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table as RichTable
 
 from curate.checks.base import ConfigError
-from curate.ingest import InputError, ReadOptions
+from curate.io.rows import InputError, ReadOptions
 from curate.schema import SchemaError, reason_codes
 from curate.store import Store, StoreError
 
@@ -95,7 +95,7 @@ def check_command(
 ) -> None:
     """Run every applicable check over samples; write each readable row with its verdict."""
     from curate.checks.registry import build_checks
-    from curate.pipeline import check_files
+    from curate.checks.runner import check_files
 
     cfg = load_config(config)
     checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)
@@ -115,7 +115,7 @@ def check_command(
                              progress=tick)
     result = report.as_dict()
     if publish:
-        from curate.pipeline import publish_checked
+        from curate.checks.runner import publish_checked
 
         dv = publish_checked(store_from(ctx), publish, out, report, config=cfg, checks=[c.name for c in checks])
         result["published"] = dv.manifest.ref
@@ -468,9 +468,9 @@ def catalog_command(ctx: typer.Context) -> None:
 
 def _register_stage_commands() -> None:
     """Commands whose code lives with their stage (imported lazily inside each command body)."""
-    from curate.dedup.cli import dedup_command
-    from curate.generate.cli import generate_command
-    from curate.judge.cli import judge_app
+    from curate.cli.dedup import dedup_command
+    from curate.cli.generate import generate_command
+    from curate.cli.judge import judge_app
 
     app.command("generate")(generate_command)
     app.command("dedup")(dedup_command)
@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"curate: error: {e}", file=sys.stderr)
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last resort: still one line, the exit code says failure
-        from curate.pipeline import TooManyBadRows
+        from curate.checks.runner import TooManyBadRows
 
         if isinstance(e, TooManyBadRows):
             print(f"curate: failed: {e}", file=sys.stderr)

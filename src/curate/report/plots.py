@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from curate.checks.base import REASONS
+from curate.checks.funnel import REASONS, Funnel
+from curate.recipes.select import length_expr
 from curate.schema import reason_codes
-from curate.select import length_expr
 from curate.store import DatasetVersion
 from curate.text import answer_expr, reasoning_expr
 
@@ -28,15 +28,7 @@ def funnel_table(checked: pl.DataFrame) -> pl.DataFrame:
 
     A row can carry several reasons, so shares add up to more than the rejected share.
     """
-    total = max(checked.height, 1)
-    meanings = reason_codes()
-    counts = (checked.select(pl.col(REASONS).explode().drop_nulls().alias("reason"))
-              .group_by("reason").len("rows"))
-    return counts.with_columns(
-        pl.col("reason").str.split(".").list.first().alias("check"),
-        (pl.col("rows") / total).alias("share"),
-        pl.col("reason").replace_strict(meanings, default="").alias("meaning"),
-    ).select("reason", "check", "rows", "share", "meaning").sort(["rows", "reason"], descending=[True, False])
+    return Funnel.from_frame(checked).frame(reason_codes())
 
 
 def compare_funnels(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:

@@ -1,4 +1,4 @@
-"""The versioned dataset store: ``<home>/datasets/<name>/v<N>/part-*.parquet`` + ``_manifest.json``.
+"""Dataset versions in the store: ``<home>/datasets/<name>/v<N>/part-*.parquet`` + ``_manifest.json``.
 
 Publishing writes parts into a staging folder on the same filesystem, claims the next version number
 with an exclusive ``mkdir`` (two publishers can never take the same number), writes the manifest, and
@@ -10,7 +10,6 @@ latest version.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -18,67 +17,28 @@ import stat
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
-import orjson
 import polars as pl
 import pyarrow.parquet as pq
-from filelock import FileLock
 
+from curate.errors import CurateError
+from curate.io.files import sha256_file
 from curate.schema import Table
+from curate.store.catalog import refresh_catalog
+from curate.store.manifest import MANIFEST, FileEntry, Manifest, code_version, config_hash
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-MANIFEST = "_manifest.json"
 RESERVED = frozenset({"datasets", "runs"})  # catalog tables; a view of that name would shadow them
 DEFAULT_HOME = "./curate-data"
 
 
-class StoreError(Exception):
+class StoreError(CurateError):
     """A store operation failed in a way the user should see (unknown dataset, bad name...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    path: str
-    rows: int
-    bytes: int
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    name: str
-    version: int
-    kind: str
-    schema: str
-    rows: int
-    files: tuple[FileEntry, ...]
-    funnel: Mapping[str, int]
-    config: Mapping[str, Any]
-    config_hash: str
-    parents: tuple[str, ...]
-    source: Mapping[str, Any]
-    code_version: str
-    created_at: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Manifest:
-        d = orjson.loads(data)
-        d["files"] = tuple(FileEntry(**f) for f in d["files"])
-        d["parents"] = tuple(d["parents"])
-        return cls(**d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,16 +56,6 @@ class DatasetVersion:
         return pl.scan_parquet([str(p) for p in self.parts])
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(config, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def code_version() -> str:
-    from curate import __version__
-
-    return __version__
-
-
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """``name`` or ``name@N`` / ``name@vN`` -> (name, version or None for latest)."""
     name, _, ver = ref.partition("@")
@@ -115,14 +65,6 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     if not ver.isdigit():
         raise StoreError(f"bad dataset reference {ref!r}: expected NAME or NAME@VERSION")
     return name, int(ver)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class DatasetWriter:
@@ -169,7 +111,7 @@ class DatasetWriter:
         path = Path(self._writer.where)  # type: ignore[attr-defined]
         self._writer.close()
         self._writer = None
-        self.files.append(FileEntry(path.name, self._rows_in_part, path.stat().st_size, _sha256(path)))
+        self.files.append(FileEntry(path.name, self._rows_in_part, path.stat().st_size, sha256_file(path)))
 
     def close(self) -> None:
         self._close_part()
@@ -302,42 +244,7 @@ class Store:
     # -- catalog ----------------------------------------------------------------------------------------
     def refresh_catalog(self) -> None:
         """Rebuild ``catalog.duckdb`` from the manifests (the source of truth)."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.home / ".catalog.lock"), timeout=120):
-            rows = []
-            latest: dict[str, DatasetVersion] = {}
-            for dv in self.all_versions():
-                m = dv.manifest
-                rows.append((m.name, m.version, m.kind, m.rows, m.created_at, str(dv.path), list(m.parents),
-                             m.schema))
-                latest[m.name] = dv
-            con = duckdb.connect(str(self.catalog_path))
-            try:
-                con.execute("BEGIN")
-                con.execute("CREATE OR REPLACE TABLE datasets (name VARCHAR, version BIGINT, kind VARCHAR, "
-                            "rows BIGINT, created_at TIMESTAMPTZ, path VARCHAR, parents VARCHAR[], "
-                            "schema VARCHAR)")
-                if rows:
-                    con.executemany("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                con.execute("CREATE OR REPLACE TABLE runs (run_id VARCHAR, kind VARCHAR, dataset VARCHAR, "
-                            "base_model VARCHAR, output VARCHAR, status VARCHAR, created_at TIMESTAMPTZ, "
-                            "finished_at TIMESTAMPTZ, config JSON, metrics JSON)")
-                for rp in sorted((self.home / "runs").glob("*/run.json")):
-                    r = orjson.loads(rp.read_bytes())
-                    con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                [r["run_id"], r["kind"], r["dataset"], r["base_model"], r["output"], r["status"],
-                                 r["created_at"], r["finished_at"], orjson.dumps(r["config"]).decode(),
-                                 orjson.dumps(r["metrics"]).decode()])
-                existing = {r[0] for r in con.execute(
-                    "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-                for view in existing - set(latest):
-                    con.execute(f'DROP VIEW IF EXISTS "{view}"')
-                for name, dv in latest.items():
-                    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in dv.parts)
-                    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM read_parquet([{files}])')
-                con.execute("COMMIT")
-            finally:
-                con.close()
+        refresh_catalog(self)
 
     def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
         if not self.catalog_path.exists():

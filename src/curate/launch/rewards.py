@@ -6,7 +6,7 @@ strings or, for conversational datasets, lists of chat messages. verl calls
 ``compute_score(data_source, solution_str, ground_truth, extra_info)`` for one sample and needs a number:
 there an undecided verdict scores 0.0 and says so in ``decided``.
 
-    from curate.rewards import format_reward, math_reward
+    from curate.launch.rewards import format_reward, math_reward
     GRPOTrainer(..., reward_funcs=[format_reward, math_reward])
 """
 
