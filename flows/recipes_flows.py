@@ -12,8 +12,8 @@ from prefect import flow
 def _run(kind: str, recipe_path: str, home: str | None, workers: int,
          engine_options: dict[str, Any] | None) -> dict[str, Any]:
     recipe = tasks.load_recipe_task(recipe_path)
-    if recipe.recipe != kind:
-        raise ValueError(f"{recipe_path} is a {recipe.recipe} recipe, not {kind}")
+    if recipe.kind != kind:
+        raise ValueError(f"{recipe_path} is a {recipe.kind} recipe, not {kind}")
     return run_pipeline(recipe, home, workers, engine_options)
 
 

@@ -524,7 +524,7 @@ def test_runs_as_a_corpus_check_in_the_pipeline(judge_url: str, tmp_path: Path) 
     df = finalize(_frame([row for row, _ in HAPPY[:4]]))
     pq.write_table(table("checked_sample").to_arrow(df), stage1)
     funnel = run_corpus_checks(stage1, tmp_path / "out.parquet", [_openai_check(judge_url, None)])
-    assert funnel["total"] == 4 and funnel["accepted"] == 2 and funnel["judge.rejected"] == 2
+    assert funnel.total == 4 and funnel.accepted == 2 and funnel.reasons["judge.rejected"] == 2
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out["judge_rubric"].to_list() == ["reference@1", "reference@1", "quality@1", "quality@1"]
     assert usage_summary(out, 1.0, 1.0).calls == 4

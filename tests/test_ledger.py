@@ -15,22 +15,20 @@ import orjson
 import polars as pl
 import pyarrow as pa
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from curate.cli.generate import generate_command
 from curate.generate.engines.base import Completion, Request, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch, write_parquet_atomic
 from curate.generate.prompts import (
     QUARANTINE_NAME,
     PromptFileError,
     derive_prompt_id,
-    file_sha256,
     read_prompt_pool,
     read_prompts,
 )
 from curate.generate.runner import build_manifest, generate_ledger
 from curate.generate.templates import PromptTemplate
+from curate.io.files import sha256_file as file_sha256
 from curate.schema import schema_tag, table
 
 
@@ -157,11 +155,7 @@ def test_open_cleans_temp_files_and_ignores_unreadable_parts(tmp_path: Path) -> 
 
 
 def _cli(args: list[str]) -> tuple[int, str]:
-    app = typer.Typer()
-    app.command("generate")(generate_command)
-
-    @app.callback()
-    def _root() -> None: ...
+    from curate.cli import app  # the real command line: its one error path
 
     r = CliRunner().invoke(app, ["generate", *args])
     return r.exit_code, r.output

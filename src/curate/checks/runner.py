@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, Check, ensure_reasons, finalize
 from curate.checks.funnel import Funnel
 from curate.errors import RunFailed
+from curate.io.files import commit_file
 from curate.io.rows import BadRow, ReadOptions, ReadStats, fill_ids, read_batches
 from curate.schema import table
 from curate.store import DatasetVersion, Store
@@ -55,7 +56,31 @@ class CheckReport:
         return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
                 "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
                 "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
-                "duplicate_sample_ids": self.read.duplicate_ids, "funnel": dict(self.funnel.reasons)}
+                "funnel": dict(self.funnel.reasons)}
+
+
+class RepeatedIds:
+    """Rows whose given ``sample_id`` an earlier row already had go to the quarantine as
+    ``input.duplicate_id`` (the first row is kept), as repeated ``prompt_id``s in a prompt pool do.
+    Ids derived from content are not counted: identical texts are ``dedup.exact``'s business."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def drop_repeated(self, batch: pl.DataFrame, on_bad: Callable[[BadRow], None]) -> pl.DataFrame:
+        if "sample_id" not in batch.columns or batch["sample_id"].null_count() == batch.height:
+            return batch
+        keep: list[bool] = []
+        for sid, line, file in batch.select("sample_id", "input_line", "input_file").iter_rows():
+            first = sid is None or sid not in self.seen
+            keep.append(first)
+            if sid is None:
+                continue
+            if first:
+                self.seen.add(sid)
+            else:
+                on_bad(BadRow(file, line, "input.duplicate_id", f"sample_id {sid!r} repeats an earlier row's", ""))
+        return batch if all(keep) else batch.filter(pl.Series(keep))
 
 
 def quarantine_path(out: Path) -> Path:
@@ -63,7 +88,7 @@ def quarantine_path(out: Path) -> Path:
     return out.with_name(out.stem + ".quarantine.jsonl")
 
 
-def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check]) -> pl.DataFrame:
+def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check[Any]]) -> pl.DataFrame:
     df = ensure_reasons(fill_ids(df))
     for check in checks:
         if check.scope == "row":
@@ -145,7 +170,7 @@ class BackgroundWriter:
             raise self._error
 
 
-def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check], *,
+def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
                 read_options: ReadOptions | None = None, max_bad_fraction: float | None = None,
                 progress: Progress | None = None) -> CheckReport:
     """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``."""
@@ -169,11 +194,13 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         qfile.write(row.to_json() + b"\n")
         report.read.bad(row)
 
+    repeated = RepeatedIds()
     first_target = final_tmp if not corpus_checks else stage1
     writer = BackgroundWriter(first_target, schema.to_arrow, arrow_schema)
     try:
         try:
             for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
+                batch = repeated.drop_repeated(batch, on_bad)
                 checked = apply_row_checks(batch, row_checks)
                 checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
                 if not corpus_checks:
@@ -192,9 +219,9 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
                                  f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})")
         if corpus_checks:
             _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
-        os.replace(final_tmp, out)
+        commit_file(final_tmp, out)
         if report.read.rows_bad:
-            os.replace(qtmp, qpath)
+            commit_file(qtmp, qpath)
             report.quarantine = qpath
         elif qpath.exists():
             qpath.unlink()  # a stale quarantine from an earlier run would mislead
@@ -205,24 +232,24 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
     return report
 
 
-def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check]) -> Funnel:
+def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check[Any]]) -> Funnel:
     """Apply corpus checks to a checked Parquet file, writing ``out`` atomically; returns the funnel."""
     report = CheckReport(out=out, quarantine=None)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         _run_corpus_checks(inp, tmp, checks, report)
-        os.replace(tmp, out)
+        commit_file(tmp, out)
     finally:
         if tmp.exists():
             tmp.unlink()
     return report.funnel
 
 
-def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check], report: CheckReport) -> None:
+def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any]], report: CheckReport) -> None:
     schema = table("checked_sample")
     needs: set[str] = {"sample_id", "prompt_id", REASONS}
     for c in checks:
-        needs.update(getattr(c, "needs", ()) or ())
+        needs.update(c.needs())
     cols = [n for n in schema.names if n in needs]
     frame = pl.read_parquet(stage1, columns=cols)
     before = set(frame.columns)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from curate.errors import RunFailed, UsageError
 from curate.generate.engines.base import EngineError, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch
 from curate.generate.prompts import read_prompt_pool
@@ -22,8 +23,8 @@ from curate.generate.templates import PromptTemplate, load_examples
 
 
 def _fail(msg: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
+    """Refuse (exit 2) or fail (exit 1) through the CLI's one error path."""
+    raise (RunFailed if code == 1 else UsageError)(msg)
 
 
 def _parse_worker(worker: str | None) -> tuple[int, int]:
@@ -233,17 +234,11 @@ def _command_argv(ctx: typer.Context, skip: tuple[str, ...]) -> list[str]:
 
 
 def main() -> None:
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    app.command("generate")(generate_command)
+    """``python -m curate.cli.generate ...`` (data-parallel workers): ``curate generate ...``."""
+    from curate.cli import main as cli_main
 
-    @app.callback()
-    def _root() -> None:
-        """curate generate (standalone entry)."""
-
-    # `python -m curate.cli.generate --prompts ...` works with or without the `generate` word.
-    if len(sys.argv) > 1 and sys.argv[1] != "generate" and sys.argv[1] not in ("--help", "-h"):
-        sys.argv.insert(1, "generate")
-    app()
+    argv = sys.argv[1:]
+    cli_main(argv if argv[:1] == ["generate"] else ["generate", *argv])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ stable, so a resumed run shards the same good rows the same way.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,10 @@ from typing import Any
 
 import orjson
 import polars as pl
-import xxhash
 
 from curate.errors import CurateError
 from curate.generate.ledger import write_bytes_atomic
-from curate.io.rows import RAW_CUT, BadRow, InputError, ReadOptions, ReadStats, read_batches
+from curate.io.rows import RAW_CUT, BadRow, InputError, ReadOptions, ReadStats, prompt_id, read_batches
 from curate.schema import SchemaError, table
 
 QUARANTINE_NAME = "prompts.quarantine.jsonl"
@@ -37,16 +35,7 @@ class PromptFileError(CurateError, ValueError):
     """The prompts file cannot be used (missing, unreadable, no usable prompt, or a bad row when strict)."""
 
 
-def derive_prompt_id(prompt: str) -> str:
-    return xxhash.xxh3_64_hexdigest(prompt.encode())
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+derive_prompt_id = prompt_id  # the one derivation, shared with ``curate check`` (curate.io.rows.prompt_id)
 
 
 def _one_line(row: BadRow) -> str:

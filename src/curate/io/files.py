@@ -32,6 +32,14 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def commit_file(tmp: str | Path, dest: str | Path) -> None:
+    """Make a finished temporary file durable and rename it over ``dest`` (same filesystem)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+    fsync_dir(Path(dest).parent)
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; on success fsync it and rename it over ``dest``."""
@@ -39,10 +47,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     tmp = dest.with_name(f".{dest.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}")
     try:
         yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
+        commit_file(tmp, dest)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -60,9 +60,9 @@ def _strict(df: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
 def _sft(checked: pl.DataFrame, recipe: Recipe) -> RecipeOutput:
     df = select(checked, recipe.select)
     reasoning = pl.col("task").is_in(list(REASONING_TASKS))
-    if recipe.recipe == "cold_start_sft":
+    if recipe.kind == "cold_start_sft":
         df = _strict(df, recipe)
-    if recipe.recipe == "rs_sft":
+    if recipe.kind == "rs_sft":
         if recipe.require_judge:
             judged = pl.col("judge_score").is_not_null() if "judge_score" in df.columns else pl.lit(False)
             missing = pl.col("selected") & ~reasoning & ~judged
@@ -118,6 +118,6 @@ def _rl(checked: pl.DataFrame, recipe: Recipe) -> RecipeOutput:
 
 def build(recipe: Recipe, checked: pl.DataFrame) -> RecipeOutput:
     """The recipe's rows, decisions and funnel from checked samples."""
-    if recipe.recipe == "rl_prompts":
+    if recipe.kind == "rl_prompts":
         return _rl(checked, recipe)
     return _sft(checked, recipe)

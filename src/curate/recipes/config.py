@@ -49,7 +49,7 @@ class ColdStartSpec:
 
 @dataclass(frozen=True, slots=True)
 class Recipe:
-    recipe: RecipeKind
+    kind: RecipeKind  # the YAML key is ``recipe:`` (kept); ``kind:`` is accepted too
     name: str
     inputs: tuple[str, ...] = ()
     select: SelectConfig = field(default_factory=SelectConfig)
@@ -68,7 +68,10 @@ class Recipe:
 def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
     data = dict(data)
     raw = dict(data)
-    kind = data.get("recipe")
+    if "recipe" in data and "kind" in data and data["recipe"] != data["kind"]:
+        raise ConfigError(f"{where}: 'recipe' and 'kind' disagree ({data['recipe']!r} vs {data['kind']!r})")
+    kind = data.pop("recipe", data.get("kind"))
+    data["kind"] = kind
     if kind not in KINDS:
         raise ConfigError(f"{where}: 'recipe' must be one of {', '.join(KINDS)}, got {kind!r}")
     data.setdefault("name", kind)
@@ -81,7 +84,7 @@ def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
             data[key] = make_config(cls, data[key], f"{where}.{key}")
     data["checks"] = dict(data.get("checks") or {})
     data["raw"] = raw
-    return make_config(Recipe, data, where)  # type: ignore[no-any-return]
+    return make_config(Recipe, data, where)
 
 
 def load_recipe(path: str | Path) -> Recipe:

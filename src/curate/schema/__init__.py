@@ -295,11 +295,13 @@ def catalog_tables() -> dict[str, Table]:
 
 @functools.cache
 def reason_codes() -> dict[str, str]:
-    """Every reason code with its one-line meaning: check codes and the ``input.`` quarantine codes."""
+    """Every reason code with its one-line meaning: check codes, the ``input.`` quarantine codes and the
+    ``select.`` codes of recipe decisions."""
     codes: dict[str, str] = {}
     for decl in check_decls().values():
         codes.update(decl.reasons)
     codes.update(_read(SCHEMA_DIR / "quarantine.yaml").get("reasons") or {})
+    codes.update(_read(SCHEMA_DIR / "selection.yaml").get("reasons") or {})
     return codes
 
 

@@ -147,6 +147,11 @@ class Store:
             raise StoreError(f"bad dataset name {name!r}: letters, digits and _, starting with a letter")
         return self.datasets_dir / name
 
+    def check_name(self, name: str) -> str:
+        """Refuse a dataset name the store cannot take, before any work that ends in publishing it."""
+        self._dataset_dir(name)
+        return name
+
     # -- reading ----------------------------------------------------------------------------------------
     def names(self) -> list[str]:
         if not self.datasets_dir.exists():
