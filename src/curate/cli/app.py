@@ -41,9 +41,8 @@ def as_failure(e: BaseException) -> Failure | None:
     """The one translation of library errors into what the user sees; ``None``: a bug, keep the traceback."""
     if isinstance(e, CurateError):
         return Failure(" ".join(str(e).split()) or type(e).__name__, e.exit_code)
-    if isinstance(e, OSError):  # a path the user gave cannot be read or written
-        where = f"{e.filename}: " if e.filename else ""
-        return Failure(f"{where}{e.strerror or e}", 2)
+    if isinstance(e, OSError) and e.filename:  # a path the user gave cannot be read or written
+        return Failure(f"{e.filename}: {e.strerror or e}", 2)
     return None
 
 
@@ -56,7 +55,8 @@ class CurateGroup(TyperGroup):
             return super().invoke(ctx)
         except (CurateError, OSError) as e:
             failure = as_failure(e)
-            assert failure is not None
+            if failure is None:
+                raise
             raise failure from e
 
     def main(
