@@ -3,7 +3,7 @@
 1. Ledger overhead: ``generate_ledger`` (templating, row building, atomic Parquet parts with fsync,
    manifest) around the transformers engine on the tiny checkpoint, against the bare engine loop over
    the same shards. Target: time outside the engine <= 3% of engine time.
-2. HTTP engine throughput against the local OpenAI-compatible server (``curate.generate.fake_server``,
+2. HTTP engine throughput against the local OpenAI-compatible server (``curate.testing.fake_server``,
    in its own process), against a sequential ``httpx.Client`` loop. Target: >= 500 requests/s.
 
 Run: ``python benchmarks/bench_generate.py [--prompts 32] [--n 4] [--max-tokens 128] [--shard-size 8]``
@@ -30,7 +30,7 @@ from curate.generate.ledger import Ledger
 from curate.generate.prompts import read_prompts
 from curate.generate.runner import build_manifest, generate_ledger
 from curate.generate.templates import PromptTemplate
-from curate.generate.tiny import build_tiny_checkpoint
+from curate.testing.tiny import build_tiny_checkpoint
 
 
 def _prompt_file(path: Path, k: int) -> Path:
@@ -109,7 +109,7 @@ def bench_http(a: argparse.Namespace, latency_s: float) -> None:
     """Throughput against the server answering after ``latency_s`` (0: pure client/server overhead;
     > 0: like a real server, where concurrency is what hides the generation time)."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "curate.generate.fake_server", "--port", "0", "--latency", str(latency_s)],
+        [sys.executable, "-m", "curate.testing.fake_server", "--port", "0", "--latency", str(latency_s)],
         stdout=subprocess.PIPE,
         text=True,
     )

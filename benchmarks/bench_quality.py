@@ -39,7 +39,7 @@ def main() -> int:
 
     from curate.quality import LanguageCheck, ReadabilityCheck
     from curate.quality._lid import langdetect_predict
-    from curate.quality._synth import make_traces
+    from curate.testing.traces import make_traces
 
     df = make_traces(args.rows, target_bytes=args.bytes, seed=0)
     mb = df["response"].str.len_bytes().sum() / 1e6

@@ -10,8 +10,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from curate import stages
-from curate.recipes.config import GenerateSpec, Recipe, load_recipe
+from curate import pipeline
+from curate.checks.funnel import Funnel
+from curate.recipes.config import GenerateConfig, Recipe, load_recipe
 from curate.store import DatasetVersion, Store
 
 PUBLISHED_EVENT = "curate.dataset.published"
@@ -36,41 +37,41 @@ def load_recipe_task(path: str) -> Recipe:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def plan_generation(spec: GenerateSpec, ledger: Path) -> stages.GenerationPlan:
-    return stages.plan_generation(spec, ledger)
+def plan_generation(spec: GenerateConfig, ledger: Path) -> pipeline.GenerationPlan:
+    return pipeline.plan_generation(spec, ledger)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, tags=["gpu"])
-def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int],
+def generate_shards(spec: GenerateConfig, ledger: Path, worker: tuple[int, int],
                     engine_options: dict[str, Any] | None = None) -> dict[str, float]:
     # A retry (or a new flow run after kill -9) skips the shards this worker already wrote.
-    return stages.generate_shards(spec, ledger, worker, engine_options)
+    return pipeline.generate_shards(spec, ledger, worker, engine_options)
 
 
 @task(cache_policy=NO_CACHE)
 def ledger_parts(ledger: Path) -> list[Path]:
-    return stages.ledger_parts(ledger)
+    return pipeline.ledger_parts(ledger)
 
 
 @task(cache_policy=NO_CACHE)
 def row_checks(parts: list[Path], out: Path, checks: dict[str, Any]) -> dict[str, int]:
-    report = stages.row_checks(parts, out, checks)
-    return {"total": report.rows, "accepted": report.accepted, **report.funnel}
+    report = pipeline.row_checks(parts, out, checks)
+    return report.funnel.to_dict()
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def corpus_check(name: str, inp: Path, out: Path, checks: dict[str, Any]) -> dict[str, int]:
-    return stages.corpus_check(name, inp, out, checks)
+    return pipeline.corpus_check(name, inp, out, checks)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def publish_checked(home: str | None, name: str, path: Path, checks: dict[str, Any], parents: list[str]) -> str:
-    return stages.publish_checked_file(store_for(home), name, path, checks, parents).manifest.ref
+    return pipeline.publish_checked_file(store_for(home), name, path, checks, parents).manifest.ref
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def build_recipe(recipe: Recipe, home: str | None, checked_ref: str) -> dict[str, Any]:
-    pub = stages.build_recipe(recipe, store_for(home), checked_ref)
+    pub = pipeline.build_recipe(recipe, store_for(home), checked_ref)
     return {"dataset": pub.dataset.manifest.ref, "rows": pub.dataset.manifest.rows,
             "selection": pub.selection.manifest.ref, "pass_rates": pub.pass_rates.manifest.ref,
             "funnel": dict(pub.dataset.manifest.funnel)}
@@ -79,9 +80,9 @@ def build_recipe(recipe: Recipe, home: str | None, checked_ref: str) -> dict[str
 def funnel_artifact(stage_funnels: dict[str, dict[str, int]], key: str) -> None:
     """One table row per (stage, reason): what each stage rejected, for the Prefect UI."""
     rows = []
-    for stage, funnel in stage_funnels.items():
-        total = funnel.get("total", 0)
-        for reason, n in sorted(funnel.items(), key=lambda kv: -kv[1]):
-            rows.append({"stage": stage, "reason": reason, "rows": n,
-                         "share": f"{n / total:.1%}" if total else "-"})
+    for stage, flat in stage_funnels.items():
+        funnel = Funnel.from_dict(flat)
+        for r in funnel.rows():
+            rows.append({"stage": stage, "reason": r.reason, "rows": r.rows,
+                         "share": f"{r.share:.1%}" if funnel.total else "-"})
     create_table_artifact(key=key, table=rows, description="curate funnel per stage and reason")

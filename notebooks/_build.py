@@ -4,7 +4,8 @@
     python notebooks/_build.py --check  # exit 1 when a notebook differs from what this script writes
 
 Edit here, not in Jupyter, so the notebooks stay reviewable as code and cannot drift from this file.
-The notebooks call ``curate`` (``curate.examples``, ``curate.plots``) and define no logic of their own.
+The notebooks call ``curate`` (``curate.testing.example_store``, ``curate.report.plots``) and define no
+logic of their own.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ SETUP = """\
 # Opens the store named by $CURATE_HOME when it holds datasets (e.g. the demo's work dir);
 # otherwise builds the small example store in a temp dir (a few seconds, no model).
 %matplotlib inline
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401  (one setup cell for every notebook)
 import polars as pl
-from IPython.display import HTML, display
+from IPython.display import HTML, display  # noqa: F401
 
-from curate import plots
-from curate.examples import open_store
+from curate.report import plots
+from curate.testing.example_store import open_store
 
 pl.Config.set_tbl_rows(20)
 pl.Config.set_fmt_str_lengths(70)
@@ -142,7 +143,7 @@ fig.tight_layout()"""),
 
 Verifier-correct samples over decided samples (undecided ones, such as `math.gold_unparseable`, are not
 counted as wrong). Prompts at 0 or 1 teach GRPO nothing; `rl_prompts` drops them."""),
-    code("""from curate.select import pass_rates
+    code("""from curate.recipes.select import pass_rates
 
 rates = pass_rates(both)
 plots.pass_rate_hist(rates)
@@ -183,7 +184,7 @@ con.sql(f\"\"\"
            avg(accept_rate) AS mean_accept_rate
     FROM per_prompt GROUP BY checkpoint ORDER BY checkpoint
 \"\"\").pl()"""),
-    code("""from curate.select import pass_rates
+    code("""from curate.recipes.select import pass_rates
 
 a, b = va.scan().collect(), vb.scan().collect()
 plots.pass_rate_scatter(pass_rates(a), pass_rates(b), labels=(A, B));"""),

@@ -10,6 +10,6 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Llama with a locally trained BPE tokenizer and a chat template."""
-    from curate.generate.tiny import build_tiny_checkpoint
+    from curate.testing.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-llama") / "ckpt")

@@ -10,30 +10,99 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import polars as pl
 
-from curate.schema import check_decls
+from curate.checks.funnel import REASONS as REASONS
+from curate.errors import CurateError
+from curate.schema import CheckDecl, check_decls
 
-REASONS = "reject_reasons"
 Scope = Literal["row", "corpus"]
+C = TypeVar("C")
 
 
-class ConfigError(ValueError):
+class ConfigError(CurateError, ValueError):
     """A check or recipe configuration is invalid."""
 
 
-@runtime_checkable
-class Check(Protocol):
-    """What the runner needs of a check. ``config`` is a frozen dataclass instance."""
+class Check(Generic[C]):
+    """The base of every check, built in or plugged in: a small class that declares its contract.
+
+    A subclass sets ``name``, ``scope``, ``cost`` (run order: cheapest first; the judge is last),
+    ``tasks`` (``None``: all), ``Config`` (a frozen dataclass) and ``reads`` (the columns it looks at),
+    and writes :meth:`run`. What it writes (score columns) and the reason codes it may emit come from
+    ``schemas/checks/<name>.yaml``; a plug-in check outside this repository sets ``declared`` instead.
+    The declaration is checked when the class is defined, so a check cannot exist undeclared.
+    """
 
     name: ClassVar[str]
-    scope: ClassVar[Scope]
-    cost: ClassVar[int]  # run order: cheapest first; the judge is last
-    tasks: ClassVar[frozenset[str] | None]  # tasks it applies to (None: all)
+    scope: ClassVar[Scope] = "row"
+    cost: ClassVar[int]
+    tasks: ClassVar[frozenset[str] | None] = None
+    default_enabled: ClassVar[bool] = True
+    Config: ClassVar[type[Any]]
+    reads: ClassVar[tuple[str, ...]] = ("response",)
+    declared: ClassVar[CheckDecl | None] = None
 
-    def run(self, df: pl.DataFrame) -> pl.DataFrame: ...
+    config: C
+
+    def __init__(self, config: C | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [a for a in ("name", "cost", "Config") if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"{cls.__qualname__}: a check declares {', '.join(missing)}")
+        if cls.scope not in ("row", "corpus"):
+            raise TypeError(f"{cls.__qualname__}: scope must be 'row' or 'corpus', not {cls.scope!r}")
+        if not dataclasses.is_dataclass(cls.Config):
+            raise TypeError(f"{cls.__qualname__}: Config must be a dataclass")
+        cls.decl()
+
+    @classmethod
+    def decl(cls) -> CheckDecl:
+        """The check's declared columns and reason codes."""
+        if cls.declared is not None:
+            return cls.declared
+        decl = check_decls().get(cls.name)
+        if decl is None:
+            raise TypeError(f"{cls.__qualname__}: no schemas/checks/{cls.name}.yaml declares check {cls.name!r}")
+        return decl
+
+    @classmethod
+    def writes(cls) -> tuple[str, ...]:
+        """Columns the check adds (besides appending to ``reject_reasons``)."""
+        return tuple(c.name for c in cls.decl().columns)
+
+    @classmethod
+    def reasons(cls) -> Mapping[str, str]:
+        """Reason codes the check may emit, with their meanings."""
+        return cls.decl().reasons
+
+    def needs(self) -> tuple[str, ...]:
+        """Columns the corpus runner loads for this check (configurable columns included)."""
+        return self.reads
+
+    def run(self, df: pl.DataFrame) -> pl.DataFrame:
+        raise NotImplementedError
+
+
+def contract_violations(check: Check[Any], before: pl.DataFrame, after: pl.DataFrame) -> list[str]:
+    """What ``check`` did to ``before`` that its declaration does not allow (tests assert it is empty):
+    a changed height, an undeclared column, an undeclared reason code."""
+    problems = []
+    if after.height != before.height:
+        problems.append(f"{check.name}: {before.height} rows in, {after.height} out")
+    allowed = {*check.writes(), REASONS, *before.columns}
+    problems += [f"{check.name}: wrote undeclared column {c!r}" for c in after.columns if c not in allowed]
+    if REASONS in after.columns:
+        emitted = set(after.select(pl.col(REASONS).explode().drop_nulls()).to_series().to_list())
+        if REASONS in before.columns:
+            emitted -= set(before.select(pl.col(REASONS).explode().drop_nulls()).to_series().to_list())
+        problems += [f"{check.name}: emitted undeclared reason {r!r}" for r in sorted(emitted - set(check.reasons()))]
+    return problems
 
 
 def ensure_reasons(df: pl.DataFrame) -> pl.DataFrame:
@@ -76,10 +145,10 @@ def declared_columns(name: str) -> tuple[str, ...]:
     return tuple(c.name for c in check_decls()[name].columns)
 
 
-def make_config(cls: type[Any], raw: Mapping[str, Any] | None, where: str) -> Any:
+def make_config(cls: type[C], raw: Mapping[str, Any] | None, where: str) -> C:
     """Build a frozen config dataclass from a mapping; unknown keys are an error, not ignored."""
     raw = dict(raw or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls))}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")

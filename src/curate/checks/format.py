@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import polars as pl
 
-from curate.checks.base import Scope, add_reasons
+from curate.checks.base import Check, add_reasons
 
 # Chat-template control tokens: <|im_end|>, <|endoftext|>, <|eot_id|>, DeepSeek's fullwidth
 # <｜end▁of▁sentence｜>, Llama-2's </s> and [INST].
@@ -27,16 +27,11 @@ class FormatConfig:
     special_token_pattern: str = SPECIAL_TOKEN_PATTERN
 
 
-class FormatCheck:
-    name: ClassVar[str] = "format"
-    scope: ClassVar[Scope] = "row"
-    cost: ClassVar[int] = 0
-    tasks: ClassVar[frozenset[str] | None] = None
-    default_enabled: ClassVar[bool] = True
-    Config: ClassVar[type] = FormatConfig
-
-    def __init__(self, config: FormatConfig | None = None) -> None:
-        self.config = config or FormatConfig()
+class FormatCheck(Check[FormatConfig]):
+    name = "format"
+    cost = 0
+    Config = FormatConfig
+    reads = ("response", "finish_reason")
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config

@@ -2,7 +2,8 @@
 
 Built-in checks are listed below by import path and loaded lazily (the code check needs bubblewrap,
 the judge an engine: nothing is imported that the run does not use). Third-party checks plug in through
-the ``curate.checks`` entry-point group with the same protocol; the CLI never changes.
+the ``curate.checks`` entry-point group as subclasses of the same base (``curate.checks.base.Check``),
+with their reason codes declared on the class (``declared``); the CLI never changes.
 """
 
 from __future__ import annotations
@@ -34,15 +35,21 @@ def available() -> dict[str, str]:
     return out
 
 
-def load_class(name: str) -> type[Any]:
+def load_class(name: str) -> type[Check[Any]]:
+    """The check class registered as ``name``; a plug-in must subclass :class:`Check` (the typed contract)."""
     spec = available().get(name)
     if spec is None:
         raise ConfigError(f"unknown check {name!r}; available: {', '.join(available())}")
     module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    cls = getattr(importlib.import_module(module), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Check)):
+        raise ConfigError(f"check {name!r} ({spec}) does not subclass curate.checks.base.Check")
+    if cls.name != name:
+        raise ConfigError(f"check {name!r} ({spec}) declares the name {cls.name!r}")
+    return cls
 
 
-def build_checks(config: Mapping[str, Any] | None = None, only: Iterable[str] | None = None) -> list[Check]:
+def build_checks(config: Mapping[str, Any] | None = None, only: Iterable[str] | None = None) -> list[Check[Any]]:
     """Instantiate the checks to run, cheapest first.
 
     ``config`` is the ``checks:`` section of a config file: ``{name: {option: value}}``; a check whose
@@ -54,12 +61,12 @@ def build_checks(config: Mapping[str, Any] | None = None, only: Iterable[str] | 
     if unknown:
         raise ConfigError(f"config names unknown check(s) {', '.join(unknown)}; available: {', '.join(available())}")
     names = list(only) if only is not None else list(available())
-    checks: list[Check] = []
+    checks: list[Check[Any]] = []
     for name in names:
         cls = load_class(name)
         section = dict(config.get(name) or {})
         enabled = section.pop("enabled", None)
-        if only is None and not (enabled if enabled is not None else getattr(cls, "default_enabled", True)):
+        if only is None and not (enabled if enabled is not None else cls.default_enabled):
             continue
         cfg = make_config(cls.Config, section, f"checks.{name}")
         checks.append(cls(cfg))

@@ -3,30 +3,26 @@ published (persistent index). The index, when configured, is read once in the co
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import polars as pl
 
-from curate.checks.base import Scope
+from curate.checks.base import Check
 from curate.dedup.core import DedupConfig, dedup_frame
 from curate.dedup.index import DedupIndex
 
 
-class DedupCheck:
-    name: ClassVar[str] = "dedup"
-    scope: ClassVar[Scope] = "corpus"
-    cost: ClassVar[int] = 50
-    tasks: ClassVar[frozenset[str] | None] = None
-    default_enabled: ClassVar[bool] = True
-    Config: ClassVar[type] = DedupConfig
+class DedupCheck(Check[DedupConfig]):
+    name = "dedup"
+    scope = "corpus"
+    cost = 50
+    Config = DedupConfig
+    reads = ("response", "accepted")
 
     def __init__(self, config: DedupConfig | None = None) -> None:
-        self.config = config or DedupConfig()
+        super().__init__(config)
         self.index = None
         if self.config.index_dir:
             self.index = DedupIndex(self.config.index_dir, self.config.index_params()).load()
 
-    @property
     def needs(self) -> tuple[str, ...]:
         """Columns the corpus runner must load for this check (the rest stays on disk)."""
         cols = [self.config.text_column, "accepted"]

@@ -17,12 +17,11 @@ import gzip
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import polars as pl
 
-from curate.checks.base import ConfigError, Scope, add_reasons
+from curate.checks.base import Check, ConfigError, add_reasons
 from curate.dedup.lsh import band_hashes, band_table, optimal_bands
 from curate.dedup.minhash import is_empty, shingle_hashes, signatures_from_tokens
 from curate.dedup.normalize import exact_keys_from_tokens, token_hashes
@@ -106,13 +105,11 @@ class _Index:
     br: tuple[int, int] = field(default=(1, 1))
 
 
-class DecontamCheck:
-    name: ClassVar[str] = "decontam"
-    scope: ClassVar[Scope] = "row"
-    cost: ClassVar[int] = 25
-    tasks: ClassVar[frozenset[str] | None] = None
-    default_enabled: ClassVar[bool] = True
-    Config: ClassVar[type] = DecontamConfig
+class DecontamCheck(Check[DecontamConfig]):
+    name = "decontam"
+    cost = 25
+    Config = DecontamConfig
+    reads = ("prompt", "response")
 
     def __init__(self, config: DecontamConfig | None = None) -> None:
         self.config = cfg = config or DecontamConfig()

@@ -11,9 +11,8 @@ sample must not come back in a later version under any prompt.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,11 +22,13 @@ import polars as pl
 from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
 from curate.dedup.normalize import hash_fingerprint
+from curate.errors import CurateError
+from curate.io.files import atomic_path, write_bytes_atomic
 
 EXACT_BAND = -1
 
 
-class IndexMismatch(ValueError):
+class IndexMismatch(CurateError, ValueError):
     """The index on disk does not match the parameters it is queried with."""
 
 
@@ -71,7 +72,11 @@ class DedupIndex:
         if meta.exists():
             stored = IndexParams(**json.loads(meta.read_text())["params"])
             if stored != params:
-                raise IndexMismatch(f"{self.path}: index built with {stored}, queried with {params}")
+                pairs = [(f.name.replace("_", "-"), getattr(params, f.name), getattr(stored, f.name))
+                         for f in dataclasses.fields(stored)]
+                diff = ", ".join(f"{name} {mine} (index: {theirs})" for name, mine, theirs in pairs if mine != theirs)
+                raise IndexMismatch(f"{self.path}: the index was built with other settings: {diff}; "
+                                    "use the index's settings or a new --index-dir")
         self._bands: pl.DataFrame | None = None
         self._sigs: pl.DataFrame | None = None
 
@@ -106,7 +111,7 @@ class DedupIndex:
         _atomic_parquet(bands, self.path / "bands" / f"{_safe(tag)}.parquet")
         _atomic_parquet(sigs, self.path / "sigs" / f"{_safe(tag)}.parquet")
         meta = {"params": asdict(p), "versions": sorted({*self.versions(), tag})}
-        _atomic_write(self.path / "index.json", json.dumps(meta, indent=1).encode())
+        write_bytes_atomic(json.dumps(meta, indent=1).encode(), self.path / "index.json")
         self._bands = self._sigs = None
         return len(ids)
 
@@ -185,15 +190,6 @@ class DedupIndex:
         return IndexHits(best_ds, best_id, best_j)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    df.write_parquet(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp)

@@ -20,7 +20,6 @@ from curate.generate.ledger import Ledger, LedgerMismatch, RunManifest, write_pa
 from curate.generate.prompts import PromptFileError, read_prompts
 from curate.generate.runner import RunResult, build_manifest, generate_ledger, params_hash
 from curate.generate.templates import R1_ZERO_TEMPLATE, TEMPLATES, PromptTemplate
-from curate.generate.tiny import build_tiny_checkpoint
 
 __all__ = [
     "ENGINES",
@@ -39,7 +38,6 @@ __all__ = [
     "RunResult",
     "SamplingParams",
     "build_manifest",
-    "build_tiny_checkpoint",
     "generate_ledger",
     "make_engine",
     "params_hash",

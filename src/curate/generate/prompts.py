@@ -1,6 +1,6 @@
 """Reading a prompt pool (JSONL or Parquet, schemas/prompt.yaml) for generation.
 
-Rows are read by ``curate.ingest`` against the ``prompt`` table, like ``curate check`` reads samples: a
+Rows are read by ``curate.io.rows`` against the ``prompt`` table, like ``curate check`` reads samples: a
 bad row (invalid JSON, no prompt text, a wrong type, a repeated prompt_id) goes to ``on_bad`` with its
 line number and an ``input.`` reason code, and the good rows still go through. ``read_prompt_pool``
 collects both; ``write_quarantine`` writes the bad rows in ingest's quarantine format. A missing file,
@@ -14,7 +14,6 @@ stable, so a resumed run shards the same good rows the same way.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,30 +21,21 @@ from typing import Any
 
 import orjson
 import polars as pl
-import xxhash
 
+from curate.errors import CurateError
 from curate.generate.ledger import write_bytes_atomic
-from curate.ingest import RAW_CUT, BadRow, InputError, ReadOptions, ReadStats, read_batches
+from curate.io.rows import RAW_CUT, BadRow, InputError, ReadConfig, ReadStats, prompt_id, read_batches
 from curate.schema import SchemaError, table
 
 QUARANTINE_NAME = "prompts.quarantine.jsonl"
 _POS = ("input_line", "input_file")  # where each row came from, added by ingest
 
 
-class PromptFileError(ValueError):
+class PromptFileError(CurateError, ValueError):
     """The prompts file cannot be used (missing, unreadable, no usable prompt, or a bad row when strict)."""
 
 
-def derive_prompt_id(prompt: str) -> str:
-    return xxhash.xxh3_64_hexdigest(prompt.encode())
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+derive_prompt_id = prompt_id  # the one derivation, shared with ``curate check`` (curate.io.rows.prompt_id)
 
 
 def _one_line(row: BadRow) -> str:
@@ -102,7 +92,7 @@ def read_prompts(path: str | Path, on_bad: Callable[[BadRow], None] | None = Non
 
     prompt = table("prompt")
     try:
-        frames = list(read_batches([p], prompt, on_bad=bad, options=ReadOptions(required=("prompt",))))
+        frames = list(read_batches([p], prompt, on_bad=bad, options=ReadConfig(required=("prompt",))))
     except InputError as e:
         raise PromptFileError(str(e)) from e
     df = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()

@@ -29,8 +29,8 @@ from curate.generate.engines.base import (
     stable_hash,
 )
 from curate.generate.ledger import Ledger, RunManifest
-from curate.generate.prompts import file_sha256
 from curate.generate.templates import PromptTemplate
+from curate.io.files import sha256_file
 from curate.schema import table
 
 _CODE_VERSION = "curate.generate/1"
@@ -65,7 +65,7 @@ def build_manifest(
         n_prompts=n_prompts,
         n_shards=-(-n_prompts // shard_size),
         prompts_file=str(prompts_file),
-        prompts_sha256=file_sha256(prompts_file),
+        prompts_sha256=sha256_file(prompts_file),
         created_at=dt.datetime.now(dt.UTC).isoformat(),
         code_version=_CODE_VERSION,
     )

@@ -20,11 +20,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import polars as pl
 
-from curate.checks.base import REASONS, ConfigError, Scope, add_reasons, make_config
+from curate.checks.base import REASONS, Check, ConfigError, add_reasons, make_config
 from curate.generate.engines.base import Engine
 from curate.judge.cache import VerdictCache
 from curate.judge.rubrics import BUILTIN_RUBRICS, Rubric, load_rubric
@@ -111,18 +111,17 @@ def route(df: pl.DataFrame, cfg: JudgeConfig) -> pl.Series:
     return df.select(pl.when(in_tasks).then(expr).otherwise(None).cast(pl.String).alias("r")).to_series()
 
 
-class JudgeCheck:
-    name: ClassVar[str] = "judge"
-    scope: ClassVar[Scope] = "corpus"
-    cost: ClassVar[int] = 100
-    tasks: ClassVar[frozenset[str] | None] = None
-    default_enabled: ClassVar[bool] = False
-    Config: ClassVar[type] = JudgeConfig
-    needs: ClassVar[tuple[str, ...]] = ("task", "prompt", "response", "reference")
+class JudgeCheck(Check[JudgeConfig]):
+    name = "judge"
+    scope = "corpus"
+    cost = 100
+    default_enabled = False
+    Config = JudgeConfig
+    reads = ("task", "prompt", "response", "reference")
 
     def __init__(self, config: JudgeConfig | None = None, engine: Engine | None = None) -> None:
         """``engine`` overrides the configured one (tests, or one engine shared by several checks)."""
-        self.config = config or JudgeConfig()
+        super().__init__(config)
         if engine is None and not (self.config.engine and self.config.model):
             raise ConfigError("checks.judge needs `engine` (hf | openai | vllm) and `model`")
         self._engine = engine

@@ -31,8 +31,8 @@ def torchrun_sft(dv: DatasetVersion, model: str, out: str, gpus: int = 8) -> str
 
 
 def verl_grpo(dv: DatasetVersion, model: str, gpus: int = 8, nodes: int = 1) -> str:
-    """verl PPO trainer in GRPO mode over the rl_prompts version, scored by curate.rewards.compute_score."""
-    import curate.rewards as rewards
+    """verl PPO trainer in GRPO mode over the rl_prompts version, scored by curate.launch.rewards.compute_score."""
+    import curate.launch.rewards as rewards
 
     files = "[" + ",".join(f"'{p}'" for p in dv.parts) + "]"
     args = [

@@ -6,7 +6,6 @@ prompts -> samples -> checked -> dataset@v -> run -> checkpoint -> next round's 
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from curate.io.files import write_bytes_atomic
 from curate.store import DatasetVersion, Store
 
 # (dataset version, model, tokenizer, scratch dir) -> a transformers/TRL trainer
@@ -51,9 +51,7 @@ def record_run(store: Store, rec: RunRecord) -> Path:
     """Write run.json atomically and refresh the catalog (which rebuilds the ``runs`` table)."""
     d = runs_dir(store) / rec.run_id
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / ".run.json.tmp"
-    tmp.write_bytes(orjson.dumps(asdict(rec), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-    os.replace(tmp, d / "run.json")
+    write_bytes_atomic(orjson.dumps(asdict(rec), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), d / "run.json")
     store.refresh_catalog()
     return d / "run.json"
 

@@ -12,10 +12,12 @@ import importlib.resources
 from collections.abc import Sequence
 from typing import Any
 
+from curate.errors import CurateError
+
 _PREFIX = len("__label__")
 
 
-class LanguageModelMissing(RuntimeError):
+class LanguageModelMissing(CurateError, RuntimeError):
     """The fastText language-ID model could not be found or loaded."""
 
 

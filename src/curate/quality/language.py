@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import polars as pl
 
-from curate.checks.base import Scope, add_reasons
+from curate.checks.base import Check, add_reasons
 from curate.quality import _patterns as P
 from curate.quality._lid import fasttext_predict, langdetect_predict
 from curate.text import answer_expr, reasoning_expr
@@ -229,16 +229,11 @@ def language_consistency_batch(texts: Sequence[str], targets: Sequence[str] | st
     return [float(x) for x in stats["lang_target_share"]]
 
 
-class LanguageCheck:
-    name: ClassVar[str] = "lang"
-    scope: ClassVar[Scope] = "row"
-    cost: ClassVar[int] = 20
-    tasks: ClassVar[frozenset[str] | None] = None
-    default_enabled: ClassVar[bool] = True
-    Config: ClassVar[type] = LanguageConfig
-
-    def __init__(self, config: LanguageConfig | None = None) -> None:
-        self.config = config or LanguageConfig()
+class LanguageCheck(Check[LanguageConfig]):
+    name = "lang"
+    cost = 20
+    Config = LanguageConfig
+    reads = ("response", "language")
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config

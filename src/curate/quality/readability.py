@@ -19,11 +19,10 @@ from __future__ import annotations
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar
 
 import polars as pl
 
-from curate.checks.base import Scope, add_reasons
+from curate.checks.base import Check, add_reasons
 from curate.quality import _patterns as P
 from curate.text import answer_expr, reasoning_expr
 
@@ -140,16 +139,11 @@ def _word_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series) -> pl.DataFram
     return out.select(pl.col("longest").cast(pl.Int32), pl.col("total").cast(pl.Int32))
 
 
-class ReadabilityCheck:
-    name: ClassVar[str] = "readability"
-    scope: ClassVar[Scope] = "row"
-    cost: ClassVar[int] = 10
-    tasks: ClassVar[frozenset[str] | None] = None
-    default_enabled: ClassVar[bool] = True
-    Config: ClassVar[type] = ReadabilityConfig
-
-    def __init__(self, config: ReadabilityConfig | None = None) -> None:
-        self.config = config or ReadabilityConfig()
+class ReadabilityCheck(Check[ReadabilityConfig]):
+    name = "readability"
+    cost = 10
+    Config = ReadabilityConfig
+    reads = ("response",)
 
     def _features(self, work: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from curate.checks.base import REASONS
+from curate.checks.funnel import Funnel
 from curate.recipes.config import Recipe
 from curate.recipes.export import to_messages, to_prompt_completion, to_verl
-from curate.select import REASONING_TASKS, cap, pass_rates, select
+from curate.recipes.select import REASONING_TASKS, cap, pass_rates, select
 from curate.text import answer_expr, reasoning_expr
 
 
@@ -28,13 +27,10 @@ class RecipeOutput:
 
 def funnel_of(checked: pl.DataFrame, decisions: pl.DataFrame | None = None) -> dict[str, int]:
     """Counts per reject reason (a row may have several), plus totals and selection outcomes."""
-    c: Counter[str] = Counter({"total": checked.height, "accepted": int(checked["accepted"].sum())})
-    for reason, n in checked.select(pl.col(REASONS).explode().drop_nulls()).group_by(REASONS).len().iter_rows():
-        c[reason] = n
+    funnel = Funnel.from_frame(checked)
     if decisions is not None:
-        for reason, n in decisions.group_by("select_reason").len().iter_rows():
-            c[reason] = n
-    return dict(c)
+        funnel = funnel.with_reasons(dict(decisions.group_by("select_reason").len().iter_rows()))
+    return funnel.to_dict()
 
 
 def length_stats(df: pl.DataFrame) -> dict[str, Any]:
@@ -64,9 +60,9 @@ def _strict(df: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
 def _sft(checked: pl.DataFrame, recipe: Recipe) -> RecipeOutput:
     df = select(checked, recipe.select)
     reasoning = pl.col("task").is_in(list(REASONING_TASKS))
-    if recipe.recipe == "cold_start_sft":
+    if recipe.kind == "cold_start_sft":
         df = _strict(df, recipe)
-    if recipe.recipe == "rs_sft":
+    if recipe.kind == "rs_sft":
         if recipe.require_judge:
             judged = pl.col("judge_score").is_not_null() if "judge_score" in df.columns else pl.lit(False)
             missing = pl.col("selected") & ~reasoning & ~judged
@@ -122,6 +118,6 @@ def _rl(checked: pl.DataFrame, recipe: Recipe) -> RecipeOutput:
 
 def build(recipe: Recipe, checked: pl.DataFrame) -> RecipeOutput:
     """The recipe's rows, decisions and funnel from checked samples."""
-    if recipe.recipe == "rl_prompts":
+    if recipe.kind == "rl_prompts":
         return _rl(checked, recipe)
     return _sft(checked, recipe)

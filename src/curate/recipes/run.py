@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.pipeline import sample_source
+from curate.checks.runner import sample_source
 from curate.recipes.build import RecipeOutput, build
 from curate.recipes.config import Recipe
 from curate.schema import table
@@ -45,10 +45,10 @@ def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None
     if checked is None:
         checked, parents = load_checked(store, recipe.inputs)
     out = build(recipe, checked)
-    cfg = recipe.raw or {"recipe": recipe.recipe, "name": recipe.name}
+    cfg = recipe.raw or {"recipe": recipe.kind, "name": recipe.name}
     common = {"config": cfg, "parents": tuple(parents or ()), "source": sample_source(checked)}
-    extra = {**out.extra, "recipe": recipe.recipe, "recipe_hash": config_hash(cfg)}
-    ds = store.publish_frame(recipe.name, recipe.recipe, table(out.table), out.rows, funnel=out.funnel,
+    extra = {**out.extra, "recipe": recipe.kind, "recipe_hash": config_hash(cfg)}
+    ds = store.publish_frame(recipe.name, recipe.kind, table(out.table), out.rows, funnel=out.funnel,
                              extra=extra, **common)
     sel = store.publish_frame(f"{recipe.name}_selection", "selection", table("selection"), out.decisions,
                               funnel=out.funnel, extra={"for": ds.manifest.ref}, **common)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from curate.checks.base import Scope, add_reasons
+from curate.checks.base import Check, Scope, add_reasons
 from curate.verify.sandbox import SandboxConfig, SandboxRun, run_sandboxed, sandbox_error
 from curate.verify.zygote import ZygotePool
 
@@ -224,7 +224,7 @@ def run_code_batch(tasks: Sequence[CodeTask], config: CodeConfig | None = None) 
     return [r if r is not None else _result("sandbox_error", "not run") for r in results]
 
 
-class CodeCheck:
+class CodeCheck(Check[CodeConfig]):
     """Runs ``task == "code"`` rows in the sandbox; other rows get null columns and no reasons."""
 
     name: ClassVar[str] = "code"
@@ -233,6 +233,7 @@ class CodeCheck:
     tasks: ClassVar[frozenset[str] | None] = frozenset({"code"})
     default_enabled: ClassVar[bool] = True
     Config: ClassVar[type] = CodeConfig
+    reads: ClassVar[tuple[str, ...]] = ("task", "response", "tests", "entry_point", "io_tests")
 
     def __init__(self, config: CodeConfig | None = None) -> None:
         self.config = config or CodeConfig()

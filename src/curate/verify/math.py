@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 
 import polars as pl
 
-from curate.checks.base import Scope, add_reasons
+from curate.checks.base import Check, Scope, add_reasons
 from curate.verify.answer_extract import Method, Template, extract_answer, gold_answer
 from curate.verify.math_equiv import candidates_for, decide, fast_compare
 
@@ -106,7 +106,7 @@ def _decide_many(items: list[tuple[str, tuple[str, ...]]], cfg: MathConfig) -> l
     return get_pool(cfg.workers).run(items, cfg.timeout_s)
 
 
-class MathCheck:
+class MathCheck(Check[MathConfig]):
     """Rows whose task is ``math``: is the final answer equivalent to ``reference``?"""
 
     name: ClassVar[str] = "math"
@@ -115,6 +115,7 @@ class MathCheck:
     tasks: ClassVar[frozenset[str] | None] = frozenset({"math"})
     default_enabled: ClassVar[bool] = True
     Config: ClassVar[type] = MathConfig
+    reads: ClassVar[tuple[str, ...]] = ("task", "response", "reference")
 
     def __init__(self, config: MathConfig | None = None) -> None:
         self.config = config or MathConfig()

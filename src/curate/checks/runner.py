@@ -1,0 +1,307 @@
+"""Running checks over files: the streaming engine behind ``curate check``.
+
+Pass 1 streams input batches through the row checks and appends them to a staging Parquet file.
+Corpus checks (dedup, the judge) then see the columns they need for all rows at once and return their
+columns as a patch; pass 2 streams the staging file again, applies the patches and writes the output.
+Memory is bounded by the batch size for row checks; corpus checks hold only their own columns.
+The output appears atomically (staging file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import orjson
+import polars as pl
+import pyarrow.parquet as pq
+
+from curate.checks.base import REASONS, Check, ensure_reasons, finalize
+from curate.checks.funnel import Funnel
+from curate.errors import RunFailed
+from curate.io.files import commit_file
+from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids, read_batches
+from curate.schema import table
+from curate.store import DatasetVersion, Store
+
+Progress = Callable[[int], None]
+T = TypeVar("T")
+
+
+class TooManyBadRows(RunFailed):
+    """The share of unreadable rows exceeded ``max_bad_fraction``."""
+
+
+@dataclass(slots=True)
+class CheckReport:
+    out: Path
+    quarantine: Path | None
+    read: ReadStats = field(default_factory=ReadStats)
+    funnel: Funnel = field(default_factory=Funnel)
+
+    @property
+    def rows(self) -> int:
+        return self.funnel.total
+
+    @property
+    def accepted(self) -> int:
+        return self.funnel.accepted
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
+                "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
+                "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
+                "funnel": dict(self.funnel.reasons)}
+
+
+class RepeatedIds:
+    """Rows whose given ``sample_id`` an earlier row already had go to the quarantine as
+    ``input.duplicate_id`` (the first row is kept), as repeated ``prompt_id``s in a prompt pool do.
+    Ids derived from content are not counted: identical texts are ``dedup.exact``'s business."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def drop_repeated(self, batch: pl.DataFrame, on_bad: Callable[[BadRow], None]) -> pl.DataFrame:
+        if "sample_id" not in batch.columns or batch["sample_id"].null_count() == batch.height:
+            return batch
+        keep: list[bool] = []
+        for sid, line, file in batch.select("sample_id", "input_line", "input_file").iter_rows():
+            first = sid is None or sid not in self.seen
+            keep.append(first)
+            if sid is None:
+                continue
+            if first:
+                self.seen.add(sid)
+            else:
+                on_bad(BadRow(file, line, "input.duplicate_id", f"sample_id {sid!r} repeats an earlier row's", ""))
+        return batch if all(keep) else batch.filter(pl.Series(keep))
+
+
+def quarantine_path(out: Path) -> Path:
+    """``x.parquet`` -> ``x.quarantine.jsonl`` beside it."""
+    return out.with_name(out.stem + ".quarantine.jsonl")
+
+
+def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check[Any]]) -> pl.DataFrame:
+    df = ensure_reasons(fill_ids(df))
+    for check in checks:
+        if check.scope == "row":
+            df = check.run(df)
+    return df
+
+
+def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``it`` in a background thread, ``depth`` items ahead.
+
+    Parsing JSONL holds the GIL while checks and Parquet writing (Rust/C++) release it, so overlapping
+    them uses the second core. Exceptions are re-raised in the consumer.
+    """
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", e))
+
+    t = threading.Thread(target=work, name="curate-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+class BackgroundWriter:
+    """A Parquet writer that converts and compresses in a background thread, ``depth`` frames behind.
+
+    Arrow conversion and zstd compression release the GIL, so they overlap the next batch's checks;
+    ``close`` waits for the queue to drain and re-raises the writer thread's error, if any.
+    """
+
+    def __init__(self, path: Path, convert: Callable[[pl.DataFrame], Any], schema: Any, depth: int = 2) -> None:
+        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+        self._convert = convert
+        self._q: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="curate-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (df := self._q.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_table(self._convert(df))
+                except BaseException as e:  # noqa: BLE001 - re-raised by write/close in the caller
+                    self._error = e
+
+    def write(self, df: pl.DataFrame) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put(df)
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+
+def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
+                read_options: ReadConfig | None = None, max_bad_fraction: float | None = None,
+                progress: Progress | None = None) -> CheckReport:
+    """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    qpath = quarantine_path(out)
+    report = CheckReport(out=out, quarantine=None)
+    schema = table("checked_sample")
+    arrow_schema = schema.arrow_schema()
+    stage1 = out.with_name(f".{out.name}.{os.getpid()}.pass1")
+    final_tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    qtmp = qpath.with_name(f".{qpath.name}.{os.getpid()}.tmp")
+    row_checks = [c for c in checks if c.scope == "row"]
+    corpus_checks = sorted((c for c in checks if c.scope == "corpus"), key=lambda c: c.cost)
+    qfile: BinaryIO | None = None
+
+    def on_bad(row: BadRow) -> None:
+        nonlocal qfile
+        if qfile is None:
+            qfile = qtmp.open("wb")
+        qfile.write(row.to_json() + b"\n")
+        report.read.bad(row)
+
+    repeated = RepeatedIds()
+    first_target = final_tmp if not corpus_checks else stage1
+    writer = BackgroundWriter(first_target, schema.to_arrow, arrow_schema)
+    try:
+        try:
+            for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
+                batch = repeated.drop_repeated(batch, on_bad)
+                checked = apply_row_checks(batch, row_checks)
+                checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
+                if not corpus_checks:
+                    report.funnel += Funnel.from_frame(checked)
+                writer.write(checked)
+                report.read.rows_ok += batch.height
+                if progress:
+                    progress(batch.height)
+        finally:
+            writer.close()
+            if qfile is not None:
+                qfile.close()
+        total = report.read.rows_ok + report.read.rows_bad
+        if max_bad_fraction is not None and total and report.read.rows_bad / total > max_bad_fraction:
+            raise TooManyBadRows(f"{report.read.rows_bad} of {total} rows unreadable "
+                                 f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})")
+        if corpus_checks:
+            _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
+        commit_file(final_tmp, out)
+        if report.read.rows_bad:
+            commit_file(qtmp, qpath)
+            report.quarantine = qpath
+        elif qpath.exists():
+            qpath.unlink()  # a stale quarantine from an earlier run would mislead
+    finally:
+        for p in (stage1, final_tmp, qtmp):
+            if p.exists():
+                p.unlink()
+    return report
+
+
+def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check[Any]]) -> Funnel:
+    """Apply corpus checks to a checked Parquet file, writing ``out`` atomically; returns the funnel."""
+    report = CheckReport(out=out, quarantine=None)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        _run_corpus_checks(inp, tmp, checks, report)
+        commit_file(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return report.funnel
+
+
+def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any]], report: CheckReport) -> None:
+    schema = table("checked_sample")
+    needs: set[str] = {"sample_id", "prompt_id", REASONS}
+    for c in checks:
+        needs.update(c.needs())
+    cols = [n for n in schema.names if n in needs]
+    frame = pl.read_parquet(stage1, columns=cols)
+    before = set(frame.columns)
+    for c in checks:
+        frame = c.run(frame)
+    patch_cols = [REASONS] + [n for n in frame.columns if n not in before and n in schema.names]
+    patch = frame.select(patch_cols)
+    writer = pq.ParquetWriter(final_tmp, schema.arrow_schema(), compression="zstd")
+    try:
+        offset = 0
+        for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192):
+            df = pl.from_arrow(rb)
+            assert isinstance(df, pl.DataFrame)
+            part = patch.slice(offset, df.height)
+            offset += df.height
+            df = df.drop([c for c in patch_cols if c in df.columns]).hstack(part)
+            df = finalize(df)
+            report.funnel += Funnel.from_frame(df)
+            writer.write_table(schema.to_arrow(df))
+    finally:
+        writer.close()
+
+
+def sample_source(df: pl.DataFrame) -> dict[str, Any]:
+    """Where samples came from, for a manifest: checkpoints, params hashes, sampling params (first 8)."""
+    def uniq(col: str) -> list[Any]:
+        return df[col].drop_nulls().unique().sort().to_list() if col in df.columns else []
+
+    params = [orjson.loads(str(p)) for p in uniq("sampling_params")][:8]
+    return {"checkpoints": uniq("checkpoint"), "params_hashes": uniq("params_hash"), "sampling_params": params}
+
+
+def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, config: dict[str, Any],
+                    checks: Sequence[str], parents: Sequence[str] = ()) -> DatasetVersion:
+    """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
+    funnel = report.funnel.to_dict()
+    extra: dict[str, Any] = {"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
+    judge_cfg = (config.get("checks") or {}).get("judge") or {}
+    if judge_cfg.get("enabled"):
+        from curate.judge import usage_summary
+
+        cols = [c for c in ("judge_rubric", "judge_calls", "judge_tokens_in", "judge_tokens_out", "judge_cached",
+                            "reject_reasons") if c in pq.read_schema(out).names]
+        usage = usage_summary(pl.read_parquet(out, columns=cols), float(judge_cfg.get("price_in_per_m", 0.0)),
+                              float(judge_cfg.get("price_out_per_m", 0.0)))
+        extra["judge_usage"] = usage.as_dict()
+    source = sample_source(pl.read_parquet(out, columns=["checkpoint", "params_hash", "sampling_params"]))
+    with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents, source=source,
+                      config={"checks": list(checks), **config}, extra=extra) as w:
+        for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):
+            df = pl.from_arrow(rb)
+            assert isinstance(df, pl.DataFrame)
+            w.write(df)
+    assert w.published is not None
+    return w.published

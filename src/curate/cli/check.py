@@ -1,0 +1,106 @@
+"""``curate check`` and ``curate reasons``: run the checks over sample files; list every reason code."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table as RichTable
+
+from curate.cli.app import UserError, app, console, load_config, print_funnel, progress, store_from
+from curate.io.rows import ReadConfig
+from curate.schema import reason_codes
+
+
+def check_inputs(inputs: list[Path]) -> None:
+    for p in inputs:
+        if not p.is_file():
+            raise UserError(f"{p}: no such input file")
+
+
+def check_writable(out: Path, option: str) -> None:
+    """Refuse an output path that cannot be written, before any work starts: create its folder and
+    write (and remove) a probe file beside it."""
+    if out.is_dir():
+        raise UserError(f"{option} {out}: is a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent, prefix=f".{out.name}.probe-"):
+            pass
+    except OSError as e:
+        raise UserError(f"{option} {out}: cannot write there ({e.strerror or e})") from e
+    if out.exists() and not os.access(out, os.W_OK):
+        raise UserError(f"{option} {out}: not writable")
+
+
+@app.command("check")
+def check_command(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="JSONL or Parquet sample files")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet file")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (checks: {...})")] = None,
+    only: Annotated[str | None, typer.Option("--checks", help="Comma-separated checks to run (default: all)")] = None,
+    max_bad_fraction: Annotated[
+        float | None,
+        typer.Option(
+            "--max-bad-fraction", min=0.0, max=1.0, help="Fail when more than this share of rows is unreadable"
+        ),
+    ] = None,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", min=1, help="Rows per streamed batch")] = 8192,
+    publish: Annotated[
+        str | None,
+        typer.Option("--publish", help="Also publish the output as the next version of this dataset (kind 'checked')"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
+) -> None:
+    """Run every applicable check over samples; write each readable row with its verdict."""
+    from curate.checks.registry import build_checks
+    from curate.checks.runner import check_files
+
+    cfg = load_config(config)
+    checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)
+    # Everything that can be refused is refused before the first row is read (a check can take hours).
+    check_inputs(inputs)
+    check_writable(out, "--out")
+    store = store_from(ctx)
+    if publish:
+        store.check_name(publish)
+    opts = ReadConfig(batch_rows=batch_rows)
+    with progress("checking", "rows", enabled=not as_json) as tick:
+        report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction, progress=tick)
+    result = report.as_dict()
+    if publish:
+        from curate.checks.runner import publish_checked
+
+        dv = publish_checked(store, publish, out, report, config=cfg, checks=[c.name for c in checks])
+        result["published"] = dv.manifest.ref
+    if as_json:
+        print(orjson.dumps(result).decode())
+        return
+    if publish:
+        console.print(f"published [bold]{result['published']}[/] in {store.home}")
+    console.print(
+        f"[bold]{report.rows:,}[/] rows checked with {', '.join(c.name for c in checks)}: "
+        f"[green]{report.accepted:,} accepted[/], [red]{report.rows - report.accepted:,} rejected[/] "
+        f"-> {report.out}"
+    )
+    if report.funnel.reasons:
+        print_funnel(report.funnel)
+    if report.read.rows_bad:
+        by = ", ".join(f"{k} {v}" for k, v in report.read.bad_by_reason.most_common())
+        console.print(f"[yellow]{report.read.rows_bad:,} unreadable rows[/] ({by}) -> {report.quarantine}")
+
+
+@app.command("reasons")
+def reasons_command() -> None:
+    """Every reason code with its meaning: checks, quarantine (input.*) and selection (select.*)."""
+    t = RichTable()
+    t.add_column("code")
+    t.add_column("meaning")
+    for code, meaning in sorted(reason_codes().items()):
+        t.add_row(code, meaning)
+    console.print(t)

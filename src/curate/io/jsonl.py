@@ -1,0 +1,265 @@
+"""JSONL rows: blocks of whole lines read in chunks, an exact line-by-line path and a Polars fast path.
+
+The fast path (Polars' NDJSON reader over a whole block) is taken only when it provably gives what the
+exact path gives, row for row: the schema is inferred from every line of the block, every column's type
+must be one the exact path would accept as it is, and a String column holding anything that may have
+been a number, boolean, array or object in the JSON (Polars turns those into text) sends the block down
+the exact path. ``tests/io/test_fast_path.py`` checks the equality on random files.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from curate.io.rules import TASKS, BadRow, ReadConfig, Reason, RowRules, rules_for
+from curate.schema import Table
+
+BOM = codecs.BOM_UTF8
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    """json/orjson accept "\\ud800" escapes; such strings cannot be stored as UTF-8."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(obj, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_has_lone_surrogate(v) for v in obj)
+    return False
+
+
+def _loads(line: bytes) -> tuple[Any, Reason | None]:
+    try:
+        return orjson.loads(line), None
+    except orjson.JSONDecodeError as e:
+        msg = str(e)
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as ue:
+            return None, Reason("input.invalid_utf8", str(ue))
+        if "surrogate" in msg:
+            return None, Reason("input.lone_surrogate", msg)
+        if "recursion" in msg.lower():  # orjson stops at 1024 levels; the stdlib would blow the stack
+            return None, Reason("input.invalid_json", f"nested too deeply ({msg})")
+        # orjson rejects lone surrogates; the stdlib is lenient, so tell the two cases apart.
+        try:
+            obj = json.loads(line)
+            lone = _has_lone_surrogate(obj)
+        except RecursionError:
+            return None, Reason("input.invalid_json", "nested too deeply")
+        except ValueError:
+            return None, Reason("input.invalid_json", msg)
+        if lone:
+            return None, Reason("input.lone_surrogate", "unpaired UTF-16 surrogate in a string")
+        return obj, None
+
+
+Line = tuple[int, bytes | None, int]  # (line number, bytes or None when too long, length)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Whole lines read at once: ``data`` starts at line ``first_line``; ``long_lines`` were skipped."""
+
+    first_line: int
+    data: bytes
+    n_lines: int
+    long_lines: tuple[Line, ...] = ()
+
+    def lines(self) -> list[Line]:
+        out: list[Line] = list(self.long_lines)
+        if self.data:
+            out += [(self.first_line + i, line, len(line)) for i, line in enumerate(self.data.split(b"\n"))]
+        return sorted(out, key=lambda x: x[0])
+
+
+def iter_blocks(path: Path, opts: ReadConfig) -> Iterator[Block]:
+    """Yield blocks of whole lines, numbered, without ever holding an over-long line."""
+    lineno = 0  # lines yielded so far
+    buf = b""
+    skipping = False
+    skipped = 0
+    first = True
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(opts.chunk_bytes)
+            if first:
+                if chunk.startswith(BOM):  # a leading BOM is an encoding artifact, not data
+                    chunk = chunk[len(BOM) :]
+                first = False
+            if not chunk:
+                break
+            long: list[Line] = []
+            if skipping:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    skipped += len(chunk)
+                    continue
+                lineno += 1
+                long.append((lineno, None, skipped + nl))
+                skipping = False
+                chunk = chunk[nl + 1 :]
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                buf, whole = buf + chunk, b""
+            else:  # one copy: the carried-over tail and this chunk's whole lines
+                whole, buf = b"".join((buf, memoryview(chunk)[:cut])), chunk[cut + 1 :]
+            n = whole.count(b"\n") + 1 if cut >= 0 else 0
+            if n or long:
+                yield Block(lineno + 1, whole, n, tuple(long))
+                lineno += n
+            if len(buf) > opts.max_line_bytes:
+                skipping, skipped, buf = True, len(buf), b""
+        if skipping:
+            yield Block(lineno + 1, b"", 0, ((lineno + 1, None, skipped),))
+        elif buf:
+            yield Block(lineno + 1, buf, 1)
+
+
+def parse_block(
+    block: Block, name: str, rules: RowRules, max_line_bytes: int, batch_rows: int
+) -> tuple[list[pl.DataFrame], list[BadRow]]:
+    """The exact path: decode, validate and convert one block line by line."""
+    tbl = rules.table
+    frames: list[pl.DataFrame] = []
+    bad: list[BadRow] = []
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for lineno, line, length in block.lines():
+        if line is None or length > max_line_bytes:
+            bad.append(
+                BadRow.of(
+                    name, lineno, Reason("input.line_too_long", f"{length} bytes > limit {max_line_bytes}"), line or b""
+                )
+            )
+            continue
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip():
+            continue  # blank lines carry no row
+        obj, err = _loads(line)
+        row = None
+        if err is None:
+            row, err = rules.check_object(obj)
+        if err is not None or row is None:
+            bad.append(BadRow.of(name, lineno, err or Reason("input.invalid_json"), line))
+            continue
+        rows.append(row)
+        lines.append(lineno)
+        if len(rows) >= batch_rows:
+            frames.append(_frame(rows, lines, name, tbl))
+            rows, lines = [], []
+    if rows:
+        frames.append(_frame(rows, lines, name, tbl))
+    return frames, bad
+
+
+def jsonl_batches(
+    path: Path, table: Table, opts: ReadConfig, on_bad: Callable[[BadRow], None]
+) -> Iterator[pl.DataFrame]:
+    name = str(path)
+    rules = rules_for(table, opts.required)
+    for block in iter_blocks(path, opts):
+        fast = fast_block(block, name, rules, opts)
+        frames, bad = (
+            fast if fast is not None else parse_block(block, name, rules, opts.max_line_bytes, opts.batch_rows)
+        )
+        for b in bad:
+            on_bad(b)
+        yield from frames
+
+
+def fast_block(
+    block: Block, name: str, rules: RowRules, opts: ReadConfig
+) -> tuple[list[pl.DataFrame], list[BadRow]] | None:
+    """Polars' native NDJSON reader for a block with nothing unusual in it, else None (the caller then
+    parses line by line). Anything the per-line path would quarantine or treat specially (blank or
+    over-long lines, CR, surrogate escapes, NULs, nulls in required fields, wrong types, unknown tasks,
+    sparse unknown fields) sends the block down the exact path, so both paths give the same rows."""
+    # Polars skips blank lines (the height check below catches them), reads CRLF, and decodes a lone
+    # surrogate escape to NUL (the NUL check catches it): no extra byte scans are needed here.
+    if block.n_lines < 64 or block.long_lines:
+        return None
+    data = block.data
+    table = rules.table
+    try:  # the schema from every line, not the first hundred: a late field or type is seen
+        df = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception:  # noqa: BLE001 - any parse problem: let the exact path find and name it
+        return None
+    if df.height != block.n_lines or "extra" in df.columns or "input_line" in df.columns:
+        return None
+    known = {c.name: c for c in table.columns}
+    unknown = [c for c in df.columns if c not in known]
+    for r in opts.required:
+        if r not in df.columns or df[r].null_count():
+            return None
+    for c in df.columns:
+        dtype = df.schema[c]
+        if c not in known:
+            # absent in some rows (the exact path keeps only what is there), or a type Polars may have
+            # unified (ints into floats, objects into one struct shape)
+            if df[c].null_count() or dtype not in (pl.String, pl.Int64, pl.Boolean):
+                return None
+        elif not rules.column_ok(c, dtype) or _nul_outside_response(df, c):
+            return None
+        if dtype == pl.String and not _all_strings(data, c, df[c]):
+            return None  # some value was a number, boolean, array or object that Polars turned into text
+    if "task" in df.columns and not df["task"].drop_nulls().is_in(list(TASKS)).all():
+        return None
+    if unknown:
+        df = df.with_columns(pl.struct(unknown).struct.json_encode().alias("extra")).drop(unknown)
+        if df["extra"].str.contains("\\u0000", literal=True).any():
+            return None
+    df = df.with_columns(
+        pl.int_range(block.first_line, block.first_line + df.height, dtype=pl.Int64).alias("input_line"),
+        pl.lit(name).alias("input_file"),
+    )
+    casts = {c: known[c] for c in df.columns if c in known and df.schema[c] != pl.Null}
+    df = df.with_columns([pl.col(c).cast(table.polars_schema()[c]) for c in casts])
+    return [df.slice(i, opts.batch_rows) for i in range(0, df.height, opts.batch_rows)], []
+
+
+def _nul_outside_response(df: pl.DataFrame, c: str) -> bool:
+    return c != "response" and df.schema[c] == pl.String and bool(df[c].str.contains("\x00", literal=True).any())
+
+
+# What Polars makes of a JSON number, boolean, array or object read into a String column. A column with
+# no value of this shape held only strings; only one with such values needs the byte count below.
+_COERCED = r"^\s*(?:-?[0-9][0-9.eE+-]*|true|false|\[[\s\S]*\]|\{[\s\S]*\})\s*$"
+
+
+def _all_strings(data: bytes, name: str, col: pl.Series) -> bool:
+    """Whether every non-null value of ``name`` was a JSON string in ``data``. Values that cannot have
+    come from anything else settle it at once; otherwise the key followed by a quote must occur exactly
+    as often as there are values. Inside a JSON string every quote is escaped, so the key pattern cannot
+    match there; a nested object with the same key, spacing other than the compact one and Python's
+    ``json.dumps`` default, or an escaped key only make the counts differ, which is the safe answer."""
+    if not col.str.contains(_COERCED).any():
+        return True
+    key, values = orjson.dumps(name), col.len() - col.null_count()
+    found = data.count(key + b':"')  # compact (orjson, Polars); Python's json.dumps puts a space after ':'
+    return found == values or found + data.count(key + b': "') == values
+
+
+def _frame(rows: list[dict[str, Any]], lines: list[int], name: str, table: Table) -> pl.DataFrame:
+    keys: set[str] = set()
+    for r in rows:
+        keys.update(r)
+    present = {c.name for c in table.columns if c.name in keys}
+    cols = {c: [r.get(c) for r in rows] for c in present}
+    schema = {c.name: table.polars_schema()[c.name] for c in table.columns if c.name in present}
+    df = pl.DataFrame(cols, schema=schema)
+    return df.with_columns(pl.Series("input_line", lines, dtype=pl.Int64), pl.lit(name).alias("input_file"))

@@ -1,0 +1,1 @@
+"""Inspection helpers for notebooks: funnel tables, charts and samples rendered as HTML."""
