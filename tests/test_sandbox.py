@@ -8,6 +8,7 @@ is followed by an honest program in the same pool that checks nothing was left b
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import socket
@@ -59,7 +60,7 @@ class Runner:
         config: CodeConfig = LOW,
     ) -> CodeResult:
         response = f"<think>plan</think>\n```python\n{program}\n```\n"
-        pool = self.pool if config is LOW else None
+        pool = self.pool if self.pool is not None and config is self.pool.config else None
         return run_code(response, tests=tests, entry_point="f" if tests else None, io_tests=io,
                         config=config, pool=pool)  # fmt: skip
 
@@ -302,17 +303,19 @@ def test_a_program_leaves_nothing_for_the_next_one() -> None:
 @pooled_only
 def test_the_pool_reuses_sandboxes_and_replaces_broken_ones() -> None:
     honest = "def f(x):\n    return x + 1"
-    with ZygotePool(LOW) as pool:
+    # A wall clock far above the 1 s CPU limit, so that the CPU limit fires first on a loaded machine too.
+    cfg = dataclasses.replace(LOW, wall_s=8.0)
+    with ZygotePool(cfg) as pool:
         run = Runner(pool)
-        assert all(run(honest).passed for _ in range(5)) and pool.started == 1
-        assert run("while True:\n    pass").reason == "code.timeout"  # CPU limit: harness verdict
-        assert run(honest).passed is True and pool.started == 1
-        assert run("import time\ntime.sleep(60)").reason == "code.timeout"  # wall clock: thrown away
-        assert run(honest).passed is True and pool.started == 2
+        assert all(run(honest, config=cfg).passed for _ in range(5)) and pool.started == 1
+        assert run("while True:\n    pass", config=cfg).reason == "code.timeout"  # CPU limit: harness verdict
+        assert run(honest, config=cfg).passed is True and pool.started == 1
+        assert run("import time\ntime.sleep(60)", config=cfg).reason == "code.timeout"  # wall: thrown away
+        assert run(honest, config=cfg).passed is True and pool.started == 2
         zygote = pool._local.zygote
         os.killpg(zygote.proc.pid, 9)  # dies while idle: the next program goes to a new one
         zygote.proc.wait()
-        assert run(honest).passed is True and pool.started == 3
+        assert run(honest, config=cfg).passed is True and pool.started == 3
         assert pool.broken is None
 
 

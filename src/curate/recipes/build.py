@@ -100,7 +100,8 @@ def _rl(checked: pl.DataFrame, recipe: Recipe) -> RecipeOutput:
     )
     per_prompt = per_prompt.with_columns(reason.alias("select_reason"))
     first = checked.unique("prompt_id", keep="first", maintain_order=True)
-    cols = [c for c in ("prompt_id", "prompt", "task", "reference", "tests", "entry_point", "test_setup") if c in first.columns]
+    keep = ("prompt_id", "prompt", "task", "reference", "tests", "entry_point", "test_setup")
+    cols = [c for c in keep if c in first.columns]
     prompts = per_prompt.join(first.select(cols), on="prompt_id", how="left")
     prompts = prompts.with_columns((pl.col("select_reason") == "selected").alias("selected"),
                                    pl.col("prompt_id").alias("sample_id"))
