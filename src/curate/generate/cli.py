@@ -149,54 +149,57 @@ def generate_command(
         _fail(str(e))
     except OSError as e:
         _fail(f"cannot create ledger {out}: {e}")
-    try:  # every process writes the same file atomically; only after open, so a refused run leaves none
-        quarantine = pool.write_quarantine(out)
-    except OSError as e:
-        _fail(f"cannot write the prompts quarantine in {out}: {e}")
+    try:  # the ledger lease is held until this run ends (the kernel drops it if the process dies)
+        try:  # every process writes the same file atomically; only after open, so a refused run leaves none
+            quarantine = pool.write_quarantine(out)
+        except OSError as e:
+            _fail(f"cannot write the prompts quarantine in {out}: {e}")
 
-    if data_parallel > 1:
-        _launch_workers(ctx, data_parallel, tensor_parallel_size)
-        return
-    # Every engine's options at once, under its config's field names; each engine takes its own.
-    opts: dict[str, Any] = dict(
-        device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
-        api_key=os.environ.get(api_key_env) if api_key_env else None, concurrency=concurrency,
-        max_retries=max_retries, timeout_s=timeout, split_n=split_n, tensor_parallel_size=tensor_parallel_size,
-        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-    )
-    try:
-        eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
-    except EngineError as e:
-        _fail(str(e))
-    if worker_slot[0] == 0:  # one counts line per run, not one per data-parallel worker
-        typer.echo(pool.summary(quarantine), err=True)
-    bar, hook = _progress_hook(progress and sys.stderr.isatty())
-    try:
-        if bar is not None:
-            bar.start()
-        result = generate_ledger(
-            table,
-            eng,
-            params,
-            tmpl,
-            ledger,
-            manifest,
-            worker=worker_slot,
-            stats_path=stats,
-            on_progress=hook,
+        if data_parallel > 1:
+            _launch_workers(ctx, data_parallel, tensor_parallel_size)
+            return
+        # Every engine's options at once, under its config's field names; each engine takes its own.
+        opts: dict[str, Any] = dict(
+            device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
+            api_key=os.environ.get(api_key_env) if api_key_env else None, concurrency=concurrency,
+            max_retries=max_retries, timeout_s=timeout, split_n=split_n, tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
         )
-    except EngineError as e:
-        _fail(f"{e} (finished shards are kept; rerun the same command to resume)", code=1)
+        try:
+            eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
+        except EngineError as e:
+            _fail(str(e))
+        if worker_slot[0] == 0:  # one counts line per run, not one per data-parallel worker
+            typer.echo(pool.summary(quarantine), err=True)
+        bar, hook = _progress_hook(progress and sys.stderr.isatty())
+        try:
+            if bar is not None:
+                bar.start()
+            result = generate_ledger(
+                table,
+                eng,
+                params,
+                tmpl,
+                ledger,
+                manifest,
+                worker=worker_slot,
+                stats_path=stats,
+                on_progress=hook,
+            )
+        except EngineError as e:
+            _fail(f"{e} (finished shards are kept; rerun the same command to resume)", code=1)
+        finally:
+            if bar is not None:
+                bar.stop()
+            eng.close()
+        typer.echo(
+            f"{out}: {result.shards_written} shards written, {result.shards_skipped} already done, "
+            f"{result.samples_written} samples in {result.wall_s:.1f}s "
+            f"(engine {result.engine_s:.1f}s, ledger {result.ledger_s:.2f}s)",
+            err=True,
+        )
     finally:
-        if bar is not None:
-            bar.stop()
-        eng.close()
-    typer.echo(
-        f"{out}: {result.shards_written} shards written, {result.shards_skipped} already done, "
-        f"{result.samples_written} samples in {result.wall_s:.1f}s "
-        f"(engine {result.engine_s:.1f}s, ledger {result.ledger_s:.2f}s)",
-        err=True,
-    )
+        ledger.close()
 
 
 def _launch_workers(ctx: typer.Context, k: int, tp: int) -> None:
