@@ -92,6 +92,7 @@ def shard_rows(
     phash: str,
     params_json: str,
     n: int,
+    seed: int = 0,
 ) -> pa.Table:
     """The ledger rows of one shard: each prompt row repeated n times plus the generated columns."""
     idx = np.repeat(np.arange(prompts.height), n)
@@ -107,6 +108,7 @@ def shard_rows(
         pl.Series("prefill", [c.prefill for c in flat], dtype=pl.String),
         pl.Series("finish_reason", [c.finish_reason for c in flat], dtype=pl.String),
         pl.Series("sample_index", index, dtype=pl.Int32),
+        pl.Series("seed", [prompt_seed(seed, p) + int(i) for p, i in zip(pids, index, strict=True)], dtype=pl.Int64),
         pl.lit(checkpoint).alias("checkpoint"),
         pl.lit(engine).alias("engine"),
         pl.lit(phash).alias("params_hash"),
@@ -181,6 +183,7 @@ def generate_ledger(
             phash=manifest.params_hash,
             params_json=params_json,
             n=params.n,
+            seed=params.seed,
         )
         ledger.write_shard(s, tbl)
         t2 = time.perf_counter()
