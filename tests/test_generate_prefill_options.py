@@ -124,3 +124,14 @@ def test_options_checked_before_anything_starts(tmp_path: Path, tiny_checkpoint:
         assert code == 2 and msg in out and "Traceback" not in out, (msg, out)
         assert len(out.strip().splitlines()) == 1, out
     assert not (tmp_path / "L").exists()  # nothing started, no ledger made
+
+
+def test_vllm_not_installed_is_one_line_before_any_ledger(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here")
+    code, out = _cli(["--prompts", str(_prompts(tmp_path / "p.jsonl")), "--model", str(tiny_checkpoint),
+                      "--engine", "vllm", "--max-tokens", "8", "--out", str(tmp_path / "L"), "--no-progress"])
+    assert code == 2 and "vllm is not installed" in out and ".ci/vllm-env" in out and len(out.strip().splitlines()) == 1
+    assert not (tmp_path / "L").exists()

@@ -126,6 +126,13 @@ def generate_command(
     _check_engine_options(ctx, engine)
     vllm_extra = _parse_vllm_options(vllm_option or [])
     _check_model(engine, model, max_tokens, max_model_len)
+    if engine == "vllm":
+        import importlib.util
+
+        from curate.generate.engines.vllm import VENV_HINT
+
+        if importlib.util.find_spec("vllm") is None:
+            _fail(f"--engine vllm: vllm is not installed in this environment; {VENV_HINT}")
     try:
         params = SamplingParams(
             n=n,

@@ -45,7 +45,8 @@ def rubric_key(rubric: Any) -> str:
     """``name@version#hash of its content``: a rubric edited in place is not answered from the cache."""
     import dataclasses
 
-    content = dataclasses.asdict(rubric) if dataclasses.is_dataclass(rubric) else repr(rubric)
+    is_instance = dataclasses.is_dataclass(rubric) and not isinstance(rubric, type)
+    content = dataclasses.asdict(rubric) if is_instance else repr(rubric)
     return f"{rubric.tag}#{stable_hash(content)[:16]}"
 
 
