@@ -249,6 +249,23 @@ def test_openai_engine_against_real_vllm_server(server: str, ckpt: Path, prompts
         if template == "r1":
             assert _ids(df) == _ids(hf_ledger)
 
+    # A raw-text prompt (R1-Zero, /completions) with one request per sample (split_n): exact token counts.
+    from curate.generate.engines.base import Request, SamplingParams, prompt_seed
+    from curate.generate.engines.openai import OpenAIConfig, OpenAIEngine
+    from curate.generate.templates import PromptTemplate
+
+    eng = OpenAIEngine(str(ckpt), OpenAIConfig(base_url=server, split_n=True, max_retries=1))
+    try:
+        reqs = [Request(f"z{i}", PromptTemplate("r1-zero").render(f"What is {i} + 1?"), prompt_seed(0, f"z{i}"))
+                for i in range(2)]
+        out = eng.generate(reqs, SamplingParams(n=3, temperature=1.0, max_tokens=MAX_TOKENS))
+    finally:
+        eng.close()
+    assert [len(row) for row in out] == [3, 3]
+    assert all(c.prefill == "" and c.tokens_in and c.tokens_in > 50 for row in out for c in row)
+    assert all(c.tokens_out is not None and 0 < c.tokens_out <= MAX_TOKENS for row in out for c in row)
+    assert all(c.tokens_out == MAX_TOKENS for row in out for c in row if c.finish_reason == "length")
+
 
 def test_judge_against_real_vllm_server(server: str, ckpt: Path, tmp_path: Path) -> None:
     """The LLM judge through a real server. The tiny model's replies are noise, so every verdict is
