@@ -180,8 +180,13 @@ def test_vllm_generate_kill9_resume(ckpt: Path, prompts: Path, hf_ledger: pl.Dat
     done_at_kill = {int(p.name[5:10]) for p in out.glob("part-*.parquet")}
     assert 1 <= len(done_at_kill) < 4, "the run finished before it could be killed"
 
-    rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600, start_new_session=True)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rerun = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    _, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err.decode()[-3000:]
+    deadline = time.monotonic() + 30  # a finished run leaves no engine process behind
+    while _live_in_group(rerun.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _live_in_group(rerun.pid)
     events = [orjson.loads(line) for line in stats.read_text().splitlines()]
     pids = list(dict.fromkeys(e["pid"] for e in events))
     second = [e["shard"] for e in events if e["pid"] == pids[-1] and e["event"] == "call"]
