@@ -1,8 +1,10 @@
-"""The HTTP engine against a local OpenAI-compatible server started by the test.
+"""The HTTP engine against a fault-injecting OpenAI-compatible server started by the test.
 
-A real vLLM server needs a GPU and cannot run here, so the server is ``curate.testing.fake_server``
-(starlette on uvicorn, a real socket): the real client code runs, with retries (the server answers 429 and
-500 at random), bounded concurrency, both endpoints and reasoning returned apart.
+The engine against a *real* vLLM server (n per prompt, token counts, prefills, sample ids) is
+``tests/test_vllm_real.py`` (``pytest -m vllm``, in the ``.ci/vllm-env`` environment). This file keeps
+``curate.generate.fake_server`` (starlette on uvicorn, a real socket) for what a real server won't do on
+demand: 429s and 500s at random or always (retries, giving up, client errors recorded), a fixed latency
+(bounded concurrency), and reasoning returned apart from the content without a reasoning model.
 """
 
 from __future__ import annotations

@@ -70,6 +70,12 @@ def generate_command(
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", help="vllm: GPUs per model")] = 1,
     gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="vllm")] = 0.9,
     max_model_len: Annotated[int | None, typer.Option("--max-model-len", help="vllm")] = None,
+    kv_cache_gib: Annotated[
+        float | None, typer.Option("--kv-cache-gib", help="vllm on CPU: KV cache GiB (default: 1/4 of free RAM, <= 4)")
+    ] = None,
+    vllm_option: Annotated[
+        list[str] | None, typer.Option("--vllm-option", help="vllm: any other LLM() keyword, KEY=JSON (repeatable)")
+    ] = None,
     data_parallel: Annotated[int, typer.Option("--data-parallel", help="Worker processes, one per GPU group")] = 1,
     worker: Annotated[str | None, typer.Option("--worker", help="Run only shards s with s % K == I (I/K)")] = None,
     stats: Annotated[Path | None, typer.Option("--stats", help="Append one JSON line per engine call")] = None,
@@ -83,6 +89,16 @@ def generate_command(
         _fail(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if shard_size < 1 or data_parallel < 1 or batch_size < 1 or concurrency < 1:
         _fail("--shard-size, --data-parallel, --batch-size and --concurrency must be >= 1")
+    _check_engine_options(ctx, engine)
+    vllm_extra = _parse_vllm_options(vllm_option or [])
+    _check_model(engine, model, max_tokens, max_model_len)
+    if engine == "vllm":
+        import importlib.util
+
+        from curate.generate.engines.vllm import VENV_HINT
+
+        if importlib.util.find_spec("vllm") is None:
+            _fail(f"--engine vllm: vllm is not installed in this environment; {VENV_HINT}")
     try:
         params = SamplingParams(
             n=n,
@@ -115,50 +131,108 @@ def generate_command(
         _fail(str(e))
     except OSError as e:
         _fail(f"cannot create ledger {out}: {e}")
-    try:  # every process writes the same file atomically; only after open, so a refused run leaves none
-        quarantine = pool.write_quarantine(out)
-    except OSError as e:
-        _fail(f"cannot write the prompts quarantine in {out}: {e}")
+    try:  # the ledger lease is held until this run ends (the kernel drops it if the process dies)
+        try:  # every process writes the same file atomically; only after open, so a refused run leaves none
+            quarantine = pool.write_quarantine(out)
+        except OSError as e:
+            _fail(f"cannot write the prompts quarantine in {out}: {e}")
 
-    if data_parallel > 1:
-        _launch_workers(ctx, data_parallel, tensor_parallel_size)
-        return
-    # Every engine's options at once, under its config's field names; each engine takes its own.
-    opts: dict[str, Any] = dict(
-        device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
-        api_key=os.environ.get(api_key_env) if api_key_env else None, concurrency=concurrency,
-        max_retries=max_retries, timeout_s=timeout, split_n=split_n, tensor_parallel_size=tensor_parallel_size,
-        gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-    )
-    try:
-        eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
-    except EngineError as e:
-        _fail(str(e))
-    if worker_slot[0] == 0:  # one counts line per run, not one per data-parallel worker
-        typer.echo(pool.summary(quarantine), err=True)
-    try:
-        with progress_bar("generate", "samples", enabled=progress and sys.stderr.isatty(), transient=False) as tick:
-            result = generate_ledger(
-                table,
-                eng,
-                params,
-                tmpl,
-                ledger,
-                manifest,
-                worker=worker_slot,
-                stats_path=stats,
-                on_progress=tick.at,
-            )
-    except EngineError as e:
-        _fail(f"{e} (finished shards are kept; rerun the same command to resume)", code=1)
+        if data_parallel > 1:
+            _launch_workers(ctx, data_parallel, tensor_parallel_size)
+            return
+        # Every engine's options at once, under its config's field names; each engine takes its own.
+        opts: dict[str, Any] = dict(
+            device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
+            api_key=os.environ.get(api_key_env) if api_key_env else None, concurrency=concurrency,
+            max_retries=max_retries, timeout_s=timeout, split_n=split_n, tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
+            kv_cache_gib=kv_cache_gib, extra=vllm_extra,
+        )
+        try:
+            eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
+        except EngineError as e:
+            _fail(str(e))
+        if worker_slot[0] == 0:  # one counts line per run, not one per data-parallel worker
+            typer.echo(pool.summary(quarantine), err=True)
+        try:
+            with progress_bar("generate", "samples", enabled=progress and sys.stderr.isatty(), transient=False) as tick:
+                result = generate_ledger(
+                    table,
+                    eng,
+                    params,
+                    tmpl,
+                    ledger,
+                    manifest,
+                    worker=worker_slot,
+                    stats_path=stats,
+                    on_progress=tick.at,
+                )
+        except EngineError as e:
+            _fail(f"{e} (finished shards are kept; rerun the same command to resume)", code=1)
+        finally:
+            eng.close()
+        typer.echo(
+            f"{out}: {result.shards_written} shards written, {result.shards_skipped} already done, "
+            f"{result.samples_written} samples in {result.wall_s:.1f}s "
+            f"(engine {result.engine_s:.1f}s, ledger {result.ledger_s:.2f}s)",
+            err=True,
+        )
     finally:
-        eng.close()
-    typer.echo(
-        f"{out}: {result.shards_written} shards written, {result.shards_skipped} already done, "
-        f"{result.samples_written} samples in {result.wall_s:.1f}s "
-        f"(engine {result.engine_s:.1f}s, ledger {result.ledger_s:.2f}s)",
-        err=True,
-    )
+        ledger.close()
+
+
+# Options that belong to one engine (or two): set to a non-default value for another engine they would be
+# silently ignored, so they are refused instead.
+ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "base_url": ("openai",), "api_key_env": ("openai",), "concurrency": ("openai",), "max_retries": ("openai",),
+    "timeout": ("openai",), "split_n": ("openai",), "batch_size": ("hf",), "device": ("hf",),
+    "dtype": ("hf", "vllm"), "tensor_parallel_size": ("vllm",), "gpu_memory_utilization": ("vllm",),
+    "max_model_len": ("vllm",), "kv_cache_gib": ("vllm",), "vllm_option": ("vllm",),
+}
+
+
+def _check_engine_options(ctx: typer.Context, engine: str) -> None:
+    for p in ctx.command.params:
+        engines = ENGINE_OPTIONS.get(p.name or "")
+        value = ctx.params.get(p.name or "")
+        if engines and engine not in engines and value not in (p.default, None, [], ()):
+            opt = p.opts[0] if getattr(p, "opts", None) else p.name
+            _fail(f"{opt} is an option of --engine {' / '.join(engines)}, not of --engine {engine}")
+
+
+def _parse_vllm_options(items: list[str]) -> dict[str, Any]:
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.isidentifier():
+            _fail(f"--vllm-option must look like KEY=VALUE (e.g. enforce_eager=true), got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+def _check_model(engine: str, model: str, max_tokens: int, max_model_len: int | None) -> None:
+    """Before anything starts: a local checkpoint folder exists, and ``--max-tokens`` fits its context."""
+    if engine == "openai":
+        return  # a served model name; the server knows its own limits
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
+    path = Path(model).expanduser()
+    if looks_local and not path.is_dir():
+        _fail(f"checkpoint directory not found: {model}")
+    if not path.is_dir():
+        return  # a hub name: nothing local to check
+    from curate.generate.engines.vllm import context_length
+
+    ctx_len = context_length(model)
+    limit, what = (max_model_len, "--max-model-len") if engine == "vllm" and max_model_len else (ctx_len, "")
+    if limit is not None and max_tokens >= limit:
+        where = what or f"the model's context length (max_position_embeddings in {path / 'config.json'})"
+        _fail(f"--max-tokens {max_tokens} leaves no room for the prompt in {where}, {limit} tokens; "
+              f"use --max-tokens below {limit}")
 
 
 def _launch_workers(ctx: typer.Context, k: int, tp: int) -> None:

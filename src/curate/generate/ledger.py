@@ -6,14 +6,24 @@ Layout::
                                 shard size, sha256 of the prompts file
     LEDGER/part-00007.parquet   samples of shard 7; its existence is the "done" marker
 
+    LEDGER/.lease/run.lock      held shared by every live run; taken exclusively while a run opens
+    LEDGER/.lease/part-00007.lock   held by the one process generating shard 7
+
 A part is written to a temporary file in the same directory, fsynced, ``os.replace``d into place and the
 directory fsynced, so after a crash (``kill -9``, power loss) a part is either whole or absent and no
 separate marker can disagree with it. Leftover temporary files are removed when the ledger is opened.
+
+Leases are ``flock`` locks, which the kernel drops when their process dies (``kill -9`` included), so a
+lease never outlives its writer and never needs a timeout. One writer per shard: a run skips a shard
+another live process holds, and at the end waits for it (taking it over if that process died), so two
+identical runs share the work and both end with a complete ledger. A run whose parameters differ from
+the manifest is refused; while another run is live, even on a ledger with no part written yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import socket
@@ -31,6 +41,7 @@ import pyarrow.parquet as pq
 MANIFEST = "manifest.json"
 PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
 TMP_MARK = ".tmp-"
+LEASE_DIR = ".lease"
 # What makes two runs the same run: restarting with any of these changed is an error.
 IDENTITY = ("model", "engine", "template", "params_hash", "shard_size", "prompts_sha256", "n_prompts")
 
@@ -98,9 +109,66 @@ def write_bytes_atomic(data: bytes, dest: Path) -> None:
         tmp.write_bytes(data)
 
 
+class ShardLease:
+    """An exclusive ``flock`` on one shard's lock file; released by :meth:`release` or by process death."""
+
+    def __init__(self, fd: int, shard: int) -> None:
+        self.fd, self.shard = fd, shard
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> ShardLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Ledger:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._run_fd = -1
+
+    def _lock_file(self, name: str) -> int:
+        d = self.root / LEASE_DIR
+        d.mkdir(parents=True, exist_ok=True)
+        return os.open(d / name, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def claim(self, shard: int, *, wait: bool = False) -> ShardLease | None:
+        """The lease on ``shard``, or None when another live process holds it (``wait``: block until it is
+        free, e.g. its holder finished or died)."""
+        fd = self._lock_file(f"part-{shard:05d}.lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return ShardLease(fd, shard)
+
+    def is_done(self, shard: int) -> bool:
+        try:
+            pq.read_metadata(self.part_path(shard))
+        except (OSError, pa.ArrowInvalid):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Release this run's lease on the ledger (also released when the process exits)."""
+        if self._run_fd >= 0:
+            os.close(self._run_fd)
+            self._run_fd = -1
+
+    def __del__(self) -> None:  # a Ledger dropped without close() (library callers) frees its lease
+        with contextlib.suppress(Exception):
+            self.close()
 
     @property
     def manifest_path(self) -> Path:
@@ -117,8 +185,30 @@ class Ledger:
 
     def open(self, manifest: RunManifest) -> RunManifest:
         """Create the ledger or check that it belongs to the same run; clean temp files; return the
-        manifest in force (the stored one when resuming)."""
+        manifest in force (the stored one when resuming). Holds a shared lease on the ledger until
+        :meth:`close` or process exit, so a run with other parameters is refused while this one lives."""
         self.root.mkdir(parents=True, exist_ok=True)
+        gate = self._lock_file("open.lock")  # one opener at a time: read, compare, write the manifest
+        try:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            if self._run_fd < 0:
+                self._run_fd = self._lock_file("run.lock")
+            try:
+                fcntl.flock(self._run_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                alone = True
+            except BlockingIOError:
+                alone = False
+            try:
+                return self._open(manifest, alone)
+            finally:  # keep a shared lease: others may join with the same run, none may change it
+                fcntl.flock(self._run_fd, fcntl.LOCK_SH)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            os.close(gate)
+
+    def _open(self, manifest: RunManifest, alone: bool) -> RunManifest:
         for tmp in self.root.glob(f"*{TMP_MARK}*"):
             if _abandoned(tmp):
                 with contextlib.suppress(FileNotFoundError):
@@ -130,6 +220,12 @@ class Ledger:
             write_bytes_atomic(manifest.to_json(), self.manifest_path)
             return manifest
         diff = [k for k in IDENTITY if getattr(stored, k) != getattr(manifest, k)]
+        if diff and not alone:
+            detail = "; ".join(_describe(k, stored, manifest) for k in diff)
+            raise LedgerMismatch(
+                f"{self.root} is being written by another live run with other parameters ({detail}); "
+                "use another --out or the same parameters"
+            )
         if diff and not self.done_shards():
             # Nothing generated yet (e.g. the engine failed to start): no samples can mix, start over.
             write_bytes_atomic(manifest.to_json(), self.manifest_path)

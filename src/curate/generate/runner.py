@@ -92,6 +92,7 @@ def shard_rows(
     phash: str,
     params_json: str,
     n: int,
+    seed: int = 0,
 ) -> pa.Table:
     """The ledger rows of one shard: each prompt row repeated n times plus the generated columns."""
     idx = np.repeat(np.arange(prompts.height), n)
@@ -104,8 +105,10 @@ def shard_rows(
         pl.Series("sample_id", [sample_id(p, checkpoint, phash, int(i)) for p, i in zip(pids, index, strict=True)]),
         pl.Series("response", [c.text for c in flat], dtype=pl.String),
         pl.Series("reasoning", [c.reasoning for c in flat], dtype=pl.String),
+        pl.Series("prefill", [c.prefill for c in flat], dtype=pl.String),
         pl.Series("finish_reason", [c.finish_reason for c in flat], dtype=pl.String),
         pl.Series("sample_index", index, dtype=pl.Int32),
+        pl.Series("seed", [prompt_seed(seed, p) + int(i) for p, i in zip(pids, index, strict=True)], dtype=pl.Int64),
         pl.lit(checkpoint).alias("checkpoint"),
         pl.lit(engine).alias("engine"),
         pl.lit(phash).alias("params_hash"),
@@ -155,55 +158,76 @@ def generate_ledger(
     engine_s = ledger_s = 0.0
     written = samples = 0
     stats = open(stats_path, "a", encoding="utf-8") if stats_path else None  # noqa: SIM115
-    try:
-        for s in todo:
-            chunk = prompts.slice(s * size, size)
-            reqs = [
-                Request(pid, template.render(text), prompt_seed(params.seed, pid))
-                for pid, text in zip(chunk["prompt_id"], chunk["prompt"], strict=True)
-            ]
-            t0 = time.perf_counter()
-            if stats:
-                stats.write(orjson.dumps({"event": "call", "shard": s, "pid": os.getpid()}).decode() + "\n")
-                stats.flush()
-            comps = engine.generate(reqs, params)
-            t1 = time.perf_counter()
-            if len(comps) != len(reqs) or any(len(c) != params.n for c in comps):
-                raise RuntimeError(f"engine {engine.name} returned a wrong number of completions for shard {s}")
-            tbl = shard_rows(
-                chunk,
-                comps,
-                shard=s,
-                checkpoint=manifest.model,
-                engine=manifest.engine,
-                phash=manifest.params_hash,
-                params_json=params_json,
-                n=params.n,
+
+    def run_shard(s: int) -> None:
+        nonlocal engine_s, ledger_s, written, samples, completed
+        chunk = prompts.slice(s * size, size)
+        reqs = [
+            Request(pid, template.render(text), prompt_seed(params.seed, pid))
+            for pid, text in zip(chunk["prompt_id"], chunk["prompt"], strict=True)
+        ]
+        t0 = time.perf_counter()
+        if stats:
+            stats.write(orjson.dumps({"event": "call", "shard": s, "pid": os.getpid()}).decode() + "\n")
+            stats.flush()
+        comps = engine.generate(reqs, params)
+        t1 = time.perf_counter()
+        if len(comps) != len(reqs) or any(len(c) != params.n for c in comps):
+            raise RuntimeError(f"engine {engine.name} returned a wrong number of completions for shard {s}")
+        tbl = shard_rows(
+            chunk,
+            comps,
+            shard=s,
+            checkpoint=manifest.model,
+            engine=manifest.engine,
+            phash=manifest.params_hash,
+            params_json=params_json,
+            n=params.n,
+            seed=params.seed,
+        )
+        ledger.write_shard(s, tbl)
+        t2 = time.perf_counter()
+        engine_s += t1 - t0
+        ledger_s += t2 - t1
+        written += 1
+        samples += tbl.num_rows
+        if stats:
+            stats.write(
+                orjson.dumps(
+                    {
+                        "event": "done",
+                        "shard": s,
+                        "samples": tbl.num_rows,
+                        "engine_s": round(t1 - t0, 6),
+                        "ledger_s": round(t2 - t1, 6),
+                        "pid": os.getpid(),
+                    }
+                ).decode()
+                + "\n"
             )
-            ledger.write_shard(s, tbl)
-            t2 = time.perf_counter()
-            engine_s += t1 - t0
-            ledger_s += t2 - t1
-            written += 1
-            samples += tbl.num_rows
-            if stats:
-                stats.write(
-                    orjson.dumps(
-                        {
-                            "event": "done",
-                            "shard": s,
-                            "samples": tbl.num_rows,
-                            "engine_s": round(t1 - t0, 6),
-                            "ledger_s": round(t2 - t1, 6),
-                            "pid": os.getpid(),
-                        }
-                    ).decode()
-                    + "\n"
-                )
-                stats.flush()
-            completed += tbl.num_rows
-            if on_progress:
-                on_progress(completed, grand)
+            stats.flush()
+        completed += tbl.num_rows
+        if on_progress:
+            on_progress(completed, grand)
+
+    try:
+        # One writer per shard: a shard another live process holds is skipped now and waited for at the
+        # end (then it is done, or its holder died and this run takes it over).
+        busy: list[int] = []
+        for s in todo:
+            lease = ledger.claim(s)
+            if lease is None:
+                busy.append(s)
+                continue
+            with lease:
+                if not ledger.is_done(s):
+                    run_shard(s)
+        for s in busy:
+            waited = ledger.claim(s, wait=True)
+            assert waited is not None
+            with waited:
+                if not ledger.is_done(s):
+                    run_shard(s)
     finally:
         if stats:
             stats.close()

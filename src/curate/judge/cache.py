@@ -1,4 +1,9 @@
-"""A persistent verdict cache: (judge model, rubric name@version, sample hash) -> verdict.
+"""A persistent verdict cache: (judge scope, rubric key, sample hash) -> verdict.
+
+The key holds everything that changes a verdict: the judge scope is the model plus a hash of the endpoint
+(engine kind and server URL), temperature, max_tokens, max_chars, seed and retries (:func:`judge_scope`);
+the rubric key is ``name@version`` plus a hash of the rubric's full text (:func:`rubric_key`), so an
+edited rubric that kept its version is a new rubric, not a cache hit.
 
 SQLite (standard library, one file, safe for several processes with WAL and a busy timeout). Parsed
 verdicts and unparseable replies are cached, since both were paid for; engine failures are not (they are
@@ -12,7 +17,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from curate.generate.engines.base import stable_hash
 
@@ -26,6 +31,23 @@ CREATE TABLE IF NOT EXISTS verdicts (
     tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, created_at REAL NOT NULL,
     PRIMARY KEY (model, rubric, sample_hash)
 )"""
+
+
+def judge_scope(model: str, *, endpoint: str = "", temperature: float = 0.0, max_tokens: int = 0,
+                max_chars: int = 0, seed: int = 0, retries: int = 0) -> str:
+    """The cache's ``model`` column: the judge model plus a hash of every setting that changes a verdict."""
+    knobs = {"endpoint": endpoint, "temperature": float(temperature), "max_tokens": max_tokens,
+             "max_chars": max_chars, "seed": seed, "retries": retries}
+    return f"{model}#{stable_hash(knobs)[:16]}"
+
+
+def rubric_key(rubric: Any) -> str:
+    """``name@version#hash of its content``: a rubric edited in place is not answered from the cache."""
+    import dataclasses
+
+    is_instance = dataclasses.is_dataclass(rubric) and not isinstance(rubric, type)
+    content = dataclasses.asdict(rubric) if is_instance else repr(rubric)
+    return f"{rubric.tag}#{stable_hash(content)[:16]}"
 
 
 def sample_hash(prompt: str, response: str, reference: str | None) -> str:

@@ -139,7 +139,8 @@ class JudgeCheck(Check[JudgeConfig]):
         c = self.config
         return JudgeParams(model=c.model or getattr(self._engine, "checkpoint", "engine"),
                            temperature=c.temperature, max_tokens=c.max_tokens, retries=c.retries,
-                           max_chars=c.max_chars, chunk_size=c.chunk_size)
+                           max_chars=c.max_chars, chunk_size=c.chunk_size,
+                           endpoint=f"{c.engine}:{c.engine_options.get('base_url', '')}")
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         rubric_of = route(df, self.config)

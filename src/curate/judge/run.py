@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from curate.generate.engines.base import Engine, EngineError, Rendered, Request, SamplingParams
-from curate.judge.cache import Cached, VerdictCache, sample_hash
+from curate.judge.cache import Cached, VerdictCache, judge_scope, rubric_key, sample_hash
 from curate.judge.prompt import build_prompt
 from curate.judge.rubrics import Rubric
 from curate.judge.verdict import VerdictError, parse_verdict
@@ -52,6 +52,14 @@ class JudgeParams:
     max_chars: int = 60000  # per quoted field
     chunk_size: int = 256
     seed: int = 0
+    endpoint: str = ""  # engine kind and server URL: part of the cache key
+
+    @property
+    def scope(self) -> str:
+        """The verdict cache's key for these settings (see :func:`curate.judge.cache.judge_scope`)."""
+        return judge_scope(self.model, endpoint=self.endpoint, temperature=self.temperature,
+                           max_tokens=self.max_tokens, max_chars=self.max_chars, seed=self.seed,
+                           retries=self.retries)
 
 
 def judge_items(items: Sequence[Item], engine: Engine | Callable[[], Engine], cache: VerdictCache,
@@ -61,14 +69,14 @@ def judge_items(items: Sequence[Item], engine: Engine | Callable[[], Engine], ca
     Identical items (same rubric and sample hash) are judged once; the copies count as cache hits.
     """
     out: list[Outcome | None] = [None] * len(items)
-    keys = [(it.rubric.tag, it.hash) for it in items]
+    keys = [(rubric_key(it.rubric), it.hash) for it in items]
     first: dict[tuple[str, str], int] = {}
     for i, k in enumerate(keys):
         first.setdefault(k, i)
     by_rubric: dict[str, list[str]] = {}
     for tag, h in first:
         by_rubric.setdefault(tag, []).append(h)
-    hits = {(tag, h): c for tag, hs in by_rubric.items() for h, c in cache.get_many(p.model, tag, hs).items()}
+    hits = {(tag, h): c for tag, hs in by_rubric.items() for h, c in cache.get_many(p.scope, tag, hs).items()}
     todo = sorted(i for k, i in first.items() if k not in hits)
     eng: Engine | None = None
     for start in range(0, len(todo), max(1, p.chunk_size)):
@@ -84,7 +92,7 @@ def judge_items(items: Sequence[Item], engine: Engine | Callable[[], Engine], ca
                 c = Cached(res.status, res.score, res.rationale, res.tokens_in, res.tokens_out)
                 entries.setdefault(keys[i][0], []).append((keys[i][1], c))
         for tag, rows in entries.items():
-            cache.put_many(p.model, tag, rows)
+            cache.put_many(p.scope, tag, rows)
     for i, k in enumerate(keys):
         if out[i] is not None:
             continue

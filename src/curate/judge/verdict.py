@@ -1,22 +1,42 @@
 """Verdicts: the judge's JSON reply, found in free text and validated against the rubric's schema.
 
-The judge may think first (``<think>…</think>``) or wrap the object in a code fence; the last JSON
-object after any reasoning that validates is the verdict. Valid means: ``id`` equal to the request's
-nonce (so a verdict copied out of the sample is not accepted), an integer ``score`` on the rubric's
-scale, and a string ``rationale``. Anything else raises :class:`VerdictError`: the caller retries once
-and then records ``judge.unparseable`` (cannot decide), never a score.
+The judge may think first (``<think>…</think>``) or wrap the object in a code fence. After any reasoning,
+the reply must hold exactly one verdict: a JSON object carrying the request's nonce as ``id`` (objects
+with another id, e.g. one quoted from the sample, are not verdicts for this request and are ignored).
+Valid means: an integer, finite ``score`` on the rubric's scale (``NaN``, ``Infinity``, ``"nan"`` are
+not), a string ``rationale``, and no key written twice. Two or more verdicts (a second one echoed after
+the real one, say because the sample asked for it), a duplicated key or anything else raises
+:class:`VerdictError`: the caller retries once and then records ``judge.unparseable`` (cannot decide),
+never a score. Which of two verdicts is "the real one" cannot be decided, so neither is taken.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from curate.judge.rubrics import Rubric
 
 RATIONALE_CHARS = 300  # judge_rationale is a short note, not a transcript
-_DECODER = json.JSONDecoder()
+
+
+class _Obj(dict[str, Any]):
+    """A decoded JSON object that remembers keys written more than once (the plain dict keeps the last)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Obj:
+    obj = _Obj(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        obj.duplicates = tuple(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+    return obj
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
 
 
 class VerdictError(ValueError):
@@ -51,7 +71,7 @@ def _objects(text: str) -> list[dict[str, Any]]:
     while i >= 0:
         try:
             obj, end = _DECODER.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):
             i = text.find("{", i + 1)
             continue
         if isinstance(obj, dict):
@@ -70,6 +90,8 @@ def _score(value: Any, rubric: Rubric) -> int:
             value = float(value.strip())
         except ValueError:
             raise VerdictError(f"score {value!r} is not a number") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise VerdictError(f"score {value!r} is not a finite number")
     if not isinstance(value, int | float) or value != int(value):
         raise VerdictError(f"score {value!r} is not an integer")
     score = int(value)
@@ -81,6 +103,9 @@ def _score(value: Any, rubric: Rubric) -> int:
 def validate(obj: dict[str, Any], rubric: Rubric, nonce: str | None) -> Verdict:
     if nonce is not None and obj.get("id") != nonce:
         raise VerdictError("id does not match the request")
+    dup = getattr(obj, "duplicates", ())
+    if dup:
+        raise VerdictError(f"key(s) {', '.join(sorted(set(dup)))} written more than once")
     if "score" not in obj:
         raise VerdictError("no score")
     rationale = obj.get("rationale", "")
@@ -97,11 +122,21 @@ def parse_verdict(text: str, rubric: Rubric, nonce: str | None) -> Verdict:
     objects = _objects(body)
     if not objects:
         raise VerdictError("no JSON object in the reply")
-    last: VerdictError | None = None
-    for obj in reversed(objects):
-        try:
-            return validate(obj, rubric, nonce)
-        except VerdictError as e:
-            last = e
-    assert last is not None
-    raise last
+    # This request's verdicts: objects with its nonce (any object with a score when no nonce is used).
+    mine = [o for o in objects if (o.get("id") == nonce if nonce is not None else "score" in o)]
+    if len(mine) > 1:
+        raise VerdictError(f"{len(mine)} verdicts in one reply")
+    if not mine:  # the last object is not a verdict for this request: its error says why
+        _validate_safe(objects[-1], rubric, nonce)
+        raise VerdictError("no verdict in the reply")
+    return _validate_safe(mine[0], rubric, nonce)
+
+
+def _validate_safe(obj: dict[str, Any], rubric: Rubric, nonce: str | None) -> Verdict:
+    """:func:`validate`, with any surprise in the judge's reply turned into a :class:`VerdictError`."""
+    try:
+        return validate(obj, rubric, nonce)
+    except VerdictError:
+        raise
+    except (ValueError, TypeError, OverflowError) as e:  # never crash the check on a judge's reply
+        raise VerdictError(f"invalid verdict: {type(e).__name__}: {e}") from None

@@ -85,6 +85,7 @@ class Completion:
     latency_s: float | None = None
     reasoning: str | None = None  # reasoning returned apart by the server
     meta: dict[str, Any] = field(default_factory=dict)
+    prefill: str = ""  # the start of ``text`` the model did not generate (chat template's and curate's)
 
 
 @runtime_checkable

@@ -24,6 +24,7 @@ from curate.generate.engines.base import (
     assemble,
     truncate_at_stop,
 )
+from curate.generate.engines.prefill import merge_prefill, template_prefill
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +66,29 @@ class HFEngine:
         if tok.eos_token_id is not None:
             eos_ids.add(tok.eos_token_id)
         self.eos_ids = sorted(eos_ids)
+        self.template_prefill = template_prefill(tok)
         # transformers 5.2x renamed the forward's ``past_key_values`` to ``cache``; accept both.
         fwd = inspect.signature(self.model.forward).parameters
         self._cache_arg = "cache" if "cache" in fwd else "past_key_values"
 
     def render(self, prompt: Rendered) -> list[int]:
+        return self._render(prompt)[0]
+
+    def _render(self, prompt: Rendered) -> tuple[list[int], str]:
+        """Token ids and the effective prefill (chat template's + curate's, ``<think>`` written once)."""
         tok = self.tokenizer
         if prompt.messages is not None:
             text = tok.apply_chat_template(prompt.chat(), tokenize=False, add_generation_prompt=True)
-            ids: list[int] = tok(text + prompt.prefill, add_special_tokens=False).input_ids
+            extra, prefill = merge_prefill(self.template_prefill, prompt.prefill)
+            ids: list[int] = tok(text + extra, add_special_tokens=False).input_ids
         else:
+            prefill = prompt.prefill
             ids = tok((prompt.text or "") + prompt.prefill).input_ids
-        return ids
+        return ids, prefill
 
     def generate(self, requests: Sequence[Request], params: SamplingParams) -> list[list[Completion]]:
-        prompts = [self.render(r.prompt) for r in requests]
+        rendered = [self._render(r.prompt) for r in requests]
+        prompts = [ids for ids, _ in rendered]
         rows = [(ri, i) for ri in range(len(requests)) for i in range(params.n)]
         # Similar lengths together: less padding. Per-row RNGs make the order irrelevant to the output.
         rows.sort(key=lambda row: len(prompts[row[0]]))
@@ -91,8 +100,9 @@ class HFEngine:
             decoded = self._decode([prompts[ri] for ri, _ in batch], [requests[ri].seed + i for ri, i in batch], params)
             latency = (time.perf_counter() - t0) / len(batch)
             for (ri, i), (text, reason, n_out) in zip(batch, decoded, strict=True):
-                full = assemble(requests[ri].prompt.prefill, text)
-                out[ri][i] = Completion(full, reason, len(prompts[ri]), n_out, latency)
+                prefill = rendered[ri][1]
+                out[ri][i] = Completion(assemble(prefill, text), reason, len(prompts[ri]), n_out, latency,
+                                        prefill=prefill)
         return [[c for c in row if c is not None] for row in out]
 
     def _decode(self, prompts: list[list[int]], seeds: list[int], p: SamplingParams) -> list[tuple[str, str, int]]:

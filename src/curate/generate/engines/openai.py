@@ -36,6 +36,9 @@ class OpenAIConfig:
     backoff_max_s: float = 30.0
     timeout_s: float = 600.0
     split_n: bool = False  # one request per sample (APIs without n>1; exact per-sample token counts)
+    # What the served chat template writes after the assistant header (R1 distills: "<think>\n"): None
+    # reads it from the checkpoint's tokenizer when the model name is a local directory, else "".
+    template_prefill: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -48,6 +51,24 @@ class OpenAIEngine:
         self.retries = 0  # retried attempts so far (for tests and stats)
         self._loop = asyncio.new_event_loop()
         self._clients: list[httpx.AsyncClient] = []
+        self._template_prefill = config.template_prefill
+
+    @property
+    def template_prefill(self) -> str:
+        if self._template_prefill is None:
+            from curate.generate.engines.prefill import local_tokenizer, template_prefill
+
+            tok = local_tokenizer(self.checkpoint)
+            self._template_prefill = template_prefill(tok) if tok is not None else ""
+        return self._template_prefill
+
+    def prefill_of(self, req: Request) -> str:
+        """The effective prefill: curate's, sent as the assistant turn to continue (the server's template
+        then adds no generation prompt), else the one the served chat template writes itself."""
+        p = req.prompt
+        if p.messages is None or p.prefill:
+            return p.prefill
+        return self.template_prefill
 
     # ---- request bodies ----------------------------------------------------------------------------
 
@@ -92,8 +113,10 @@ class OpenAIEngine:
                 reasoning = msg.get("reasoning_content", msg.get("reasoning"))
             else:
                 content, reasoning = c.get("text") or "", None
-            text = assemble(req.prompt.prefill, content, reasoning)
-            out.append(Completion(text, c.get("finish_reason") or "stop", t_in, t_out, latency / n, reasoning))
+            prefill = self.prefill_of(req) if reasoning is None else ""
+            text = assemble(prefill, content, reasoning)
+            out.append(Completion(text, c.get("finish_reason") or "stop", t_in, t_out, latency / n, reasoning,
+                                  prefill=prefill))
         return out
 
     # ---- async machinery ---------------------------------------------------------------------------
