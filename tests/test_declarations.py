@@ -70,8 +70,7 @@ def test_pyproject_lists_every_package() -> None:
 
 def test_package_root_holds_only_the_face() -> None:
     loose = sorted(p.name for p in SRC.glob("*.py"))
-    # text.py waits for the math-verification branch (it imports curate.text) before it moves
-    assert loose == ["__init__.py", "__main__.py", "errors.py", "text.py"]
+    assert loose == ["__init__.py", "__main__.py", "errors.py"]
     assert not any(p.is_symlink() for p in SRC.iterdir())
 
 

@@ -1,8 +1,8 @@
 """The HTTP engine against a fault-injecting OpenAI-compatible server started by the test.
 
 The engine against a *real* vLLM server (n per prompt, token counts, prefills, sample ids) is
-``tests/test_vllm_real.py`` (``pytest -m vllm``, in the ``.ci/vllm-env`` environment). This file keeps
-``curate.generate.fake_server`` (starlette on uvicorn, a real socket) for what a real server won't do on
+``tests/generate/test_vllm_real.py`` (``pytest -m vllm``, in the ``.ci/vllm-env`` environment). This file keeps
+``curate.testing.fake_server`` (starlette on uvicorn, a real socket) for what a real server won't do on
 demand: 429s and 500s at random or always (retries, giving up, client errors recorded), a fixed latency
 (bounded concurrency), and reasoning returned apart from the content without a reasoning model.
 """

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from curate.checks.format import FormatCheck, FormatConfig
-from curate.text import split_response
+from curate.checks.text import split_response
 from curate.verify.math import MathConfig, verify_math
 
 RewardFunc = Callable[..., list[float | None]]

@@ -25,9 +25,9 @@ from typing import Literal
 import polars as pl
 
 from curate.checks.base import Check, add_reasons
+from curate.checks.text import answer_expr, reasoning_expr
 from curate.quality import _patterns as P
 from curate.quality._lid import fasttext_predict, langdetect_predict
-from curate.text import answer_expr, reasoning_expr
 
 _CANON = {lab: lang for lang, labs in P.EQUIVALENT.items() for lab in labs if lang in ("zh", "no", "sr")}
 _SEG_SCHEMA = {"row": pl.UInt32, "target": pl.String, "label": pl.String, "words": pl.Float64}

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from curate.checks.base import Check, add_reasons
+from curate.checks.text import answer_expr, reasoning_expr
 from curate.quality import _patterns as P
-from curate.text import answer_expr, reasoning_expr
 
 # Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
 _NON_CJK_TOKEN = r"[^\s\p{Han}\p{Hiragana}\p{Katakana}\x{3000}-\x{303F}\x{FF00}-\x{FFEF}]+"

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 
 from curate.checks.funnel import Funnel
+from curate.checks.text import answer_expr, reasoning_expr
 from curate.recipes.config import Recipe
 from curate.recipes.export import to_messages, to_prompt_completion, to_verl
 from curate.recipes.select import REASONING_TASKS, cap, pass_rates, select
-from curate.text import answer_expr, reasoning_expr
 
 
 @dataclass(frozen=True, slots=True)

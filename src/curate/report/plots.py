@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from curate.checks.funnel import REASONS, Funnel
+from curate.checks.text import answer_expr, reasoning_expr
 from curate.recipes.select import length_expr
 from curate.schema import reason_codes
 from curate.store import DatasetVersion
-from curate.text import answer_expr, reasoning_expr
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

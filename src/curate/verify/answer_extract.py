@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from curate.text import split_response
+from curate.checks.text import split_response
 
 Template = Literal["r1", "r1_zero"]
 Method = Literal["boxed", "answer_tag", "anchor", "bare", "math_span", "last_number", "none"]

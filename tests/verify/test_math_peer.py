@@ -1,5 +1,5 @@
 """Other projects' math-equivalence tests as test tables: Math-Verify's ``tests/``, hendrycks/math,
-NeMo-Skills (data and licenses in ``tests/data/peer_math``; see its README).
+NeMo-Skills (data and licenses in ``tests/verify/data/peer_math``; see its README).
 
 Each default-config case becomes an R1-style response (the prediction after ``</think>``) scored by
 curate's math check and by plain math-verify on the same text (``verify(parse(gold), parse(response))``,
@@ -9,7 +9,7 @@ under curate's conventions, and have fewer false positives than math-verify (or 
 once the convention cases are read curate's way. Every case must match its label except the ones listed
 below, each with its reason: conventions curate keeps on purpose (CONVENTIONS) and known misses (MISSES).
 
-Run as a script for the table:  PYTHONPATH=$PWD/src python tests/test_verify_math_peer.py
+Run as a script for the table:  PYTHONPATH=$PWD/src python tests/verify/test_math_peer.py
 """
 
 from __future__ import annotations

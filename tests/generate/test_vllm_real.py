@@ -49,7 +49,7 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _require_vllm()
     from transformers import AutoTokenizer
 
-    from curate.generate.tiny import CHAT_TEMPLATE, build_tiny_checkpoint
+    from curate.testing.tiny import CHAT_TEMPLATE, build_tiny_checkpoint
 
     out = build_tiny_checkpoint(tmp_path_factory.mktemp("vllm") / "r1-distill-tiny", hidden_size=128, num_heads=2,
                                 num_kv_heads=1)

@@ -1,6 +1,6 @@
 """Chat-template prefills recorded per sample (hf engine and the openai engine's detection), and
 `curate generate` options checked before anything starts. The same prefill through the real vLLM engine
-and a real vLLM server: tests/test_vllm_real.py."""
+and a real vLLM server: tests/generate/test_vllm_real.py."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from curate.generate.cli import generate_command
+from curate.cli.generate import generate_command
 from curate.generate.engines.prefill import merge_prefill, template_prefill
-from curate.generate.tiny import CHAT_TEMPLATE
+from curate.testing.tiny import CHAT_TEMPLATE
 
 PREFILL_TEMPLATE = CHAT_TEMPLATE.replace("<|assistant|>\n{% endif %}", "<|assistant|>\n<think>\n{% endif %}")
 
