@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from curate.generate.engines.base import Completion, Request, SamplingParams
-from curate.generate.ledger import Ledger, LedgerMismatch, write_parquet_atomic
+from curate.generate.ledger import Ledger, LedgerMismatch
 from curate.generate.prompts import (
     QUARANTINE_NAME,
     PromptFileError,
@@ -29,6 +29,7 @@ from curate.generate.prompts import (
 from curate.generate.runner import build_manifest, generate_ledger
 from curate.generate.templates import PromptTemplate
 from curate.io.files import sha256_file as file_sha256
+from curate.io.files import write_parquet_atomic
 from curate.schema import schema_tag, table
 
 

@@ -10,10 +10,8 @@ from pathlib import Path
 import orjson
 import polars as pl
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from curate.cli.generate import generate_command
 from curate.generate.engines.prefill import merge_prefill, template_prefill
 from curate.testing.tiny import CHAT_TEMPLATE
 
@@ -47,11 +45,7 @@ def test_template_prefill_detection_and_merge(distill: Path, tiny_checkpoint: Pa
 
 
 def _cli(args: list[str]) -> tuple[int, str]:
-    app = typer.Typer()
-    app.command("generate")(generate_command)
-
-    @app.callback()
-    def _root() -> None: ...
+    from curate.cli import app  # the real app: its one error path turns CurateError into a line, exit 2
 
     r = CliRunner().invoke(app, ["generate", *args])
     return r.exit_code, r.output

@@ -16,10 +16,11 @@ from curate.generate.engines.base import (
     sample_id,
     sample_seed,
 )
-from curate.generate.ledger import Ledger, LedgerMismatch, RunManifest, write_parquet_atomic
+from curate.generate.ledger import Ledger, LedgerMismatch, RunManifest
 from curate.generate.prompts import PromptFileError, read_prompts
 from curate.generate.runner import RunResult, build_manifest, generate_ledger, params_hash
 from curate.generate.templates import R1_ZERO_TEMPLATE, TEMPLATES, PromptTemplate
+from curate.io.files import write_parquet_atomic
 
 __all__ = [
     "ENGINES",

@@ -28,7 +28,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.io.files import TMP_MARK, write_bytes_atomic, write_parquet_atomic
+
 MANIFEST = "manifest.json"
 PART_RE = re.compile(r"^part-(\d{5,})\.parquet$")
-TMP_MARK = ".tmp-"
 LEASE_DIR = ".lease"
 # What makes two runs the same run: restarting with any of these changed is an error.
 IDENTITY = ("model", "engine", "template", "params_hash", "shard_size", "prompts_sha256", "n_prompts")
@@ -73,40 +74,6 @@ class RunManifest:
     def from_json(cls, data: bytes) -> RunManifest:
         raw = orjson.loads(data)
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-
-
-def fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # some filesystems refuse directory fds; the rename still holds
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_path(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``dest``; on success fsync it and rename it over ``dest``."""
-    tmp = dest.with_name(f"{dest.name}{TMP_MARK}{socket.gethostname()}-{os.getpid()}")
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-        fsync_dir(dest.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def write_parquet_atomic(table: pa.Table, dest: Path) -> None:
-    with atomic_path(dest) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-
-
-def write_bytes_atomic(data: bytes, dest: Path) -> None:
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(data)
 
 
 class ShardLease:

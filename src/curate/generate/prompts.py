@@ -23,7 +23,7 @@ import orjson
 import polars as pl
 
 from curate.errors import CurateError
-from curate.generate.ledger import write_bytes_atomic
+from curate.io.files import write_bytes_atomic
 from curate.io.rows import RAW_CUT, BadRow, InputError, ReadConfig, ReadStats, prompt_id, read_batches
 from curate.schema import SchemaError, table
 
