@@ -60,14 +60,19 @@ def query_command(
         raise UserError(f"--format must be table, csv, json or parquet, not {fmt!r}")
     if fmt == "parquet" and out is None:
         raise UserError("--format parquet needs --out FILE")
+    from curate.store.catalog import check_read_only
+
     store = store_from(ctx)
     con = store.connect(read_only=True)
     try:
+        check_read_only(con, sql)
         rel = con.sql(sql)
     except duckdb.Error as e:
+        con.close()
         raise UserError(f"query failed: {str(e).splitlines()[0]}") from e
-    finally:
-        pass
+    except BaseException:
+        con.close()
+        raise
     try:
         if rel is None:
             return

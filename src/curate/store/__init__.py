@@ -3,12 +3,15 @@
 - :mod:`curate.store.versions`: the :class:`Store`, version claims, staged writes, atomic publication.
 - :mod:`curate.store.manifest`: the manifest written beside every version.
 - :mod:`curate.store.catalog`: ``catalog.duckdb``, derived from the manifests, DDL from the schemas.
+- :mod:`curate.store.integrity`: cheap tamper checks on read, full checksums, sweeping after ``kill -9``.
+- :mod:`curate.store.lifecycle`: tags, diff, rm, gc, verify.
 """
 
 from curate.store.manifest import MANIFEST, FileEntry, Manifest, code_version, config_hash
 from curate.store.versions import (
     DEFAULT_HOME,
     NAME_RE,
+    DamagedVersion,
     RESERVED,
     DatasetVersion,
     DatasetWriter,
@@ -16,6 +19,8 @@ from curate.store.versions import (
     Store,
     StoreError,
     parse_ref,
+    resolve_home,
+    split_ref,
 )
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "MANIFEST",
     "NAME_RE",
     "RESERVED",
+    "DamagedVersion",
     "DatasetVersion",
     "DatasetWriter",
     "FileEntry",
@@ -33,4 +39,6 @@ __all__ = [
     "code_version",
     "config_hash",
     "parse_ref",
+    "resolve_home",
+    "split_ref",
 ]
