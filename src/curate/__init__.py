@@ -64,15 +64,19 @@ except PackageNotFoundError:  # a source tree that was never installed
 from curate.errors import CurateError  # noqa: E402
 from curate.schema import Table, reason_codes, table  # noqa: E402
 from curate.store import DatasetVersion, Manifest, Store, StoreError  # noqa: E402
+from curate.store.handle import Dataset  # noqa: E402
+from curate.store.handle import open_dataset as open  # noqa: E402, A001
 
 __all__ = [
     "CurateError",
+    "Dataset",
     "DatasetVersion",
     "Manifest",
     "Store",
     "StoreError",
     "Table",
     "__version__",
+    "open",
     "reason_codes",
     "table",
 ]

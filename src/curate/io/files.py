@@ -53,6 +53,36 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def sweep_tmp_beside(dest: str | Path) -> list[Path]:
+    """Remove temporary files an :func:`atomic_path` for ``dest`` left when its process was killed
+    (``kill -9``): those of this host whose process is gone. Returns what was removed."""
+    dest = Path(dest)
+    removed = []
+    prefix = f".{dest.name}{TMP_MARK}{socket.gethostname()}-"
+    with contextlib.suppress(FileNotFoundError):
+        for p in dest.parent.iterdir():
+            pid = p.name[len(prefix):]
+            if p.name.startswith(prefix) and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                if p.is_dir():
+                    import shutil
+
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_bytes_atomic(data: bytes, dest: str | Path) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
@@ -84,6 +114,7 @@ __all__ = [
     "fsync_dir",
     "sha256_bytes",
     "sha256_file",
+    "sweep_tmp_beside",
     "write_bytes_atomic",
     "write_parquet_atomic",
 ]

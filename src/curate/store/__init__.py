@@ -11,8 +11,8 @@ from curate.store.manifest import MANIFEST, FileEntry, Manifest, code_version, c
 from curate.store.versions import (
     DEFAULT_HOME,
     NAME_RE,
-    DamagedVersion,
     RESERVED,
+    DamagedVersion,
     DatasetVersion,
     DatasetWriter,
     PublishHook,

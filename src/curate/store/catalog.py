@@ -142,7 +142,8 @@ def build(con: duckdb.DuckDBPyConnection, state: State, root_sql: str, built_for
                 "curate_root() || '/datasets/' || name || '/v' || CAST(version AS VARCHAR) || '/part-*.parquet')")
     for name, dv in state.latest.items():
         if isinstance(dv, str):  # the latest version is damaged: say so instead of serving it or an older one
-            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM (SELECT error({_q(dv)}) AS e) WHERE e IS NULL')
+            fail = f"SELECT * FROM (SELECT error({_q(dv)}) AS e) WHERE e IS NULL"
+            con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {fail}')
             continue
         rel = f"datasets/{name}/v{dv.manifest.version}/"
         files = ", ".join(f"curate_root() || {_q('/' + rel + f.path)}" for f in dv.manifest.files)

@@ -82,8 +82,11 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def quick_problems(folder: Path, m: Manifest) -> list[str]:
-    """Cheap: every listed part is there, has the recorded size and ends in a Parquet footer."""
+    """Cheap: the manifest's digest holds, every listed part is there, has the recorded size and ends in
+    a Parquet footer. A same-size change inside a part is left to :func:`full_problems` (checksums)."""
     problems = []
+    if m.digest and m.digest != m.computed_digest():
+        problems.append("_manifest.json was edited after publication (digest mismatch)")
     for f in m.files:
         p = folder / f.path
         try:
@@ -106,8 +109,6 @@ def quick_problems(folder: Path, m: Manifest) -> list[str]:
 def full_problems(folder: Path, m: Manifest) -> list[str]:
     """Everything: the manifest's digest, checksums and row counts of the parts, files not listed."""
     problems = []
-    if m.digest and m.digest != m.computed_digest():
-        problems.append("_manifest.json was edited after publication (digest mismatch)")
     if folder.name != f"v{m.version}" or folder.parent.name != m.name:
         problems.append(f"_manifest.json names {m.ref}, but lies in {folder.parent.name}/{folder.name}")
     problems += quick_problems(folder, m)
