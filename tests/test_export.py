@@ -61,6 +61,7 @@ def test_hf_folder_loads_as_exactly_that_version(example: tuple[Path, dict[str, 
     text = (out / "README.md").read_text()
     header = yaml.safe_load(text.split("---")[1])
     assert header["configs"][0]["data_files"][0]["path"] == "data/*.parquet" and header["license"] == "mit"
+    assert header["configs"][0]["default"] is True and header["configs"][0]["config_name"].startswith("rs_sft-v1-")
     for needle in ("## Funnel", "## Lineage", refs["checked_a"], "## Source checkpoints", "ckpt-a", "## Licenses",
                    "- mit"):
         assert needle in text, needle
@@ -89,3 +90,16 @@ def test_recipe_outputs_are_named_after_the_recipe(example: tuple[Path, dict[str
     assert "pass_rates" not in names and "rs_sft_pass_rates" in names and "rl_prompts_pass_rates" in names
     code, out, _ = _cli(home, "datasets", "list", "--json")
     assert {d["name"] for d in json.loads(out)["datasets"]} >= {"rs_sft_selection", "rl_prompts_selection"}
+
+
+def test_two_versions_exported_to_same_named_folders_load_as_themselves(
+    example: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    from datasets import load_dataset
+
+    home, refs = example
+    store = Store(home)
+    for ref, where in ((refs["rs_sft_a"], tmp_path / "x" / "ds"), (refs["rs_sft_b"], tmp_path / "y" / "ds")):
+        assert _cli(home, "export", ref, "--format", "hf", "--out", str(where))[0] == 0
+        ids = sorted(load_dataset(str(where))["train"]["sample_id"])
+        assert ids == sorted(store.get(ref).scan().collect()["sample_id"].to_list())

@@ -59,6 +59,11 @@ def licenses(store: Store, dv: DatasetVersion, extra: str | None) -> list[str]:
     return found
 
 
+def config_name(m: Any) -> str:
+    """``<name>-v<N>-<digest>``: unique to one published version."""
+    return f"{m.name}-v{m.version}-{(m.digest or m.content_key())[:10]}"
+
+
 def card(store: Store, dv: DatasetVersion, license: str | None = None) -> str:
     from curate.checks.funnel import Funnel
     from curate.schema import reason_codes
@@ -66,7 +71,11 @@ def card(store: Store, dv: DatasetVersion, license: str | None = None) -> str:
     m = dv.manifest
     lic = licenses(store, dv, license)
     header: dict[str, Any] = {
-        "configs": [{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+        # A config named after the exact version: `datasets` caches a local folder by its base name and
+        # config name, not by its files, so two exports to folders of the same name would otherwise
+        # load whichever was cached first.
+        "configs": [{"config_name": config_name(m), "default": True,
+                     "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
         "license": lic[0] if len(lic) == 1 else "other",
         "tags": ["curate", m.kind, "reasoning"],
         "pretty_name": m.ref,
@@ -113,7 +122,10 @@ def export_hf(store: Store, dv: DatasetVersion, out: Path, license: str | None =
         n = len(dv.parts)
         for i, part in enumerate(dv.parts):
             dest = tmp / "data" / f"train-{i:05d}-of-{n:05d}.parquet"
-            shutil.copyfile(part, dest)
+            if hasattr(dv, "fs"):  # object storage
+                dv.fs.get_file(str(part), str(dest))
+            else:
+                shutil.copyfile(part, dest)
         (tmp / "README.md").write_text(card(store, dv, license), encoding="utf-8")
         if out.exists():
             out.rmdir()

@@ -92,7 +92,7 @@ def _run_row(path: Path) -> dict[str, Any]:
 def gather(store: Store) -> State:
     from curate.store.versions import DamagedVersion
 
-    state = State(fingerprint(store))
+    state = State(store.fingerprint())
     for name in store.names():
         for v in store.versions(name):
             try:
@@ -108,7 +108,7 @@ def gather(store: Store) -> State:
                                    "parents": list(m.parents), "schema": m.schema})
             state.latest[name] = dv
         state.tags += [(name, tag, ver) for tag, ver in store.tags(name).items()]
-    for p in sorted((store.home / "runs").glob("*/run.json")):
+    for p in store.run_records():
         try:
             state.runs.append(_run_row(p))
         except (OSError, orjson.JSONDecodeError) as e:  # a run being written: listed on the next refresh

@@ -59,13 +59,17 @@ class Dataset:
         import pyarrow.parquet as pq
 
         self.version.check()
-        return pq.ParquetDataset([str(p) for p in self.version.parts]).read()
+        fs = getattr(self.version, "fs", None)  # object storage: read through the store's filesystem
+        return pq.ParquetDataset([str(p) for p in self.version.parts], filesystem=fs).read()
 
     def to_hf(self) -> Any:
         """A ``datasets.Dataset`` of exactly this version (not every version in the folder)."""
+        from datasets import Dataset as HFDataset
         from datasets import load_dataset
 
         self.version.check()
+        if not isinstance(self.version, DatasetVersion):  # object storage: from the Arrow table
+            return HFDataset(self.to_arrow())
         return load_dataset("parquet", data_files=[str(p) for p in self.version.parts], split="train")
 
     def sample(self, n: int = 5, reason: str | None = None, seed: int = 0) -> pl.DataFrame:

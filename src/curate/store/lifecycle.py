@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 import polars as pl
 
-from curate.io.files import write_bytes_atomic
 from curate.store import integrity
 from curate.store.manifest import MANIFEST, ManifestError
 from curate.store.versions import TAG_RE, Store, StoreError, split_ref
@@ -32,14 +31,18 @@ def set_tag(store: Store, ref: str, tag: str) -> str:
         raise StoreError(f"bad tag {tag!r}: letters, digits, '_', '.', '-', starting with a letter; "
                          f"not a version number and not 'latest'")
     name, version = store.resolve(ref)
-    d = store.datasets_dir / name / ".tags"
-    d.mkdir(exist_ok=True)
-    write_bytes_atomic(f"{version}\n".encode(), d / tag)
+    store.set_tag(name, version, tag)
     store.refresh_catalog(quiet=True)
     return f"{name}@{version}"
 
 
+def _local(store: Store, what: str) -> None:
+    if not isinstance(store.home, Path):
+        raise StoreError(f"{what} works on local stores only so far; {store.home} is object storage")
+
+
 def remove_tag(store: Store, name_tag: str) -> None:
+    _local(store, "untag")
     name, tag = split_ref(name_tag)
     path = store.datasets_dir / name / ".tags" / (tag or "")
     if not tag or not path.is_file():
@@ -51,6 +54,8 @@ def remove_tag(store: Store, name_tag: str) -> None:
 # -- verify ------------------------------------------------------------------------------------------
 def verify(store: Store, refs: Iterable[str] = ()) -> dict[str, list[str]]:
     """``{name@version: problems}`` for the given refs or names (all versions when empty); [] is intact."""
+    if not isinstance(store.home, Path):
+        return _verify_remote(store, refs)
     targets: list[tuple[str, Path]] = []
     wanted = list(refs)
     names = sorted({split_ref(r)[0] for r in wanted}) if wanted else _all_names(store)
@@ -76,6 +81,31 @@ def verify(store: Store, refs: Iterable[str] = ()) -> dict[str, list[str]]:
             out[ref] = [f"_manifest.json {e}"]
             continue
         out[ref] = integrity.full_problems(path, m)
+    return out
+
+
+def _verify_remote(store: Store, refs: Iterable[str]) -> dict[str, list[str]]:
+    import hashlib
+
+    from curate.store.versions import DamagedVersion
+
+    out: dict[str, list[str]] = {}
+    wanted = list(refs) or store.names()
+    for ref in wanted:
+        name, sel = split_ref(ref)
+        versions = [store.resolve(ref)[1]] if sel else store.versions(name)
+        for v in versions:
+            try:
+                dv = store.get(f"{name}@{v}")
+                dv.check()
+            except DamagedVersion as e:
+                out[f"{name}@{v}"] = [str(e)]
+                continue
+            problems = []
+            for f, url in zip(dv.manifest.files, dv.parts, strict=True):
+                if hashlib.sha256(dv.fs.cat_file(url)).hexdigest() != f.sha256:  # type: ignore[attr-defined]
+                    problems.append(f"{f.path}: checksum mismatch (contents changed after publication)")
+            out[f"{name}@{v}"] = problems
     return out
 
 
@@ -120,6 +150,7 @@ def _remove(store: Store, name: str, version: int) -> None:
 
 def rm(store: Store, ref: str, force: bool = False) -> str:
     """Remove one version; refused while another version, a run or a tag names it, unless ``force``."""
+    _local(store, "rm")
     name, version = store.resolve(ref)
     full = f"{name}@{version}"
     who = dependents(store, excluding={full}).get(full, [])
@@ -136,6 +167,7 @@ def rm(store: Store, ref: str, force: bool = False) -> str:
 def gc(store: Store, keep: int = 1, dry_run: bool = False) -> list[str]:
     """Remove old versions: all but the newest ``keep`` of each name, keeping tagged versions and every
     version a kept version or a run names as parent. Also sweeps what killed writers left behind."""
+    _local(store, "gc")
     if keep < 1:
         raise StoreError("--keep must be at least 1 (the latest version of a dataset is never collected)")
     candidates = {f"{n}@{v}" for n in store.names() for v in store.versions(n)[:-keep]}

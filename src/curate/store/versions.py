@@ -29,7 +29,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.io.files import fsync_dir, sha256_file
+from curate.io.files import fsync_dir, sha256_file, write_bytes_atomic
 from curate.schema import Table
 from curate.store import integrity
 from curate.store.manifest import MANIFEST, FileEntry, Manifest, ManifestError, code_version, config_hash
@@ -49,16 +49,27 @@ class DamagedVersion(StoreError):
     """A published version no longer matches its manifest."""
 
 
-def resolve_home(home: str | Path | None) -> Path:
-    """The store root as a local path; a URL this build cannot store on is refused, never made a folder."""
+def home_url(home: str | Path | None) -> str | None:
+    """The URL of an object-storage home (``s3://bucket/x``, any fsspec URL), None for a local path.
+
+    A URL without ``//`` after its scheme (``s3:bucket``) is refused rather than made a local folder.
+    """
     raw = str(home or os.environ.get("CURATE_HOME") or DEFAULT_HOME)
     m = _URL_RE.match(raw)
-    if m and len(m.group(1)) > 1:  # "C:" is a drive, "s3:" a scheme
-        scheme = m.group(1).lower()
-        if scheme == "file":
-            return Path(raw[len(m.group(0)):] if m.group(2) else raw[5:]).absolute()
-        raise StoreError(f"store home {raw!r} is a {scheme}: URL; this store works on local or mounted paths "
-                         f"only (mount the bucket, e.g. with s3fs-fuse or rclone mount, and pass the mount point)")
+    if not m or len(m.group(1)) == 1 or m.group(1).lower() == "file":  # "C:" is a drive, "s3:" a scheme
+        return None
+    if not m.group(2):
+        raise StoreError(f"store home {raw!r} looks like a URL without '//': write {m.group(1)}://BUCKET/PATH "
+                         f"for object storage, or ./{raw} for a local folder")
+    return raw.rstrip("/")
+
+
+def resolve_home(home: str | Path | None) -> Path:
+    """The store root as a local path (``file://`` URLs included)."""
+    raw = str(home or os.environ.get("CURATE_HOME") or DEFAULT_HOME)
+    m = _URL_RE.match(raw)
+    if m and m.group(1).lower() == "file":
+        return Path(raw[len(m.group(0)):] if m.group(2) else raw[5:]).absolute()
     return Path(raw).absolute()
 
 
@@ -168,9 +179,24 @@ class PublishHook(Protocol):
 
 
 class Store:
+    """A store on a local (or mounted) path; ``Store("s3://bucket/x")`` gives a
+    :class:`curate.store.remote.ObjectStore` with the same interface."""
+
+    def __new__(cls, home: str | Path | None = None, hooks: Sequence[PublishHook] = ()) -> Store:
+        if cls is Store and home_url(home) is not None:
+            from curate.store.remote import ObjectStore
+
+            return super().__new__(ObjectStore)
+        return super().__new__(cls)
+
     def __init__(self, home: str | Path | None = None, hooks: Sequence[PublishHook] = ()) -> None:
         self.home = resolve_home(home)
         self.hooks = tuple(hooks)
+
+    @property
+    def root(self) -> str:
+        """The store root as DuckDB reads it (a folder, or a URL for object storage)."""
+        return str(self.home)
 
     # -- layout ---------------------------------------------------------------------------------------
     @property
@@ -182,14 +208,13 @@ class Store:
         return self.home / "catalog.duckdb"
 
     def _dataset_dir(self, name: str) -> Path:
-        if not NAME_RE.match(name) or name.lower() in RESERVED:
-            raise StoreError(f"bad dataset name {name!r}: letters, digits and _, starting with a letter "
-                             f"(not {', '.join(sorted(RESERVED))})")
-        return self.datasets_dir / name
+        return self.datasets_dir / self.check_name(name)
 
     def check_name(self, name: str) -> str:
         """Refuse a dataset name the store cannot take, before any work that ends in publishing it."""
-        self._dataset_dir(name)
+        if not NAME_RE.match(name) or name.lower() in RESERVED:
+            raise StoreError(f"bad dataset name {name!r}: letters, digits and _, starting with a letter "
+                             f"(not {', '.join(sorted(RESERVED))})")
         return name
 
     def version_dir(self, name: str, version: int) -> Path:
@@ -218,6 +243,11 @@ class Store:
             if TAG_RE.match(p.name) and p.read_text().strip().isdigit():
                 out[p.name] = int(p.read_text().strip())
         return out
+
+    def set_tag(self, name: str, version: int, tag: str) -> None:
+        d = self._dataset_dir(name) / ".tags"
+        d.mkdir(exist_ok=True)
+        write_bytes_atomic(f"{version}\n".encode(), d / tag)
 
     def resolve(self, ref: str) -> tuple[str, int]:
         """``name[@version|@tag|@latest]`` -> (name, version), or a one-line error naming what exists."""
@@ -336,6 +366,14 @@ class Store:
         return dv
 
     # -- catalog ----------------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        from curate.store.catalog import fingerprint
+
+        return fingerprint(self)
+
+    def run_records(self) -> list[Path]:
+        return sorted((self.home / "runs").glob("*/run.json"))
+
     def refresh_catalog(self, quiet: bool = False) -> None:
         """Rebuild ``catalog.duckdb`` from the manifests (the source of truth), atomically."""
         from curate.store.catalog import refresh_catalog
