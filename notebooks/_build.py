@@ -22,9 +22,9 @@ SETUP = """\
 # Opens the store named by $CURATE_HOME when it holds datasets (e.g. the demo's work dir);
 # otherwise builds the small example store in a temp dir (a few seconds, no model).
 %matplotlib inline
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401  (one setup cell for every notebook)
 import polars as pl
-from IPython.display import HTML, display
+from IPython.display import HTML, display  # noqa: F401
 
 from curate.report import plots
 from curate.testing.example_store import open_store

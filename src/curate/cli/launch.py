@@ -30,7 +30,7 @@ def launch_sft(
     ] = False,
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer; the run is recorded in the catalog's runs table."""
-    from curate.launch import SFTSpec, accelerate_sft, openrlhf_sft, run_sft, torchrun_sft
+    from curate.launch import SFTRunConfig, accelerate_sft, openrlhf_sft, run_sft, torchrun_sft
 
     store = store_from(ctx)
     if cluster:
@@ -41,7 +41,11 @@ def launch_sft(
         return
     _check_model(model)
     rec = run_sft(
-        store, dataset, model, out, SFTSpec(epochs=epochs, max_steps=max_steps, learning_rate=lr, batch_size=batch_size)
+        store,
+        dataset,
+        model,
+        out,
+        SFTRunConfig(epochs=epochs, max_steps=max_steps, learning_rate=lr, batch_size=batch_size),
     )
     console.print(
         f"run {rec.run_id}: {rec.dataset} -> {rec.output} "
@@ -62,14 +66,14 @@ def launch_grpo(
     cluster: Annotated[bool, typer.Option("--cluster", help="Only print the verl command")] = False,
 ) -> None:
     """GRPO with TRL's GRPOTrainer, rewarded by curate's format, correctness and language checks."""
-    from curate.launch import GRPOSpec, run_grpo, verl_grpo
+    from curate.launch import GRPORunConfig, run_grpo, verl_grpo
 
     store = store_from(ctx)
     if cluster:
         console.print(verl_grpo(store.get(dataset), model), soft_wrap=True)
         return
     _check_model(model)
-    spec = GRPOSpec(
+    spec = GRPORunConfig(
         max_steps=max_steps,
         num_generations=num_generations,
         batch_size=num_generations,

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from curate.io.rules import TASKS, BadRow, ReadOptions, Reason, RowRules, rules_for
+from curate.io.rules import TASKS, BadRow, ReadConfig, Reason, RowRules, rules_for
 from curate.schema import Table
 
 BOM = codecs.BOM_UTF8
@@ -86,7 +86,7 @@ class Block:
         return sorted(out, key=lambda x: x[0])
 
 
-def iter_blocks(path: Path, opts: ReadOptions) -> Iterator[Block]:
+def iter_blocks(path: Path, opts: ReadConfig) -> Iterator[Block]:
     """Yield blocks of whole lines, numbered, without ever holding an over-long line."""
     lineno = 0  # lines yielded so far
     buf = b""
@@ -168,7 +168,7 @@ def parse_block(
 
 
 def jsonl_batches(
-    path: Path, table: Table, opts: ReadOptions, on_bad: Callable[[BadRow], None]
+    path: Path, table: Table, opts: ReadConfig, on_bad: Callable[[BadRow], None]
 ) -> Iterator[pl.DataFrame]:
     name = str(path)
     rules = rules_for(table, opts.required)
@@ -183,7 +183,7 @@ def jsonl_batches(
 
 
 def fast_block(
-    block: Block, name: str, rules: RowRules, opts: ReadOptions
+    block: Block, name: str, rules: RowRules, opts: ReadConfig
 ) -> tuple[list[pl.DataFrame], list[BadRow]] | None:
     """Polars' native NDJSON reader for a block with nothing unusual in it, else None (the caller then
     parses line by line). Anything the per-line path would quarantine or treat specially (blank or

@@ -20,7 +20,7 @@ import xxhash
 
 from curate.io.jsonl import jsonl_batches
 from curate.io.parquet import parquet_batches
-from curate.io.rules import RAW_CUT, TASKS, BadRow, InputError, ReadOptions, Reason, RowRules, rules_for
+from curate.io.rules import RAW_CUT, TASKS, BadRow, InputError, ReadConfig, Reason, RowRules, rules_for
 from curate.schema import Table
 
 
@@ -51,14 +51,14 @@ def prompt_id(prompt: str) -> str:
 
 
 def read_batches(paths: Sequence[str | Path], table: Table, *, on_bad: Callable[[BadRow], None],
-                 options: ReadOptions | None = None) -> Iterator[pl.DataFrame]:
+                 options: ReadConfig | None = None) -> Iterator[pl.DataFrame]:
     """Yield frames of at most ``batch_rows`` good rows from each input, in order.
 
     Frames hold the table's columns that the input had (plus ``extra``, ``input_line``,
     ``input_file``); ids and defaults are filled by :func:`fill_ids`. Raises InputError for an input
     that cannot be read at all.
     """
-    opts = options or ReadOptions()
+    opts = options or ReadConfig()
     for p in paths:
         path = Path(p)
         if not path.exists():
@@ -96,5 +96,5 @@ def fill_ids(df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-__all__ = ["RAW_CUT", "TASKS", "BadRow", "InputError", "ReadOptions", "ReadStats", "Reason", "RowRules", "content_id",
+__all__ = ["RAW_CUT", "TASKS", "BadRow", "InputError", "ReadConfig", "ReadStats", "Reason", "RowRules", "content_id",
            "fill_ids", "prompt_id", "read_batches", "rules_for"]

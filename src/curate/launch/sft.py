@@ -11,7 +11,7 @@ from curate.store import DatasetVersion, Store
 
 
 @dataclass(frozen=True, slots=True)
-class SFTSpec:
+class SFTRunConfig:
     epochs: float = 2.0  # R1 fine-tuned its 800k samples for two epochs
     max_steps: int = -1
     batch_size: int = 8
@@ -35,9 +35,9 @@ def load_hf_dataset(dv: DatasetVersion) -> Any:
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
 
-def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTSpec | None = None) -> RunRecord:
+def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTRunConfig | None = None) -> RunRecord:
     """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load."""
-    spec = spec or SFTSpec()
+    spec = spec or SFTRunConfig()
 
     def make_trainer(dv: DatasetVersion, net: Any, tokenizer: Any, scratch: Path) -> Any:
         import torch
@@ -59,3 +59,6 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
         return trainer
 
     return train_and_record(store, "sft", dataset_ref, model, out, asdict(spec), make_trainer)
+
+
+SFTSpec = SFTRunConfig  # the old name, kept while other branches still import it
