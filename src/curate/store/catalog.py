@@ -1,8 +1,8 @@
 """``catalog.duckdb``: an index derived from the manifests and run records, rebuildable at any time.
 
-The DDL of its tables (``datasets``, ``runs``) is generated from ``schemas/dataset_catalog.yaml``;
-``tags`` and ``damaged`` list tags and versions that fail their cheap check, ``_store`` the root the
-catalog was built for. One view per dataset name reads its latest intact version; the table macro
+The DDL of its tables is generated from ``schemas/dataset_catalog.yaml``: ``datasets``, ``runs``,
+``tags``, ``damaged`` (versions that fail their cheap check) and ``_store`` (the root the catalog was
+built for and a fingerprint of what it listed). One view per dataset name reads its latest intact version; the table macro
 ``dataset_version(name, version)`` reads any version.
 
 Relocatable: no path in the file is absolute. Every view reads ``curate_root() || '/datasets/…'``, and in
@@ -130,13 +130,10 @@ def build(con: duckdb.DuckDBPyConnection, state: State, root_sql: str, built_for
     ds, runs = tables["datasets"], tables["runs"]
     _insert(con, "datasets", ds.names, [[r.get(n) for n in ds.names] for r in state.datasets])
     _insert(con, "runs", runs.names, [[r.get(n) for n in runs.names] for r in state.runs])
-    con.execute('CREATE OR REPLACE TABLE tags ("name" VARCHAR, "tag" VARCHAR, "version" BIGINT)')
-    _insert(con, "tags", ["name", "tag", "version"], [list(t) for t in state.tags])
-    con.execute('CREATE OR REPLACE TABLE damaged ("name" VARCHAR, "version" BIGINT, "problem" VARCHAR)')
-    _insert(con, "damaged", ["name", "version", "problem"], [list(d) for d in state.damaged])
-    con.execute('CREATE OR REPLACE TABLE _store ("built_for" VARCHAR, "fingerprint" VARCHAR, "built_at" VARCHAR)')
-    con.execute("INSERT INTO _store VALUES (?, ?, ?)",
-                [built_for, state.fingerprint, datetime.now(UTC).isoformat(timespec="seconds")])
+    _insert(con, "tags", tables["tags"].names, [list(t) for t in state.tags])
+    _insert(con, "damaged", tables["damaged"].names, [list(d) for d in state.damaged])
+    _insert(con, "_store", tables["_store"].names,
+            [[built_for, state.fingerprint, datetime.now(UTC).isoformat(timespec="seconds")]])
     con.execute(f"CREATE OR REPLACE MACRO curate_root() AS {root_sql}")
     con.execute("CREATE OR REPLACE MACRO dataset_version(name, version) AS TABLE SELECT * FROM read_parquet("
                 "curate_root() || '/datasets/' || name || '/v' || CAST(version AS VARCHAR) || '/part-*.parquet')")

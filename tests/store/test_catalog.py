@@ -21,7 +21,7 @@ from curate.schema import table
 from curate.store import DamagedVersion, Store, StoreError
 from curate.store.lifecycle import verify
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _rows(n: int, tag: str = "a") -> pl.DataFrame:
