@@ -104,8 +104,10 @@ def test_query_during_refresh_and_publish_loop(tmp_path: Path) -> None:
         from curate.store import Store
         s = Store({str(tmp_path)!r})
         for i in range(6):
-            s.publish_frame("ds", "checked", table("sample"), pl.DataFrame({{"sample_id": [f"x{{i}}-{{j}}" for j in range(i + 1)],
-                "prompt_id": ["p"] * (i + 1), "prompt": ["q"] * (i + 1), "response": ["r"] * (i + 1), "task": ["math"] * (i + 1)}}))
+            n = i + 1
+            df = pl.DataFrame({{"sample_id": [f"x{{i}}-{{j}}" for j in range(n)], "prompt_id": ["p"] * n,
+                               "prompt": ["q"] * n, "response": ["r"] * n, "task": ["math"] * n}})
+            s.publish_frame("ds", "checked", table("sample"), df)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script])
     try:

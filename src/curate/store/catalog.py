@@ -2,8 +2,8 @@
 
 The DDL of its tables is generated from ``schemas/dataset_catalog.yaml``: ``datasets``, ``runs``,
 ``tags``, ``damaged`` (versions that fail their cheap check) and ``_store`` (the root the catalog was
-built for and a fingerprint of what it listed). One view per dataset name reads its latest intact version; the table macro
-``dataset_version(name, version)`` reads any version.
+built for and a fingerprint of what it listed). One view per dataset name reads its latest intact
+version; the table macro ``dataset_version(name, version)`` reads any version.
 
 Relocatable: no path in the file is absolute. Every view reads ``curate_root() || '/datasets/…'``, and in
 ``catalog.duckdb`` ``curate_root()`` is the folder of the database file itself (DuckDB derives its
