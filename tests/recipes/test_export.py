@@ -62,16 +62,24 @@ def test_hf_folder_loads_as_exactly_that_version(example: tuple[Path, dict[str, 
     header = yaml.safe_load(text.split("---")[1])
     assert header["configs"][0]["data_files"][0]["path"] == "data/*.parquet" and header["license"] == "mit"
     assert header["configs"][0]["default"] is True and header["configs"][0]["config_name"].startswith("rs_sft-v1-")
-    for needle in ("## Funnel", "## Lineage", refs["checked_a"], "## Source checkpoints", "ckpt-a", "## Licenses",
-                   "- mit"):
+    for needle in (
+        "## Funnel",
+        "## Lineage",
+        refs["checked_a"],
+        "## Source checkpoints",
+        "ckpt-a",
+        "## Licenses",
+        "- mit",
+    ):
         assert needle in text, needle
     assert "select." in text or "math." in text  # reasons with their meanings
     code, _, err = _cli(home, "export", dv.manifest.ref, "--format", "hf", "--out", str(out))
     assert code == 2 and "not empty" in err  # never written over
     plan = upload_plan(out, "me/rs")
     assert [r for _, r in plan] == ["README.md", "data/train-00000-of-00001.parquet"]
-    code, out_text, _ = _cli(home, "export", dv.manifest.ref, "--format", "hf", "--out", str(tmp_path / "hf2"),
-                             "--push", "me/rs", "--plan")
+    code, out_text, _ = _cli(
+        home, "export", dv.manifest.ref, "--format", "hf", "--out", str(tmp_path / "hf2"), "--push", "me/rs", "--plan"
+    )
     assert code == 0 and "me/rs:README.md" in out_text
 
 

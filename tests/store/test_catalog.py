@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -25,8 +26,15 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _rows(n: int, tag: str = "a") -> pl.DataFrame:
-    return pl.DataFrame({"sample_id": [f"{tag}{i}" for i in range(n)], "prompt_id": [f"p{i % 3}" for i in range(n)],
-                         "prompt": ["q"] * n, "response": ["<think>x</think>y"] * n, "task": ["math"] * n})
+    return pl.DataFrame(
+        {
+            "sample_id": [f"{tag}{i}" for i in range(n)],
+            "prompt_id": [f"p{i % 3}" for i in range(n)],
+            "prompt": ["q"] * n,
+            "response": ["<think>x</think>y"] * n,
+            "task": ["math"] * n,
+        }
+    )
 
 
 def _store(home: Path) -> Store:
@@ -66,8 +74,10 @@ def test_moved_store_and_plain_duckdb_never_read_elsewhere(tmp_path: Path) -> No
     (tmp_path / "a").rename(tmp_path / "b")
     con = duckdb.connect(str(tmp_path / "b" / "catalog.duckdb"), read_only=True)  # not refreshed: still works
     assert con.execute("select count(*) from ds").fetchone() == (5,)
-    assert con.execute("select path from datasets order by version").fetchall() == [("datasets/ds/v1",),
-                                                                                      ("datasets/ds/v2",)]
+    assert con.execute("select path from datasets order by version").fetchall() == [
+        ("datasets/ds/v1",),
+        ("datasets/ds/v2",),
+    ]
     con.close()
     # attached into another database, the views cannot find the store and say so instead of reading elsewhere
     other = duckdb.connect()
@@ -127,8 +137,13 @@ def test_queries_cannot_write_into_the_store(tmp_path: Path) -> None:
     s = _store(tmp_path)
     part = s.get("ds@2").parts[0]
     before = part.read_bytes()
-    for sql in (f"COPY (select 1 as a) TO '{part}'", "CREATE TABLE x AS SELECT 1", f"EXPORT DATABASE '{tmp_path}/x'",
-                "ATTACH 'elsewhere.duckdb'", "SET enable_external_access = true; SELECT 1"):
+    for sql in (
+        f"COPY (select 1 as a) TO '{part}'",
+        "CREATE TABLE x AS SELECT 1",
+        f"EXPORT DATABASE '{tmp_path}/x'",
+        "ATTACH 'elsewhere.duckdb'",
+        "SET enable_external_access = true; SELECT 1",
+    ):
         code, _, err = _cli("query", sql, home=tmp_path)
         assert code == 2 and err.count("\n") == 1 and "read-only SQL" in err, (sql, err)
     assert part.read_bytes() == before
@@ -217,3 +232,18 @@ def test_a_home_that_is_not_a_path_is_refused(tmp_path: Path) -> None:
     assert code == 2 and "ftp" in err and err.count("\n") == 1
     assert not Path("ftp:").exists()
     assert Store(f"file://{tmp_path}").home == tmp_path
+
+
+def test_temp_files_of_a_killed_check_or_export_are_swept(tmp_path: Path) -> None:
+    from curate.io.files import TMP_MARK, sweep_tmp_beside
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "checked.parquet"
+    left = [tmp_path / f".checked.parquet.{dead.pid}.tmp", tmp_path / f".checked.parquet.{dead.pid}.pass1",
+            tmp_path / f".checked.parquet{TMP_MARK}{socket.gethostname()}-{dead.pid}"]
+    live = tmp_path / f".checked.parquet.{os.getpid()}.tmp"
+    for p in [*left, live]:
+        p.write_bytes(b"half")
+    assert sorted(sweep_tmp_beside(out)) == sorted(left)
+    assert live.exists()

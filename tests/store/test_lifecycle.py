@@ -19,8 +19,15 @@ from curate.store.lifecycle import diff, gc, rm, set_tag
 
 def _rows(ids: list[str]) -> pl.DataFrame:
     n = len(ids)
-    return pl.DataFrame({"sample_id": ids, "prompt_id": [f"p{i % 3}" for i in range(n)], "prompt": ["q"] * n,
-                         "response": ["<think>x</think>y"] * n, "task": ["math"] * n})
+    return pl.DataFrame(
+        {
+            "sample_id": ids,
+            "prompt_id": [f"p{i % 3}" for i in range(n)],
+            "prompt": ["q"] * n,
+            "response": ["<think>x</think>y"] * n,
+            "task": ["math"] * n,
+        }
+    )
 
 
 def _cli(home: Path, *args: str) -> tuple[int, str, str]:
@@ -57,10 +64,22 @@ def test_tags_work_wherever_a_version_does(tmp_path: Path) -> None:
 
 def test_diff_rows_funnel_config(tmp_path: Path) -> None:
     s = Store(tmp_path)
-    s.publish_frame("ds", "checked", table("sample"), _rows(["a", "b", "c"]), funnel={"total": 5, "format.x": 2},
-                    config={"k": 4, "policy": {"t": 0.6}})
-    s.publish_frame("ds", "checked", table("sample"), _rows(["b", "c", "d", "e"]), funnel={"total": 5, "format.x": 1},
-                    config={"k": 4, "policy": {"t": 0.7}})
+    s.publish_frame(
+        "ds",
+        "checked",
+        table("sample"),
+        _rows(["a", "b", "c"]),
+        funnel={"total": 5, "format.x": 2},
+        config={"k": 4, "policy": {"t": 0.6}},
+    )
+    s.publish_frame(
+        "ds",
+        "checked",
+        table("sample"),
+        _rows(["b", "c", "d", "e"]),
+        funnel={"total": 5, "format.x": 1},
+        config={"k": 4, "policy": {"t": 0.7}},
+    )
     d = diff(s, "ds@1", "ds@2")
     assert (d.key, d.added, d.removed) == ("sample_id", ["d", "e"], ["a"])
     assert d.funnel == {"format.x": (2, 1)} and d.config == {"policy.t": (0.6, 0.7)}
@@ -78,8 +97,17 @@ def test_rm_and_gc_keep_what_others_name(tmp_path: Path) -> None:
     s.publish_frame("derived", "checked", table("sample"), _rows(["d"]), parents=("base@1",))
     run = tmp_path / "runs" / "r1"
     run.mkdir(parents=True)
-    run.joinpath("run.json").write_bytes(orjson.dumps({"run_id": "r1", "kind": "sft", "dataset": "base@2",
-                                                       "status": "finished", "created_at": "2026-01-01T00:00:00"}))
+    run.joinpath("run.json").write_bytes(
+        orjson.dumps(
+            {
+                "run_id": "r1",
+                "kind": "sft",
+                "dataset": "base@2",
+                "status": "finished",
+                "created_at": "2026-01-01T00:00:00",
+            }
+        )
+    )
     code, _, err = _cli(tmp_path, "datasets", "rm", "base@1")
     assert code == 2 and "needed by derived@1" in err and err.count("\n") == 1
     with pytest.raises(StoreError, match="run r1"):
@@ -97,8 +125,10 @@ def test_rm_and_gc_keep_what_others_name(tmp_path: Path) -> None:
 
 def test_notebook_api_and_json_listings(tmp_path: Path) -> None:
     s = Store(tmp_path)
-    df = _rows(["a", "b", "c"]).with_columns(accepted=pl.Series([True, False, False]),
-                                             reject_reasons=pl.Series([[], ["math.wrong"], ["format.x", "math.wrong"]]))
+    df = _rows(["a", "b", "c"]).with_columns(
+        accepted=pl.Series([True, False, False]),
+        reject_reasons=pl.Series([[], ["math.wrong"], ["format.x", "math.wrong"]]),
+    )
     s.publish_frame("chk", "checked", table("checked_sample"), df, funnel={"total": 3, "accepted": 1, "math.wrong": 2})
     ds = curate.open("chk@1", home=tmp_path)
     assert ds.to_polars().height == 3 and ds.to_arrow().num_rows == 3 and ds.manifest.kind == "checked"

@@ -35,8 +35,11 @@ def s3_server() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -54,16 +57,27 @@ def s3_server() -> Iterator[str]:
 
 @pytest.fixture
 def home(s3_server: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
-    for k, v in {"AWS_ENDPOINT_URL": s3_server, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ENDPOINT_URL": s3_server,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     bucket = request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:50]
     return f"s3://{bucket}/store"
 
 
 def _rows(n: int, tag: str = "a") -> pl.DataFrame:
-    return pl.DataFrame({"sample_id": [f"{tag}{i}" for i in range(n)], "prompt_id": [f"p{i % 3}" for i in range(n)],
-                         "prompt": ["q"] * n, "response": ["<think>x</think>y"] * n, "task": ["math"] * n})
+    return pl.DataFrame(
+        {
+            "sample_id": [f"{tag}{i}" for i in range(n)],
+            "prompt_id": [f"p{i % 3}" for i in range(n)],
+            "prompt": ["q"] * n,
+            "response": ["<think>x</think>y"] * n,
+            "task": ["math"] * n,
+        }
+    )
 
 
 def _cli(home: str, *args: str) -> tuple[int, str, str]:
@@ -104,8 +118,10 @@ def _publish_one(home: str, tag: str, env: dict[str, str]) -> int:
 
 
 def test_two_publishers_never_get_the_same_number(home: str) -> None:
-    env = {k: os.environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                      "AWS_DEFAULT_REGION")}
+    env = {
+        k: os.environ[k]
+        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")
+    }
     Store(home)  # creates the bucket
     with mp.get_context("spawn").Pool(4) as pool:
         versions = pool.starmap(_publish_one, [(home, f"t{i}", env) for i in range(4)])

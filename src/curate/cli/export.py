@@ -16,8 +16,14 @@ FORMATS = ("openrlhf", "jsonl", "parquet", "hf")
 def export_command(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@TAG]")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="openrlhf (JSONL, SFT/RL kinds) | jsonl | parquet | "
-                                                            "hf (folder + dataset card; any kind)")] = "openrlhf",
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="openrlhf (JSONL, SFT/RL kinds) | jsonl | parquet | hf (folder + dataset card; any kind)",
+        ),
+    ] = "openrlhf",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (a folder for hf)")] = None,
     license: Annotated[str | None, typer.Option("--license", help="hf: license for the card (SPDX id)")] = None,
     push: Annotated[str | None, typer.Option("--push", help="hf: upload the folder to this Hub dataset repo")] = None,
@@ -39,9 +45,11 @@ def export_command(
     dv = store.get(ref)
     m = dv.manifest
     if fmt == "openrlhf" and not openrlhf_supports(m.schema):
-        raise UserError(f"--format openrlhf exports SFT and RL datasets (schemas {', '.join(OPENRLHF_SCHEMAS)}; "
-                        f"kinds cold_start_sft, rs_sft, distill, rl_prompts); {m.ref} is a {m.kind!r} dataset "
-                        f"({m.schema}): build one with `curate recipe`, or use --format jsonl, parquet or hf")
+        raise UserError(
+            f"--format openrlhf exports SFT and RL datasets (schemas {', '.join(OPENRLHF_SCHEMAS)}; "
+            f"kinds cold_start_sft, rs_sft, distill, rl_prompts); {m.ref} is a {m.kind!r} dataset "
+            f"({m.schema}): build one with `curate recipe`, or use --format jsonl, parquet or hf"
+        )
     if fmt == "hf":
         from curate.recipes.hf import export_hf, upload_plan
         from curate.recipes.hf import push as push_folder

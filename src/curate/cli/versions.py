@@ -26,8 +26,10 @@ def datasets_diff(
     if as_json:
         print(orjson.dumps(d.to_dict(), default=str).decode())
         return
-    console.print(f"[bold]{d.a} -> {d.b}[/]  rows {d.rows_a:,} -> {d.rows_b:,}  "
-                  f"(+{len(d.added):,} in, -{len(d.removed):,} out, by {d.key})")
+    console.print(
+        f"[bold]{d.a} -> {d.b}[/]  rows {d.rows_a:,} -> {d.rows_b:,}  "
+        f"(+{len(d.added):,} in, -{len(d.removed):,} out, by {d.key})"
+    )
     for label, keys in (("in", d.added), ("out", d.removed)):
         if keys:
             more = f" … {len(keys) - 5:,} more" if len(keys) > 5 else ""

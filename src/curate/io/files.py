@@ -54,18 +54,24 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 
 def sweep_tmp_beside(dest: str | Path) -> list[Path]:
-    """Remove temporary files an :func:`atomic_path` for ``dest`` left when its process was killed
-    (``kill -9``): those of this host whose process is gone. Returns what was removed."""
+    """Remove temporary files that a write of ``dest`` left when its process was killed (``kill -9``):
+    ``.<name>.tmp-<host>-<pid>`` (:func:`atomic_path`) and ``.<name>.<pid>.tmp|pass1`` (``curate check``)
+    whose process is gone on this host. Returns what was removed."""
+    import re
+    import shutil
+
     dest = Path(dest)
+    host = re.escape(socket.gethostname())
+    pattern = re.compile(rf"^\.{re.escape(dest.name)}(?:{re.escape(TMP_MARK)}{host}-(\d+)|\.(\d+)\.(?:tmp|pass1))$")
     removed = []
-    prefix = f".{dest.name}{TMP_MARK}{socket.gethostname()}-"
     with contextlib.suppress(FileNotFoundError):
         for p in dest.parent.iterdir():
-            pid = p.name[len(prefix):]
-            if p.name.startswith(prefix) and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            m = pattern.match(p.name)
+            if not m:
+                continue
+            pid = int(m.group(1) or m.group(2))
+            if pid != os.getpid() and not _alive(pid):
                 if p.is_dir():
-                    import shutil
-
                     shutil.rmtree(p, ignore_errors=True)
                 else:
                     p.unlink(missing_ok=True)

@@ -74,21 +74,40 @@ def card(store: Store, dv: DatasetVersion, license: str | None = None) -> str:
         # A config named after the exact version: `datasets` caches a local folder by its base name and
         # config name, not by its files, so two exports to folders of the same name would otherwise
         # load whichever was cached first.
-        "configs": [{"config_name": config_name(m), "default": True,
-                     "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+        "configs": [
+            {
+                "config_name": config_name(m),
+                "default": True,
+                "data_files": [{"split": "train", "path": "data/*.parquet"}],
+            }
+        ],
         "license": lic[0] if len(lic) == 1 else "other",
         "tags": ["curate", m.kind, "reasoning"],
         "pretty_name": m.ref,
     }
-    out = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "", f"# {m.ref}", "",
-           f"A `{m.kind}` dataset published by curate {m.code_version} on {m.created_at}: {m.rows:,} rows, "
-           f"schema `{m.schema}`, config hash `{m.config_hash[:16]}`.", ""]
+    out = [
+        "---",
+        yaml.safe_dump(header, sort_keys=False).rstrip(),
+        "---",
+        "",
+        f"# {m.ref}",
+        "",
+        f"A `{m.kind}` dataset published by curate {m.code_version} on {m.created_at}: {m.rows:,} rows, "
+        f"schema `{m.schema}`, config hash `{m.config_hash[:16]}`.",
+        "",
+    ]
     funnel = Funnel.from_dict(m.funnel)
     if m.funnel:
         meanings = reason_codes()
-        out += ["## Funnel", "", f"{funnel.total:,} rows went in, {funnel.accepted:,} were accepted; shares are of "
-                "the input. A row can carry several reasons.", "", "| reason | rows | share | meaning |",
-                "| --- | ---: | ---: | --- |"]
+        out += [
+            "## Funnel",
+            "",
+            f"{funnel.total:,} rows went in, {funnel.accepted:,} were accepted; shares are of "
+            "the input. A row can carry several reasons.",
+            "",
+            "| reason | rows | share | meaning |",
+            "| --- | ---: | ---: | --- |",
+        ]
         out += [f"| `{r.reason}` | {r.rows:,} | {r.share:.1%} | {meanings.get(r.reason, '')} |" for r in funnel.rows()]
         out.append("")
     out += ["## Lineage", ""]
@@ -100,10 +119,21 @@ def card(store: Store, dv: DatasetVersion, license: str | None = None) -> str:
     for p in m.source.get("sampling_params") or []:
         out.append(f"- sampling: `{p}`")
     out += ["", "## Licenses", ""]
-    out += [f"- {x}" for x in lic] or ["No license was recorded by the sources of this dataset; check the licenses "
-                                       "of the prompt sets and of the model that wrote the responses before use."]
-    out += ["", "## Config", "", "```yaml", yaml.safe_dump(dict(m.config), sort_keys=True).rstrip(), "```", "",
-            "## Files (as published)", ""]
+    out += [f"- {x}" for x in lic] or [
+        "No license was recorded by the sources of this dataset; check the licenses "
+        "of the prompt sets and of the model that wrote the responses before use."
+    ]
+    out += [
+        "",
+        "## Config",
+        "",
+        "```yaml",
+        yaml.safe_dump(dict(m.config), sort_keys=True).rstrip(),
+        "```",
+        "",
+        "## Files (as published)",
+        "",
+    ]
     out += [f"- `{f.path}`: {f.rows:,} rows, sha256 `{f.sha256}`" for f in m.files]
     return "\n".join(out) + "\n"
 
@@ -150,6 +180,10 @@ def push(folder: Path, repo_id: str, private: bool = True) -> str:
         raise UsageError("--push needs a Hugging Face token: run `hf auth login` or set HF_TOKEN")
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset",
-                             commit_message=f"curate export ({len(upload_plan(folder, repo_id))} files)")
+    info = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        repo_type="dataset",
+        commit_message=f"curate export ({len(upload_plan(folder, repo_id))} files)",
+    )
     return str(getattr(info, "commit_url", info))

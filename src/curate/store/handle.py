@@ -82,8 +82,10 @@ class Dataset:
             elif "select_reason" in cols:
                 lf = lf.filter(pl.col("select_reason") == reason)
             else:
-                raise StoreError(f"{self.ref} ({self.manifest.kind}) has no reason column "
-                                 f"(reject_reasons or select_reason); sample without reason=")
+                raise StoreError(
+                    f"{self.ref} ({self.manifest.kind}) has no reason column "
+                    f"(reject_reasons or select_reason); sample without reason="
+                )
         df = lf.collect()
         return df.sample(min(n, df.height), seed=seed) if df.height else df
 

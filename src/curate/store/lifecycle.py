@@ -28,8 +28,10 @@ from curate.store.versions import TAG_RE, Store, StoreError, split_ref
 def set_tag(store: Store, ref: str, tag: str) -> str:
     """Point ``name@tag`` at the version ``ref`` names (moving it if it pointed elsewhere)."""
     if not TAG_RE.match(tag) or re.fullmatch(r"v?\d+", tag) or tag == "latest":
-        raise StoreError(f"bad tag {tag!r}: letters, digits, '_', '.', '-', starting with a letter; "
-                         f"not a version number and not 'latest'")
+        raise StoreError(
+            f"bad tag {tag!r}: letters, digits, '_', '.', '-', starting with a letter; "
+            f"not a version number and not 'latest'"
+        )
     name, version = store.resolve(ref)
     store.set_tag(name, version, tag)
     store.refresh_catalog(quiet=True)
@@ -115,7 +117,7 @@ def _all_names(store: Store) -> list[str]:
 
 
 # -- who needs a version -----------------------------------------------------------------------------
-def dependents(store: Store, excluding: set[str] = frozenset()) -> dict[str, list[str]]:
+def dependents(store: Store, excluding: frozenset[str] | set[str] = frozenset()) -> dict[str, list[str]]:
     """``{ref: [who names it]}``: parents of every version not in ``excluding``, runs' datasets, tags."""
     needs: dict[str, list[str]] = {}
     for dv in store.all_versions(skip_damaged=True):
@@ -202,11 +204,19 @@ class Diff:
     header: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "key": self.key, "rows": [self.rows_a, self.rows_b],
-                "added": len(self.added), "removed": len(self.removed), "added_sample": self.added[:20],
-                "removed_sample": self.removed[:20], "funnel": {k: list(v) for k, v in self.funnel.items()},
-                "config": {k: list(v) for k, v in self.config.items()},
-                "header": {k: list(v) for k, v in self.header.items()}}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "key": self.key,
+            "rows": [self.rows_a, self.rows_b],
+            "added": len(self.added),
+            "removed": len(self.removed),
+            "added_sample": self.added[:20],
+            "removed_sample": self.removed[:20],
+            "funnel": {k: list(v) for k, v in self.funnel.items()},
+            "config": {k: list(v) for k, v in self.config.items()},
+            "header": {k: list(v) for k, v in self.header.items()},
+        }
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -236,8 +246,19 @@ def diff(store: Store, ref_a: str, ref_b: str) -> Diff:
     key = next((k for k in ("sample_id", "prompt_id") if k in da.columns and k in db.columns), "row")
     ka, kb = _keys(da, key), _keys(db, key)
     ma, mb = a.manifest, b.manifest
-    header = _changed({"kind": ma.kind, "schema": ma.schema, "parents": list(ma.parents), "source": ma.source},
-                      {"kind": mb.kind, "schema": mb.schema, "parents": list(mb.parents), "source": mb.source})
-    return Diff(ma.ref, mb.ref, key, ma.rows, mb.rows, sorted(kb - ka), sorted(ka - kb),
-                {k: (int(v[0] or 0), int(v[1] or 0)) for k, v in _changed(ma.funnel, mb.funnel).items()},
-                _changed(_flat(ma.config), _flat(mb.config)), header)
+    header = _changed(
+        {"kind": ma.kind, "schema": ma.schema, "parents": list(ma.parents), "source": ma.source},
+        {"kind": mb.kind, "schema": mb.schema, "parents": list(mb.parents), "source": mb.source},
+    )
+    return Diff(
+        ma.ref,
+        mb.ref,
+        key,
+        ma.rows,
+        mb.rows,
+        sorted(kb - ka),
+        sorted(ka - kb),
+        {k: (int(v[0] or 0), int(v[1] or 0)) for k, v in _changed(ma.funnel, mb.funnel).items()},
+        _changed(_flat(ma.config), _flat(mb.config)),
+        header,
+    )

@@ -96,8 +96,12 @@ class RemoteVersion:
 
 
 class ObjectStore(Store):
-    def __init__(self, home: str | Path | None = None, hooks: Sequence[PublishHook] = (),
-                 storage_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        hooks: Sequence[PublishHook] = (),
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
         url = home_url(home)
         assert url is not None
         self.url = url
@@ -180,10 +184,20 @@ class ObjectStore(Store):
                 n += 1
 
     @contextmanager
-    def writer(self, name: str, kind: str, table: Table, *, funnel: Mapping[str, int] | None = None,
-               config: Mapping[str, Any] | None = None, parents: Sequence[str] = (),
-               source: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-               rows_per_part: int = 1_000_000, if_changed: bool = True) -> Iterator[DatasetWriter]:
+    def writer(
+        self,
+        name: str,
+        kind: str,
+        table: Table,
+        *,
+        funnel: Mapping[str, int] | None = None,
+        config: Mapping[str, Any] | None = None,
+        parents: Sequence[str] = (),
+        source: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        rows_per_part: int = 1_000_000,
+        if_changed: bool = True,
+    ) -> Iterator[DatasetWriter]:
         self.check_name(name)
         for old in Path(tempfile.gettempdir()).glob("curate-*--*--*"):  # staging of killed publishers
             if old.is_dir() and integrity.is_stale(old.name, old):
