@@ -140,3 +140,24 @@ def test_notebook_api_and_json_listings(tmp_path: Path) -> None:
     assert code == 0 and [(d["name"], d["version"]) for d in body["datasets"]] == [("chk", 1)]
     code, out, _ = _cli(tmp_path, "datasets", "show", "chk", "--json")
     assert code == 0 and json.loads(out)["funnel"]["math.wrong"] == 2
+
+
+def test_the_dataset_folder_loads_one_version_with_hf_datasets(tmp_path: Path) -> None:
+    from datasets import load_dataset
+
+    s = Store(tmp_path)
+    s.publish_frame("ds", "checked", table("sample"), _rows(["a", "b", "c"]))
+    s.publish_frame("ds", "checked", table("sample"), _rows(["d", "e"]))
+    assert load_dataset(str(tmp_path / "datasets" / "ds"))["train"]["sample_id"] == ["d", "e"]  # not all five
+    cfg = next(c for c in load_dataset_configs(tmp_path / "datasets" / "ds") if c.startswith("v1-"))
+    assert load_dataset(str(tmp_path / "datasets" / "ds"), cfg)["train"]["sample_id"] == ["a", "b", "c"]
+    before = s.fingerprint()
+    s.refresh_catalog()
+    assert s.fingerprint() == before  # the folder card is derived: it never makes the catalog look stale
+
+
+def load_dataset_configs(folder: Path) -> list[str]:
+    import yaml
+
+    header = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
+    return [c["config_name"] for c in header["configs"]]

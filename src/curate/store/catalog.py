@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
+import yaml
 from filelock import FileLock, Timeout
 
 from curate.io.files import fsync_dir
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("curate.store")
 SELF_ROOT = "parse_dirpath(current_setting('temp_directory'))"  # the catalog file's own folder
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+FOLDER_CARD = "README.md"
 
 
 def ddl(name: str, table: Table) -> str:
@@ -76,6 +78,8 @@ def fingerprint(store: Store) -> str:
         for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = sorted(d for d in dirnames if d != ".claims")
             for f in sorted(filenames):
+                if f == FOLDER_CARD:  # derived, like the catalog itself
+                    continue
                 try:
                     st = os.stat(os.path.join(dirpath, f))
                 except FileNotFoundError:
@@ -166,6 +170,7 @@ def _refresh(store: Store) -> None:
     with FileLock(str(store.home / ".catalog.lock"), timeout=120):
         integrity.sweep(store.home)
         state = gather(store)
+        write_folder_cards(store, state)
         tmp = store.home / f".catalog--{integrity.owner_tag()}--{uuid.uuid4().hex[:8]}.duckdb"
         try:
             con = duckdb.connect(str(tmp))
@@ -183,6 +188,37 @@ def _refresh(store: Store) -> None:
         finally:
             tmp.unlink(missing_ok=True)
             Path(f"{tmp}.wal").unlink(missing_ok=True)
+
+
+def write_folder_cards(store: Store, state: State) -> None:
+    """``datasets/<name>/README.md``: one Hugging Face config per version, the latest the default, so
+    ``datasets.load_dataset("<home>/datasets/<name>")`` reads one version, never all of them at once.
+    Config names carry the manifest digest: ``datasets`` caches a local folder by name and config alone."""
+    from curate.io.files import write_bytes_atomic
+
+    by_name: dict[str, list[DatasetVersion]] = {}
+    for row in state.datasets:
+        by_name.setdefault(row["name"], []).append(store.get(f"{row['name']}@{row['version']}"))
+    for name, versions in by_name.items():
+        configs: list[dict[str, Any]] = []
+        for dv in reversed(versions):
+            m = dv.manifest
+            cfg: dict[str, Any] = {"config_name": f"v{m.version}-{(m.digest or m.content_key())[:8]}"}
+            if not configs:
+                cfg["default"] = True
+            cfg["data_files"] = [{"split": "train", "path": f"v{m.version}/part-*.parquet"}]
+            configs.append(cfg)
+        text = ("---\n" + yaml.safe_dump({"configs": configs}, sort_keys=False) + "---\n\n"
+                f"# {name}\n\nWritten by curate from the manifests; not to be edited. Each version lies in its own "
+                f"folder (`v<N>/`): `datasets.load_dataset(<this folder>)` reads the latest, "
+                f"v{versions[-1].manifest.version}; pass a config name above for another.\n")
+        path = store.datasets_dir / name / FOLDER_CARD
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_bytes_atomic(text.encode(), path)
+    if store.datasets_dir.is_dir():  # a name whose versions are all gone keeps no card
+        for card in store.datasets_dir.glob(f"*/{FOLDER_CARD}"):
+            if card.parent.name not in by_name:
+                card.unlink(missing_ok=True)
 
 
 def on_disk_state(store: Store) -> tuple[str, str] | None:
