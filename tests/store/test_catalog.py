@@ -44,7 +44,7 @@ def _store(home: Path) -> Store:
     return s
 
 
-def _cli(*args: str, home: Path) -> tuple[int, str, str]:
+def _cli(*args: str, home: Path | str) -> tuple[int, str, str]:
     r = CliRunner().invoke(app, ["--home", str(home), *args])
     return r.exit_code, r.stdout, r.stderr
 
@@ -198,6 +198,7 @@ import polars as pl
 from curate.schema import table
 from curate.store import Store
 s = Store({home!r})
+print("ready", flush=True)
 i = 0
 while True:
     i += 1
@@ -207,10 +208,12 @@ while True:
 """
 
 
-@pytest.mark.parametrize("delay", [0.9, 1.3, 1.7])
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.07, 0.15, 0.3])
 def test_kill_9_mid_publish_leaves_store_readable_and_swept(tmp_path: Path, delay: float) -> None:
     _store(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_PUBLISHER.format(src=SRC, home=str(tmp_path))])
+    script = _KILLED_PUBLISHER.format(src=SRC, home=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"  # imports done: publishing now
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -228,9 +231,15 @@ def test_kill_9_mid_publish_leaves_store_readable_and_swept(tmp_path: Path, dela
 
 
 def test_a_home_that_is_not_a_path_is_refused(tmp_path: Path) -> None:
-    code, _, err = _cli("datasets", "list", home=Path("ftp://example.org/x"))
-    assert code == 2 and "ftp" in err and err.count("\n") == 1
-    assert not Path("ftp:").exists()
+    import importlib.util
+
+    for bad, needle in (("nosuchscheme://x/y", "nosuchscheme"), ("s3:bucket/x", "without '//'")):
+        code, _, err = _cli("datasets", "list", home=bad)
+        assert code == 2 and needle in err and err.count("\n") == 1, err
+    assert not Path("s3:bucket").exists()
+    if importlib.util.find_spec("s3fs") is None:
+        code, _, err = _cli("datasets", "list", home="s3://bucket/x")
+        assert code == 2 and "pip install s3fs" in err
     assert Store(f"file://{tmp_path}").home == tmp_path
 
 
@@ -240,8 +249,11 @@ def test_temp_files_of_a_killed_check_or_export_are_swept(tmp_path: Path) -> Non
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     out = tmp_path / "checked.parquet"
-    left = [tmp_path / f".checked.parquet.{dead.pid}.tmp", tmp_path / f".checked.parquet.{dead.pid}.pass1",
-            tmp_path / f".checked.parquet{TMP_MARK}{socket.gethostname()}-{dead.pid}"]
+    left = [
+        tmp_path / f".checked.parquet.{dead.pid}.tmp",
+        tmp_path / f".checked.parquet.{dead.pid}.pass1",
+        tmp_path / f".checked.parquet{TMP_MARK}{socket.gethostname()}-{dead.pid}",
+    ]
     live = tmp_path / f".checked.parquet.{os.getpid()}.tmp"
     for p in [*left, live]:
         p.write_bytes(b"half")
