@@ -141,7 +141,8 @@ def _emit(text: str, out: Path | None) -> None:
 
 @app.command("catalog")
 def catalog_command(ctx: typer.Context) -> None:
-    """Rebuild catalog.duckdb from the manifests (after moving or copying the store)."""
+    """Rebuild catalog.duckdb from the manifests (curate also does it on its own whenever the catalog is stale
+    or was built for another folder: a copied or moved store)."""
     store = store_from(ctx)
     store.refresh_catalog()
     console.print(f"catalog rebuilt: {store.catalog_path}")
