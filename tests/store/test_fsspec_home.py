@@ -1,0 +1,59 @@
+"""Any fsspec URL as a home (here ``memory://``, which needs no server): the object-storage code path
+runs in every environment, S3 itself in ``test_s3.py``."""
+
+from __future__ import annotations
+
+import uuid
+
+import polars as pl
+import pytest
+
+import curate
+from curate.schema import table
+from curate.store import Store
+from curate.store.lifecycle import verify
+from curate.store.remote import ObjectStore
+
+
+def _rows(n: int, tag: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "sample_id": [f"{tag}{i}" for i in range(n)],
+            "prompt_id": ["p"] * n,
+            "prompt": ["q"] * n,
+            "response": ["r"] * n,
+            "task": ["math"] * n,
+        }
+    )
+
+
+@pytest.fixture
+def home() -> str:
+    return f"memory://curate-{uuid.uuid4().hex[:8]}/store"
+
+
+def test_publish_read_query_on_an_fsspec_home(home: str) -> None:
+    s = Store(home)
+    assert isinstance(s, ObjectStore)
+    s.publish_frame("ds", "checked", table("sample"), _rows(3, "a"))
+    s.publish_frame("ds", "checked", table("sample"), _rows(2, "b"))
+    assert s.publish_frame("ds", "checked", table("sample"), _rows(2, "b")).unchanged
+    assert s.versions("ds") == [1, 2] and s.get("ds@1").scan().collect().height == 3
+    con = s.connect()
+    assert con.execute("select count(*) from ds").fetchone() == (2,)
+    assert con.execute("select count(*) from dataset_version('ds', 1)").fetchone() == (3,)
+    assert s.fs.exists(s.catalog_path)
+    assert curate.open("ds@1", home=home).to_arrow().num_rows == 3
+    assert verify(s) == {"ds@1": [], "ds@2": []}
+
+
+def test_claims_are_create_only_and_a_missing_manifest_hides_a_version(home: str) -> None:
+    s = Store(home)
+    assert isinstance(s, ObjectStore)
+    s.publish_frame("ds", "checked", table("sample"), _rows(1, "a"))
+    with pytest.raises(FileExistsError):
+        s.fs.pipe_file(f"{home}/datasets/ds/.claims/v1", b"me", mode="create")
+    n = s._claim("ds")
+    s.fs.pipe_file(f"{home}/datasets/ds/v{n}/part-00000.parquet", b"half")  # killed before its manifest
+    assert s.versions("ds") == [1]
+    assert s.sweep(older_than_s=0) == [f"{home}/datasets/ds/v{n}"]
