@@ -57,3 +57,19 @@ def test_claims_are_create_only_and_a_missing_manifest_hides_a_version(home: str
     s.fs.pipe_file(f"{home}/datasets/ds/v{n}/part-00000.parquet", b"half")  # killed before its manifest
     assert s.versions("ds") == [1]
     assert s.sweep(older_than_s=0) == [f"{home}/datasets/ds/v{n}"]
+
+
+def test_tags_rm_gc_diff_on_an_fsspec_home(home: str) -> None:
+    from curate.store.lifecycle import diff, gc, remove_tag, rm, set_tag
+
+    s = Store(home)
+    for i in range(3):
+        s.publish_frame("ds", "checked", table("sample"), _rows(i + 1, "a"))
+    s.publish_frame("kid", "checked", table("sample"), _rows(1, "k"), parents=("ds@1",))
+    set_tag(s, "ds@2", "prod")
+    assert s.get("ds@prod").manifest.version == 2 and diff(s, "ds@1", "ds@2").added == ["a1"]
+    assert gc(s, dry_run=True) == []  # ds@1 is kid's parent, ds@2 is tagged
+    remove_tag(s, "ds@prod")
+    assert gc(s) == ["ds@2"] and s.versions("ds") == [1, 3]
+    assert rm(s, "ds@1", force=True) == "ds@1" and s.versions("ds") == [3]
+    assert s.connect().execute("select count(*) from datasets where name = 'ds'").fetchone() == (1,)

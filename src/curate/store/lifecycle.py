@@ -1,7 +1,8 @@
 """A version's life after publication: tags, ``verify``, ``diff``, ``rm`` and ``gc``.
 
 Nothing here edits a published version: a tag is a small file under ``datasets/<name>/.tags/``;
-``rm`` renames the version folder into ``.trash/`` (readers see it whole or gone) and then deletes it.
+``rm`` makes a version disappear at once for every reader (a local folder is renamed into ``.trash/``,
+on object storage the manifest, its commit marker, goes first) and then deletes its files.
 A version that another version or a training run names as its parent, or that a tag points to, is
 kept unless the caller forces it. Version numbers are never reused (their claims stay).
 """
@@ -9,8 +10,6 @@ kept unless the caller forces it. Version numbers are never reused (their claims
 from __future__ import annotations
 
 import re
-import shutil
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,18 +37,11 @@ def set_tag(store: Store, ref: str, tag: str) -> str:
     return f"{name}@{version}"
 
 
-def _local(store: Store, what: str) -> None:
-    if not isinstance(store.home, Path):
-        raise StoreError(f"{what} works on local stores only so far; {store.home} is object storage")
-
-
 def remove_tag(store: Store, name_tag: str) -> None:
-    _local(store, "untag")
     name, tag = split_ref(name_tag)
-    path = store.datasets_dir / name / ".tags" / (tag or "")
-    if not tag or not path.is_file():
+    if not tag or tag not in store.tags(name):
         raise StoreError(f"no tag {name_tag!r} (tags of {name}: {', '.join(store.tags(name)) or 'none'})")
-    path.unlink()
+    store.remove_tag(name, tag)
     store.refresh_catalog(quiet=True)
 
 
@@ -125,7 +117,7 @@ def dependents(store: Store, excluding: frozenset[str] | set[str] = frozenset())
             continue
         for parent in dv.manifest.parents:
             needs.setdefault(parent, []).append(dv.manifest.ref)
-    for run in sorted((store.home / "runs").glob("*/run.json")):
+    for run in store.run_records():
         try:
             ds = orjson.loads(run.read_bytes()).get("dataset")
         except (OSError, orjson.JSONDecodeError):
@@ -142,17 +134,8 @@ def dependents(store: Store, excluding: frozenset[str] | set[str] = frozenset())
     return needs
 
 
-def _remove(store: Store, name: str, version: int) -> None:
-    trash = store.home / ".trash"
-    trash.mkdir(exist_ok=True)
-    dest = trash / f"{name}-v{version}--{integrity.owner_tag()}--{uuid.uuid4().hex[:8]}"
-    store.version_dir(name, version).rename(dest)  # atomic: gone for every reader at once
-    shutil.rmtree(dest, ignore_errors=True)
-
-
 def rm(store: Store, ref: str, force: bool = False) -> str:
     """Remove one version; refused while another version, a run or a tag names it, unless ``force``."""
-    _local(store, "rm")
     name, version = store.resolve(ref)
     full = f"{name}@{version}"
     who = dependents(store, excluding={full}).get(full, [])
@@ -160,8 +143,8 @@ def rm(store: Store, ref: str, force: bool = False) -> str:
         raise StoreError(f"{full} is still needed by {', '.join(who)}; remove those first or pass --force")
     for tag, v in store.tags(name).items():
         if v == version:
-            (store.datasets_dir / name / ".tags" / tag).unlink(missing_ok=True)
-    _remove(store, name, version)
+            store.remove_tag(name, tag)
+    store.remove_version(name, version)
     store.refresh_catalog(quiet=True)
     return full
 
@@ -169,7 +152,6 @@ def rm(store: Store, ref: str, force: bool = False) -> str:
 def gc(store: Store, keep: int = 1, dry_run: bool = False) -> list[str]:
     """Remove old versions: all but the newest ``keep`` of each name, keeping tagged versions and every
     version a kept version or a run names as parent. Also sweeps what killed writers left behind."""
-    _local(store, "gc")
     if keep < 1:
         raise StoreError("--keep must be at least 1 (the latest version of a dataset is never collected)")
     candidates = {f"{n}@{v}" for n in store.names() for v in store.versions(n)[:-keep]}
@@ -183,8 +165,8 @@ def gc(store: Store, keep: int = 1, dry_run: bool = False) -> list[str]:
     if not dry_run:
         for ref in removed:
             name, v = ref.split("@")
-            _remove(store, name, int(v))
-        integrity.sweep(store.home)
+            store.remove_version(name, int(v))
+        store.sweep()
         store.refresh_catalog(quiet=True)
     return removed
 

@@ -160,6 +160,14 @@ class ObjectStore(Store):
     def set_tag(self, name: str, version: int, tag: str) -> None:
         self.fs.pipe_file(f"{self._ddir(name)}/.tags/{tag}", f"{version}\n".encode())
 
+    def remove_tag(self, name: str, tag: str) -> None:
+        self.fs.rm(f"{self._ddir(name)}/.tags/{tag}")
+
+    def remove_version(self, name: str, version: int) -> None:
+        vdir = f"{self._ddir(name)}/v{version}"
+        self.fs.rm(f"{vdir}/{MANIFEST}")  # the commit marker first: invisible to every reader at once
+        self.fs.rm(vdir, recursive=True)
+
     def get(self, ref: str) -> RemoteVersion:  # type: ignore[override]
         name, version = self.resolve(ref)
         path = f"{self._ddir(name)}/v{version}"
@@ -233,7 +241,7 @@ class ObjectStore(Store):
             hook(dv)  # type: ignore[arg-type]
         return dv
 
-    def sweep(self, older_than_s: float = ORPHAN_AFTER_S) -> list[str]:
+    def sweep(self, older_than_s: float = ORPHAN_AFTER_S) -> list[str]:  # type: ignore[override]
         """Remove parts of claimed versions that never got a manifest (a publisher killed mid-upload)."""
         removed = []
         now = time.time()

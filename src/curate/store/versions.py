@@ -249,6 +249,21 @@ class Store:
         d.mkdir(exist_ok=True)
         write_bytes_atomic(f"{version}\n".encode(), d / tag)
 
+    def remove_tag(self, name: str, tag: str) -> None:
+        (self._dataset_dir(name) / ".tags" / tag).unlink(missing_ok=True)
+
+    def remove_version(self, name: str, version: int) -> None:
+        """Gone for every reader at once (renamed into ``.trash/``), then deleted."""
+        trash = self.home / ".trash"
+        trash.mkdir(exist_ok=True)
+        dest = trash / f"{name}-v{version}--{integrity.owner_tag()}--{uuid.uuid4().hex[:8]}"
+        self.version_dir(name, version).rename(dest)
+        shutil.rmtree(dest, ignore_errors=True)
+
+    def sweep(self) -> list[str]:
+        """Remove what killed writers left behind (staging folders, temp files, trash)."""
+        return [str(p) for p in integrity.sweep(self.home)]
+
     def resolve(self, ref: str) -> tuple[str, int]:
         """``name[@version|@tag|@latest]`` -> (name, version), or a one-line error naming what exists."""
         name, sel = split_ref(ref)
