@@ -241,7 +241,7 @@ class ObjectStore(Store):
             hook(dv)  # type: ignore[arg-type]
         return dv
 
-    def sweep(self, older_than_s: float = ORPHAN_AFTER_S) -> list[str]:  # type: ignore[override]
+    def sweep(self, older_than_s: float = ORPHAN_AFTER_S) -> list[str]:
         """Remove parts of claimed versions that never got a manifest (a publisher killed mid-upload)."""
         removed = []
         now = time.time()
