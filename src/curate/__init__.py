@@ -65,8 +65,10 @@ from curate.errors import CurateError  # noqa: E402
 from curate.schema import Table, reason_codes, table  # noqa: E402
 from curate.store import DatasetVersion, Manifest, Store, StoreError  # noqa: E402
 from curate.store.handle import Dataset  # noqa: E402
-from curate.store.handle import open_dataset as open  # noqa: E402, A001
+from curate.store.handle import open_dataset as open  # noqa: E402, A001, F401  (not in __all__: see below)
 
+# ``curate.open("rs_sft@3")`` is public but stays out of ``__all__``: ``from curate import *`` must not
+# hide the builtin ``open``.
 __all__ = [
     "CurateError",
     "Dataset",
@@ -76,7 +78,6 @@ __all__ = [
     "StoreError",
     "Table",
     "__version__",
-    "open",
     "reason_codes",
     "table",
 ]
