@@ -183,6 +183,9 @@ def _refresh(store: Store) -> None:
                 con.close()
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
+            # A WAL beside the old file belongs to it (a session that wrote into the catalog): it must
+            # never be replayed into the new one. The catalog is derived data, so nothing is lost.
+            Path(f"{store.catalog_path}.wal").unlink(missing_ok=True)
             os.replace(tmp, store.catalog_path)
             fsync_dir(store.home)
         finally:
