@@ -111,3 +111,15 @@ def test_two_versions_exported_to_same_named_folders_load_as_themselves(
         assert _cli(home, "export", ref, "--format", "hf", "--out", str(where))[0] == 0
         ids = sorted(load_dataset(str(where))["train"]["sample_id"])
         assert ids == sorted(store.get(ref).scan().collect()["sample_id"].to_list())
+
+
+def test_push_without_a_token_is_refused_before_any_work(
+    example: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, refs = example
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    out = tmp_path / "never"
+    code, _, err = _cli(home, "export", refs["rs_sft_b"], "--format", "hf", "--out", str(out), "--push", "me/rs")
+    assert code == 2 and "Hugging Face token" in err and err.count("\n") == 1
+    assert not out.exists()

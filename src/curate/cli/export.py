@@ -51,8 +51,11 @@ def export_command(
             f"({m.schema}): build one with `curate recipe`, or use --format jsonl, parquet or hf"
         )
     if fmt == "hf":
-        from curate.recipes.hf import export_hf, upload_plan
+        from curate.recipes.hf import export_hf, require_token, upload_plan
         from curate.recipes.hf import push as push_folder
+
+        if push and not plan:
+            require_token()
 
         folder = export_hf(store, dv, out or Path(f"{m.name}-v{m.version}-hf"), license=license)
         console.print(f"{m.rows:,} rows of {m.ref} -> {folder} (data/*.parquet + README.md)")

@@ -170,14 +170,21 @@ def upload_plan(folder: Path, repo_id: str) -> list[tuple[str, str]]:
     return [(str(p), p.relative_to(folder).as_posix()) for p in sorted(folder.rglob("*")) if p.is_file()]
 
 
-def push(folder: Path, repo_id: str, private: bool = True) -> str:
-    """Upload an exported folder to the Hub as a dataset repo; needs a configured token."""
+def require_token() -> None:
+    """Refuse ``--push`` before any work when no Hugging Face token is configured."""
     try:
-        from huggingface_hub import HfApi, get_token
+        from huggingface_hub import get_token
     except ImportError as e:  # pragma: no cover - datasets depends on huggingface_hub
         raise UsageError("--push needs huggingface_hub (pip install huggingface_hub)") from e
     if not get_token():
         raise UsageError("--push needs a Hugging Face token: run `hf auth login` or set HF_TOKEN")
+
+
+def push(folder: Path, repo_id: str, private: bool = True) -> str:
+    """Upload an exported folder to the Hub as a dataset repo; needs a configured token."""
+    from huggingface_hub import HfApi
+
+    require_token()
     api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     info = api.upload_folder(
