@@ -4,6 +4,7 @@ runs in every environment, S3 itself in ``test_s3.py``."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -73,3 +74,30 @@ def test_tags_rm_gc_diff_on_an_fsspec_home(home: str) -> None:
     assert gc(s) == ["ds@2"] and s.versions("ds") == [1, 3]
     assert rm(s, "ds@1", force=True) == "ds@1" and s.versions("ds") == [3]
     assert s.connect().execute("select count(*) from datasets where name = 'ds'").fetchone() == (1,)
+
+
+def test_ledgers_and_runs_of_an_object_store_stay_local(
+    home: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orjson
+
+    from curate.store.lifecycle import dependents
+
+    monkeypatch.setenv("CURATE_LOCAL", str(tmp_path))
+    s = Store(home)
+    s.publish_frame("ds", "checked", table("sample"), _rows(1, "a"))
+    run = s.local_dir / "runs" / "r1" / "run.json"
+    run.parent.mkdir(parents=True)
+    run.write_bytes(
+        orjson.dumps(
+            {
+                "run_id": "r1",
+                "kind": "sft",
+                "dataset": "ds@1",
+                "status": "finished",
+                "created_at": "2026-01-01T00:00:00",
+            }
+        )
+    )
+    assert str(s.local_dir).startswith(str(tmp_path)) and dependents(s)["ds@1"] == ["run r1"]
+    assert s.connect().execute("select run_id from runs").fetchall() == [("r1",)]

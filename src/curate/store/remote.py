@@ -9,13 +9,15 @@ removed by :meth:`ObjectStore.sweep`. ``catalog.duckdb`` is built locally and up
 views read the store's URL through the fsspec filesystem DuckDB is given (no extension downloads).
 
 Endpoint and credentials come from the usual environment (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
-...) or ``storage_options``. Training-run records and generation ledgers stay on local disk.
+...) or ``storage_options``. Training-run records and generation ledgers stay on local disk
+(:attr:`ObjectStore.local_dir`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -271,8 +273,12 @@ class ObjectStore(Store):
                 h.update(f"{path}:{info.get('size')}:{info.get('ETag') or _mtime(info)}\n".encode())
         return h.hexdigest()
 
-    def run_records(self) -> list[Path]:
-        return []
+    @property
+    def local_dir(self) -> Path:
+        """Ledgers and run records stay on local disk: ``$CURATE_LOCAL`` (default ``./curate-local``) /
+        the URL made a folder name."""
+        base = Path(os.environ.get("CURATE_LOCAL") or "./curate-local").absolute()
+        return base / re.sub(r"[^A-Za-z0-9_.-]+", "_", self.url)
 
     def refresh_catalog(self, quiet: bool = False) -> None:
         from curate.store.catalog import build, gather, log

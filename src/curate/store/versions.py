@@ -198,6 +198,11 @@ class Store:
         """The store root as DuckDB reads it (a folder, or a URL for object storage)."""
         return str(self.home)
 
+    @property
+    def local_dir(self) -> Path:
+        """Where files that need a local filesystem live (generation ledgers, training-run records)."""
+        return self.home
+
     # -- layout ---------------------------------------------------------------------------------------
     @property
     def datasets_dir(self) -> Path:
@@ -387,7 +392,7 @@ class Store:
         return fingerprint(self)
 
     def run_records(self) -> list[Path]:
-        return sorted((self.home / "runs").glob("*/run.json"))
+        return sorted((self.local_dir / "runs").glob("*/run.json"))
 
     def refresh_catalog(self, quiet: bool = False) -> None:
         """Rebuild ``catalog.duckdb`` from the manifests (the source of truth), atomically."""
