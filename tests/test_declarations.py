@@ -39,7 +39,7 @@ def test_catalog_tables_are_built_from_the_declaration(tmp_path: Path) -> None:
             assert ddl(name, table).startswith(f'CREATE OR REPLACE TABLE "{name}"')
     finally:
         con.close()
-    assert set(catalog_tables()) == {"datasets", "runs"}
+    assert set(catalog_tables()) == {"datasets", "runs", "tags", "damaged", "_store"}
 
 
 def test_every_select_code_in_the_code_is_declared() -> None:

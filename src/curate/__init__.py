@@ -65,9 +65,14 @@ from curate.checks.funnel import Funnel  # noqa: E402
 from curate.errors import CurateError, RunFailed  # noqa: E402
 from curate.schema import Table, reason_codes, table  # noqa: E402
 from curate.store import DatasetVersion, Manifest, Store, StoreError  # noqa: E402
+from curate.store.handle import Dataset  # noqa: E402
+from curate.store.handle import open_dataset as open  # noqa: E402, A001, F401  (not in __all__: see below)
 
+# ``curate.open("rs_sft@3")`` is public but stays out of ``__all__``: ``from curate import *`` must not
+# hide the builtin ``open``.
 __all__ = [
     "CurateError",
+    "Dataset",
     "DatasetVersion",
     "Funnel",
     "Manifest",

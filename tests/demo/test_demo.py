@@ -26,5 +26,6 @@ def test_demo_fast_end_to_end(tmp_path: Path) -> None:
                                                           "demo_unfiltered_sft"]
     con = duckdb.connect(str(work / "catalog.duckdb"), read_only=True)
     names = {n for (n,) in con.execute("select distinct name from datasets").fetchall()}
-    assert {"demo_checked", "demo_rs_sft", "demo_rl_prompts", "demo_unfiltered_sft", "pass_rates"} <= names
+    assert {"demo_checked", "demo_rs_sft", "demo_rl_prompts", "demo_unfiltered_sft", "demo_rs_sft_pass_rates",
+            "demo_rl_prompts_pass_rates"} <= names
     assert con.execute("select count(*) from demo_checked").fetchone()[0] == out["samples"]

@@ -51,10 +51,11 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
     bad = store.get("rs_checked").manifest.extra["bad_rows"]
     assert checked.height + bad == 12 and checked["sample_id"].n_unique() == checked.height
     assert store.get("rs").manifest.parents == ("rs_checked@1",)
-    # A second run resumes on the ledger: no shard is generated again, and a new version is published.
+    # A second run resumes on the ledger: no shard is generated again, and the same content publishes
+    # nothing new (the store's no-op publish): the run answers with the version already there.
     second = rejection_sampling(recipe_path=str(recipe), home=str(home))
     assert second.generation[0]["shards_written"] == 0 and second.generation[0]["shards_skipped"] == 3
-    assert second.dataset == "rs@2"
+    assert second.dataset == "rs@1" and store.versions("rs") == [1]
 
 
 def test_dask_task_runner_fans_out_shards(harness: None, tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, Check, ensure_reasons, finalize
 from curate.checks.funnel import Funnel
 from curate.errors import RunFailed
-from curate.io.files import commit_file
+from curate.io.files import commit_file, sweep_tmp_beside
 from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids, read_batches
 from curate.schema import table
 from curate.store import DatasetVersion, Store
@@ -177,6 +177,8 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     qpath = quarantine_path(out)
+    sweep_tmp_beside(out)  # what a killed earlier run left beside --out
+    sweep_tmp_beside(qpath)
     report = CheckReport(out=out, quarantine=None)
     schema = table("checked_sample")
     arrow_schema = schema.arrow_schema()

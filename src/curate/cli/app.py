@@ -108,7 +108,8 @@ UserError = UsageError  # the name command modules have always raised: one line,
 def _root(
     ctx: typer.Context,
     home: Annotated[
-        Path | None, typer.Option("--home", envvar="CURATE_HOME", help="Store root (default ./curate-data)")
+        str | None,
+        typer.Option("--home", envvar="CURATE_HOME", help="Store root: a folder (default ./curate-data) or s3://…"),
     ] = None,
 ) -> None:
     ctx.obj = {"home": home}

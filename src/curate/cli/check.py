@@ -78,10 +78,13 @@ def check_command(
 
         dv = publish_checked(store, publish, out, report, config=cfg, checks=[c.name for c in checks])
         result["published"] = dv.manifest.ref
+        result["unchanged"] = dv.unchanged
     if as_json:
         print(orjson.dumps(result).decode())
         return
-    if publish:
+    if publish and result["unchanged"]:
+        console.print(f"unchanged: [bold]{result['published']}[/] already holds this content; nothing published")
+    elif publish:
         console.print(f"published [bold]{result['published']}[/] in {store.home}")
     console.print(
         f"[bold]{report.rows:,}[/] rows checked with {', '.join(c.name for c in checks)}: "

@@ -11,27 +11,49 @@ import typer
 from rich.table import Table as RichTable
 
 from curate.checks.funnel import Funnel
-from curate.cli.app import UserError, app, console, datasets_app, print_funnel, store_from
+from curate.cli.app import UserError, app, console, datasets_app, err, print_funnel, store_from
 
 
 @datasets_app.command("list")
-def datasets_list(ctx: typer.Context) -> None:
-    """Every published version, newest last."""
+def datasets_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every published version, newest last (damaged ones are flagged: see `datasets verify`)."""
+    from curate.store.catalog import gather
+
     store = store_from(ctx)
+    state = gather(store)
+    if as_json:
+        rows = [{**r, "tags": sorted(t for n, t, v in state.tags if n == r["name"] and v == r["version"])}
+                for r in state.datasets]
+        damaged = [{"name": n, "version": v, "problem": p} for n, v, p in state.damaged]
+        print(orjson.dumps({"home": str(store.home), "datasets": rows, "damaged": damaged}, default=str).decode())
+        return
     t = RichTable(title=f"datasets in {store.home}")
     for col in ("name", "version", "kind", "rows", "created_at", "parents"):
         t.add_column(col, justify="right" if col in ("version", "rows") else "left")
-    for dv in store.all_versions():
-        m = dv.manifest
-        t.add_row(m.name, str(m.version), m.kind, f"{m.rows:,}", m.created_at, ", ".join(m.parents))
+    for r in state.datasets:
+        t.add_row(r["name"], str(r["version"]), r["kind"], f"{r['rows']:,}", r["created_at"], ", ".join(r["parents"]))
+    for tag in state.tags:
+        t.add_row(f"{tag[0]}@{tag[1]}", str(tag[2]), "tag", "", "", "")
     console.print(t)
+    for _, _, problem in state.damaged:
+        err.print(f"curate: warning: {problem}")
 
 
 @datasets_app.command("show")
-def datasets_show(ctx: typer.Context, ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION")]) -> None:
+def datasets_show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@TAG")],
+    as_json: Annotated[bool, typer.Option("--json", help="The manifest as JSON, plus path and tags")] = False,
+) -> None:
     """A version's manifest: rows, funnel, config, parents, files."""
-    dv = store_from(ctx).get(ref)
+    store = store_from(ctx)
+    dv = store.get(ref)
     m = dv.manifest
+    if as_json:
+        tags = sorted(t for t, v in store.tags(m.name).items() if v == m.version)
+        body = {**orjson.loads(m.to_json()), "path": str(dv.path), "ref": m.ref, "tags": tags}
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
     console.print(f"[bold]{m.ref}[/] kind={m.kind} schema={m.schema} rows={m.rows:,} created={m.created_at}")
     console.print(f"path: {dv.path}")
     if m.parents:
@@ -60,14 +82,19 @@ def query_command(
         raise UserError(f"--format must be table, csv, json or parquet, not {fmt!r}")
     if fmt == "parquet" and out is None:
         raise UserError("--format parquet needs --out FILE")
+    from curate.store.catalog import check_read_only
+
     store = store_from(ctx)
     con = store.connect(read_only=True)
     try:
+        check_read_only(con, sql)
         rel = con.sql(sql)
     except duckdb.Error as e:
+        con.close()
         raise UserError(f"query failed: {str(e).splitlines()[0]}") from e
-    finally:
-        pass
+    except BaseException:
+        con.close()
+        raise
     try:
         if rel is None:
             return
@@ -112,31 +139,10 @@ def _emit(text: str, out: Path | None) -> None:
         console.print(f"-> {out}")
 
 
-@app.command("export")
-def export_command(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME[@VERSION] of an SFT or RL dataset")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="openrlhf (JSONL) | jsonl | parquet")] = "openrlhf",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file")] = Path("export.jsonl"),
-) -> None:
-    """Write a dataset version in a trainer's format (the version itself is already TRL/verl-ready Parquet)."""
-    from curate.recipes import to_openrlhf_jsonl
-
-    df = store_from(ctx).get(ref).scan().collect()
-    if fmt == "openrlhf":
-        out.write_bytes(to_openrlhf_jsonl(df))
-    elif fmt == "jsonl":
-        df.write_ndjson(out)
-    elif fmt == "parquet":
-        df.write_parquet(out)
-    else:
-        raise UserError(f"--format must be openrlhf, jsonl or parquet, not {fmt!r}")
-    console.print(f"{df.height:,} rows -> {out}")
-
-
 @app.command("catalog")
 def catalog_command(ctx: typer.Context) -> None:
-    """Rebuild catalog.duckdb from the manifests (after moving or copying the store)."""
+    """Rebuild catalog.duckdb from the manifests (curate also does it on its own whenever the catalog is stale
+    or was built for another folder: a copied or moved store)."""
     store = store_from(ctx)
     store.refresh_catalog()
     console.print(f"catalog rebuilt: {store.catalog_path}")

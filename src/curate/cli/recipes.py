@@ -45,10 +45,14 @@ def recipe_command(
                     "rows": m.rows,
                     "selection": pub.selection.manifest.ref,
                     "pass_rates": pub.pass_rates.manifest.ref,
+                    "unchanged": pub.dataset.unchanged,
                     "funnel": dict(m.funnel),
                 }
             ).decode()
         )
+        return
+    if pub.dataset.unchanged:
+        console.print(f"unchanged: [bold]{m.ref}[/] already holds this content; nothing published")
         return
     console.print(
         f"published [bold]{m.ref}[/] ({m.kind}, {m.rows:,} rows) from {', '.join(m.parents)}; "

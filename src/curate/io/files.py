@@ -53,6 +53,42 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def sweep_tmp_beside(dest: str | Path) -> list[Path]:
+    """Remove temporary files that a write of ``dest`` left when its process was killed (``kill -9``):
+    ``.<name>.tmp-<host>-<pid>`` (:func:`atomic_path`) and ``.<name>.<pid>.tmp|pass1`` (``curate check``)
+    whose process is gone on this host. Returns what was removed."""
+    import re
+    import shutil
+
+    dest = Path(dest)
+    host = re.escape(socket.gethostname())
+    pattern = re.compile(rf"^\.{re.escape(dest.name)}(?:{re.escape(TMP_MARK)}{host}-(\d+)|\.(\d+)\.(?:tmp|pass1))$")
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for p in dest.parent.iterdir():
+            m = pattern.match(p.name)
+            if not m:
+                continue
+            pid = int(m.group(1) or m.group(2))
+            if pid != os.getpid() and not _alive(pid):
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_bytes_atomic(data: bytes, dest: str | Path) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
@@ -84,6 +120,7 @@ __all__ = [
     "fsync_dir",
     "sha256_bytes",
     "sha256_file",
+    "sweep_tmp_beside",
     "write_bytes_atomic",
     "write_parquet_atomic",
 ]

@@ -44,7 +44,7 @@ def new_run_id(kind: str) -> str:
 
 
 def runs_dir(store: Store) -> Path:
-    return store.home / "runs"
+    return store.local_dir / "runs"
 
 
 def record_run(store: Store, rec: RunRecord) -> Path:

@@ -44,7 +44,7 @@ class PipelineResult:
 
 
 def ledger_dir(spec: GenerateConfig, store: Store, name: str) -> Path:
-    return Path(spec.ledger) if spec.ledger else store.home / "ledgers" / name
+    return Path(spec.ledger) if spec.ledger else store.local_dir / "ledgers" / name
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,3 +70,11 @@ def to_openrlhf_jsonl(df: pl.DataFrame) -> bytes:
         out = df.select(pl.col("prompt"), pl.col("completion"))
     buf = out.write_ndjson()
     return buf.encode() if isinstance(buf, str) else buf
+
+
+# Which table schemas each trainer format can be built from (a dataset's schema is in its manifest).
+OPENRLHF_SCHEMAS = ("sft_messages", "sft_prompt_completion", "rl_prompt")
+
+
+def openrlhf_supports(schema_tag: str) -> bool:
+    return schema_tag.split("@", 1)[0] in OPENRLHF_SCHEMAS

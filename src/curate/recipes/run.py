@@ -39,9 +39,16 @@ def load_checked(store: Store, inputs: tuple[str, ...]) -> tuple[pl.DataFrame, l
     return pl.concat(frames, how="diagonal_relaxed"), parents
 
 
+def output_names(name: str) -> tuple[str, str, str]:
+    """Every dataset a recipe publishes is named after it: two recipes never share one."""
+    return name, f"{name}_selection", f"{name}_pass_rates"
+
+
 def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None,
                parents: list[str] | None = None) -> Published:
-    """Build ``recipe`` and publish its dataset, its selection decisions and the pass rates."""
+    """Build ``recipe`` and publish ``<name>``, its decisions ``<name>_selection`` and ``<name>_pass_rates``."""
+    for name in output_names(recipe.name):
+        store.check_name(name)
     if checked is None:
         checked, parents = load_checked(store, recipe.inputs)
     out = build(recipe, checked)
@@ -52,6 +59,6 @@ def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None
                              extra=extra, **common)
     sel = store.publish_frame(f"{recipe.name}_selection", "selection", table("selection"), out.decisions,
                               funnel=out.funnel, extra={"for": ds.manifest.ref}, **common)
-    pr = store.publish_frame("pass_rates", "pass_rates", table("pass_rate"), out.pass_rates,
+    pr = store.publish_frame(f"{recipe.name}_pass_rates", "pass_rates", table("pass_rate"), out.pass_rates,
                              extra={"for": ds.manifest.ref}, **common)
     return Published(ds, sel, pr, out)

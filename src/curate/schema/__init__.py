@@ -284,7 +284,7 @@ def table(name: str) -> Table:
 
 @functools.cache
 def catalog_tables() -> dict[str, Table]:
-    """The tables of ``catalog.duckdb`` (``datasets``, ``runs``), declared in ``dataset_catalog.yaml``."""
+    """The tables of ``catalog.duckdb`` (``datasets``, ``runs``, ...), declared in ``dataset_catalog.yaml``."""
     data = _read(SCHEMA_DIR / "dataset_catalog.yaml")
     out = {str(data.get("catalog_table", "datasets")): table("dataset_catalog")}
     for name, decl in (data.get("tables") or {}).items():

@@ -1,7 +1,12 @@
-"""The ``_manifest.json`` beside every dataset version (fields declared in ``schemas/manifest.yaml``)."""
+"""The ``_manifest.json`` beside every dataset version (fields declared in ``schemas/manifest.yaml``).
+
+A manifest carries a ``digest``: the sha256 of its own canonical JSON without that field, so a
+hand-edited manifest is told from a damaged part file by ``curate datasets verify``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,6 +16,10 @@ import orjson
 from curate.io.files import sha256_bytes
 
 MANIFEST = "_manifest.json"
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read as one: truncated, not JSON, fields missing or of the wrong type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,7 @@ class Manifest:
     code_version: str
     created_at: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    digest: str = ""
 
     @property
     def ref(self) -> str:
@@ -45,12 +55,36 @@ class Manifest:
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
+    def computed_digest(self) -> str:
+        body = asdict(self)
+        body.pop("digest")
+        return sha256_bytes(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+
+    def sealed(self) -> Manifest:
+        return dataclasses.replace(self, digest=self.computed_digest())
+
+    def content_key(self) -> str:
+        """What makes two versions the same content: data bytes, kind, schema, funnel, config, parents."""
+        body = [self.kind, self.schema, sorted(f.sha256 for f in self.files), dict(self.funnel),
+                self.config_hash, list(self.parents)]
+        return sha256_bytes(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        d = orjson.loads(data)
-        d["files"] = tuple(FileEntry(**f) for f in d["files"])
-        d["parents"] = tuple(d["parents"])
-        return cls(**d)
+        try:
+            d = orjson.loads(data)
+            if not isinstance(d, dict):
+                raise ManifestError("not a JSON object")
+            d["files"] = tuple(FileEntry(**f) for f in d["files"])
+            d["parents"] = tuple(d["parents"])
+            m = cls(**d)
+        except orjson.JSONDecodeError as e:
+            raise ManifestError(f"not valid JSON (truncated or hand-edited): {e}") from e
+        except (KeyError, TypeError) as e:
+            raise ManifestError(f"fields missing or unexpected: {e}") from e
+        if not isinstance(m.version, int) or not isinstance(m.rows, int) or not isinstance(m.name, str):
+            raise ManifestError("name, version or rows of the wrong type")
+        return m
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
