@@ -36,8 +36,8 @@ def test_response_is_cut_from_the_query() -> None:
 
 
 def test_shim_loads_like_openrlhf_and_labels_come_from_the_rows(tmp_path: Path) -> None:
-    from curate.testing.example_store import build_example_store
     from curate.store import Store
+    from curate.testing.example_store import build_example_store
 
     refs = build_example_store(tmp_path / "store")
     store = Store(tmp_path / "store")

@@ -13,6 +13,7 @@ It returns ``{"rewards", "scores", "extra_logs"}`` as OpenRLHF expects: ``reward
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,10 +40,8 @@ def response_of(query: str, prompt: str) -> str:
 def _label(label: Any) -> tuple[Any, dict[str, Any]]:
     """(ground truth, extra info) from a ``reward_model`` struct, a JSON object string or a plain string."""
     if isinstance(label, str) and label.startswith("{"):
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             label = orjson.loads(label)
-        except orjson.JSONDecodeError:
-            pass
     if isinstance(label, dict):
         info = {k: v for k, v in label.items() if k not in ("ground_truth", "style") and v is not None}
         if "ability" in info and "task" not in info:

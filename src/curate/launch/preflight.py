@@ -117,24 +117,16 @@ def check_chat_template(tokenizer: Any, conv: list[dict[str, str]], model: str =
             raise TemplateError(f"the chat template of {model} {verb} {what} in a curated sample ({want} in the data, "
                                 f"{got} rendered): training would not see R1's <think>…</think> form; use a template "
                                 f"that keeps the reasoning of the assistant turn")
+    if prompt.rstrip().endswith("<think>") and response.lstrip().startswith("<think>"):
+        raise TemplateError(f"the chat template of {model} pre-fills <think> in the generation prompt and the curated "
+                            f"completion opens its own: prompt + completion training text doubles <think>")
     if not full.startswith(prompt):
-        pre = prompt[len(_common_prefix(prompt, full)):]
-        extra = " (it pre-fills <think>: the completion's own tag would double)" if "<think>" in pre else ""
         raise TemplateError(f"the chat template of {model} renders the prompt with its generation prompt "
-                            f"differently from the same turns in the full conversation{extra}: prompt/completion "
+                            f"differently from the same turns in the full conversation: prompt/completion "
                             f"splits (TRL, OpenRLHF) would cut the sample in the wrong place")
     tail = full[len(prompt):]
     if _count(tail, "<think>") != _count(response, "<think>"):
         raise TemplateError(f"the chat template of {model} doubles or drops <think> at the start of the completion")
-
-
-def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return a[:n]
 
 
 def check_template_on(dv: DatasetVersion, tokenizer: Any, model: str = "the model", seed: int = 0) -> None:
