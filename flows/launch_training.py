@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from curate.flows.tasks import store_for, training_run_name
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from curate.launch import GRPOSpec, SFTSpec, run_grpo, run_sft
-from curate.store import Store
 
 
 @task(cache_policy=NO_CACHE, tags=["gpu"])
 def sft(home: str | None, dataset: str, model: str, out: str, spec: SFTSpec) -> dict[str, Any]:
-    rec = run_sft(Store(home), dataset, model, out, spec)
+    rec = run_sft(store_for(home), dataset, model, out, spec)
     return {"run_id": rec.run_id, "output": rec.output, "metrics": dict(rec.metrics)}
 
 
 @task(cache_policy=NO_CACHE, tags=["gpu"])
 def grpo(home: str | None, dataset: str, model: str, out: str, spec: GRPOSpec) -> dict[str, Any]:
-    rec = run_grpo(Store(home), dataset, model, out, spec)
+    rec = run_grpo(store_for(home), dataset, model, out, spec)
     return {"run_id": rec.run_id, "output": rec.output, "metrics": dict(rec.metrics)}
 
 
-@flow(name="launch_training")
+@flow(name="launch_training", flow_run_name=training_run_name)
 def launch_training(dataset: str, model: str, out: str, kind: str = "sft", home: str | None = None,
                     max_steps: int = -1, epochs: float = 2.0, learning_rate: float | None = None) -> dict[str, Any]:
     """``dataset`` is NAME@VERSION (a trigger fills it from the curate.dataset.published event)."""
