@@ -51,6 +51,9 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
     bad = store.get("rs_checked").manifest.extra["bad_rows"]
     assert checked.height + bad == 12 and checked["sample_id"].n_unique() == checked.height
     assert store.get("rs").manifest.parents == ("rs_checked@1",)
+    run = store.get("rs").manifest.extra["flow_run"]  # the flow run that made it, named after the recipe
+    assert run["id"] and run["name"].startswith("rs-") and run["flow"] == "rejection_sampling"
+    assert store.get("rs_checked").manifest.extra["flow_run"]["id"] == run["id"]
     # A second run resumes on the ledger: no shard is generated again, and a new version is published.
     second = rejection_sampling(recipe_path=str(recipe), home=str(home))
     assert second["generation"][0]["shards_written"] == 0 and second["generation"][0]["shards_skipped"] == 3
@@ -81,3 +84,25 @@ def test_publish_emits_event(asserting_events_worker: object, tmp_path: Path) ->
     events = [e for client in AssertingEventsClient.all for e in client.events if e.event == PUBLISHED_EVENT]
     assert len(events) == 1
     assert events[0].resource["curate.ref"] == "evt@1" and events[0].resource["curate.kind"] == "checked"
+
+
+def test_user_mistakes_are_not_retried(harness: None) -> None:
+    from curate.flows.tasks import transient_only
+    from prefect import flow, task
+
+    from curate.checks.base import ConfigError
+
+    calls: list[str] = []
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=transient_only)
+    def step(kind: str) -> None:
+        calls.append(kind)
+        raise ConfigError("prompts.jsonl: no such file") if kind == "user" else RuntimeError("engine went away")
+
+    @flow
+    def run(kind: str) -> None:
+        step(kind, return_state=True)
+
+    run("user")
+    run("transient")
+    assert calls.count("user") == 1 and calls.count("transient") == 3
