@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from curate.cli import check, datasets, demo, launch, recipes  # noqa: F401  (each registers its commands)
+from curate.cli import check, datasets, demo, launch, recipes, view  # noqa: F401  (each registers its commands)
 from curate.cli.app import (
     CurateGroup,
     UserError,
