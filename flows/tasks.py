@@ -13,7 +13,7 @@ from prefect.events import emit_event
 from curate import pipeline
 from curate.checks.funnel import Funnel
 from curate.errors import CurateError
-from curate.recipes.config import GenerateSpec, Recipe
+from curate.recipes.config import GenerateConfig, Recipe
 from curate.recipes.preflight import load_checked_recipe
 from curate.store import DatasetVersion, Store
 
@@ -105,12 +105,12 @@ def load_recipe_task(path: str) -> Recipe:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_only)
-def plan_generation(spec: GenerateSpec, ledger: Path) -> pipeline.GenerationPlan:
+def plan_generation(spec: GenerateConfig, ledger: Path) -> pipeline.GenerationPlan:
     return pipeline.plan_generation(spec, ledger)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=transient_only, tags=["gpu"])
-def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int],
+def generate_shards(spec: GenerateConfig, ledger: Path, worker: tuple[int, int],
                     engine_options: dict[str, Any] | None = None) -> dict[str, float]:
     # A retry (or a new flow run after kill -9) skips the shards this worker already wrote.
     return pipeline.generate_shards(spec, ledger, worker, engine_options)

@@ -28,11 +28,11 @@ REFS = {}"""
 
 SETUP = """\
 %matplotlib inline
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: F401  (one setup cell for every notebook)
 import polars as pl
-from IPython.display import HTML, display
+from IPython.display import HTML, display  # noqa: F401
 
-from curate.report import plots, traces
+from curate.report import plots, traces  # noqa: F401
 from curate.testing.example_store import open_store
 
 pl.Config.set_tbl_rows(20)

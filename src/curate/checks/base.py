@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import polars as pl
 
-from curate.checks.funnel import REASONS
+from curate.checks.funnel import REASONS as REASONS
 from curate.errors import CurateError
 from curate.schema import CheckDecl, check_decls
 
@@ -148,7 +148,7 @@ def declared_columns(name: str) -> tuple[str, ...]:
 def make_config(cls: type[C], raw: Mapping[str, Any] | None, where: str) -> C:
     """Build a frozen config dataclass from a mapping; unknown keys are an error, not ignored."""
     raw = dict(raw or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls))}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")

@@ -25,7 +25,7 @@ from curate.checks.base import REASONS, Check, ensure_reasons, finalize
 from curate.checks.funnel import Funnel
 from curate.errors import RunFailed
 from curate.io.files import commit_file
-from curate.io.rows import BadRow, ReadOptions, ReadStats, fill_ids, read_batches
+from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids, read_batches
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
@@ -171,7 +171,7 @@ class BackgroundWriter:
 
 
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
-                read_options: ReadOptions | None = None, max_bad_fraction: float | None = None,
+                read_options: ReadConfig | None = None, max_bad_fraction: float | None = None,
                 progress: Progress | None = None) -> CheckReport:
     """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``."""
     out = Path(out)

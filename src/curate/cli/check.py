@@ -12,7 +12,7 @@ import typer
 from rich.table import Table as RichTable
 
 from curate.cli.app import UserError, app, console, load_config, print_funnel, progress, store_from
-from curate.io.rows import ReadOptions
+from curate.io.rows import ReadConfig
 from curate.schema import reason_codes
 
 
@@ -69,7 +69,7 @@ def check_command(
     store = store_from(ctx)
     if publish:
         store.check_name(publish)
-    opts = ReadOptions(batch_rows=batch_rows)
+    opts = ReadConfig(batch_rows=batch_rows)
     with progress("checking", "rows", enabled=not as_json) as tick:
         report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction, progress=tick)
     result = report.as_dict()

@@ -21,14 +21,14 @@ from curate.dedup.index import DedupIndex
 def read_inputs(paths: list[Path], text_column: str) -> pl.DataFrame:
     """All rows of the inputs. Sample-shaped inputs go through ``curate.io.rows`` (ids filled); others
     (any text column) are read with Polars as they are."""
-    from curate.io.rows import ReadOptions, ReadStats, fill_ids, read_batches
+    from curate.io.rows import ReadConfig, ReadStats, fill_ids, read_batches
     from curate.schema import table
 
     sample = table("sample")
     if text_column in sample.names:
         stats = ReadStats()
         frames = list(
-            read_batches(paths, sample, on_bad=stats.bad, options=ReadOptions(required=(text_column,)))
+            read_batches(paths, sample, on_bad=stats.bad, options=ReadConfig(required=(text_column,)))
         )
         df = (
             pl.concat(frames, how="diagonal_relaxed")
@@ -38,7 +38,8 @@ def read_inputs(paths: list[Path], text_column: str) -> pl.DataFrame:
         if stats.rows_bad:
             Console(stderr=True).print(f"[yellow]{stats.rows_bad} unreadable row(s) skipped[/]")
         return fill_ids(df) if "prompt" in df.columns else df
-    frames = [pl.read_parquet(p) if p.suffix in (".parquet", ".pq") else pl.read_ndjson(p) for p in paths]
+    frames = [pl.read_parquet(p) if p.suffix in (".parquet", ".pq") else pl.read_ndjson(p, infer_schema_length=None)
+              for p in paths]  # every line decides the schema, not the first hundred
     return pl.concat(frames, how="diagonal_relaxed")
 
 

@@ -25,10 +25,10 @@ def demo_command(
     """The R1 loop at toy scale on CPU: train a tiny model, sample, check, select, publish, SFT, evaluate."""
     import time
 
-    from curate.demo import ExperimentSettings
+    from curate.demo import ExperimentConfig
     from curate.demo.pipeline import run_demo
 
-    settings = ExperimentSettings.fast(seed) if fast else ExperimentSettings(seed=seed)
+    settings = ExperimentConfig.fast(seed) if fast else ExperimentConfig(seed=seed)
     t0 = time.perf_counter()
     res = run_demo(workdir, settings, say=lambda m: err.print(m) if not as_json else None)
     wall = time.perf_counter() - t0

@@ -64,7 +64,15 @@ def launch_sft(
     gpus: Annotated[int, typer.Option("--gpus", min=1, help="GPUs per node (cluster commands)")] = 8,
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer; the run is recorded in the catalog's runs table."""
-    from curate.launch import ClusterPaths, SFTSpec, accelerate_sft, openrlhf_sft, run_sft, sft_preflight, torchrun_sft
+    from curate.launch import (
+        ClusterPaths,
+        SFTRunConfig,
+        accelerate_sft,
+        openrlhf_sft,
+        run_sft,
+        sft_preflight,
+        torchrun_sft,
+    )
 
     store = store_from(ctx)
     dv = store.get(dataset)
@@ -81,7 +89,7 @@ def launch_sft(
     _check_model(model)
     plan = sft_preflight(store, dataset, model, max_length)
     rec = run_sft(store, dataset, model, out,
-                  SFTSpec(epochs=epochs, max_steps=max_steps, learning_rate=lr, batch_size=batch_size),
+                  SFTRunConfig(epochs=epochs, max_steps=max_steps, learning_rate=lr, batch_size=batch_size),
                   plan=plan, report=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
     console.print(
         f"run {rec.run_id}: {rec.dataset} -> {rec.output} "
@@ -108,7 +116,7 @@ def launch_grpo(
                                                           "the same version, periodic validation off)")] = None,
 ) -> None:
     """GRPO with TRL's GRPOTrainer, rewarded by curate's format, correctness and language checks."""
-    from curate.launch import ClusterPaths, GRPOSpec, openrlhf_grpo, run_grpo, verl_grpo
+    from curate.launch import ClusterPaths, GRPORunConfig, openrlhf_grpo, run_grpo, verl_grpo
 
     store = store_from(ctx)
     dv = store.get(dataset)
@@ -120,7 +128,7 @@ def launch_grpo(
         _print_commands(cmds, {"dataset": dv.manifest.ref}, store, dataset, "grpo")
         return
     _check_model(model)
-    spec = GRPOSpec(
+    spec = GRPORunConfig(
         max_steps=max_steps,
         num_generations=num_generations,
         batch_size=num_generations,

@@ -2,10 +2,10 @@
 
 from curate.demo.experiment import (
     Completion,
+    ExperimentConfig,
     ExperimentResult,
-    ExperimentSettings,
-    SamplingSettings,
-    SFTSettings,
+    ToySamplingConfig,
+    ToySFTConfig,
     load,
     pass_at_1,
     run_experiment,
@@ -26,10 +26,10 @@ from curate.demo.toy_model import ToyConfig, build_tokenizer, build_toy_model, i
 __all__ = [
     "Completion",
     "ExperimentResult",
-    "ExperimentSettings",
+    "ExperimentConfig",
     "Problem",
-    "SFTSettings",
-    "SamplingSettings",
+    "ToySFTConfig",
+    "ToySamplingConfig",
     "ToyConfig",
     "build_tokenizer",
     "build_toy_model",

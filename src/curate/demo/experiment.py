@@ -24,7 +24,7 @@ from curate.demo.toy_model import ToyConfig, build_toy_model
 
 
 @dataclass(frozen=True, slots=True)
-class SamplingSettings:
+class ToySamplingConfig:
     n: int = 8
     temperature: float = 0.7
     top_p: float = 1.0
@@ -34,7 +34,7 @@ class SamplingSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class SFTSettings:
+class ToySFTConfig:
     epochs: float = 3.0
     batch_size: int = 16
     lr: float = 3e-4  # 1e-3 (above pretraining's final rate) made both fine-tunes worse than the base
@@ -43,17 +43,17 @@ class SFTSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ExperimentSettings:
+class ExperimentConfig:
     seed: int = 0
     toy: ToyConfig = field(default_factory=ToyConfig)
     train_prompts: int = 256
     eval_prompts: int = 200
     eval_samples: int = 4  # samples per held-out prompt; pass@1 is their mean correctness
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    sft: SFTSettings = field(default_factory=SFTSettings)
+    sampling: ToySamplingConfig = field(default_factory=ToySamplingConfig)
+    sft: ToySFTConfig = field(default_factory=ToySFTConfig)
 
     @classmethod
-    def fast(cls, seed: int = 0) -> ExperimentSettings:
+    def fast(cls, seed: int = 0) -> ExperimentConfig:
         """Everything tiny: checks the mechanics in seconds, not the gain."""
         return cls(
             seed=seed,
@@ -61,8 +61,8 @@ class ExperimentSettings:
             train_prompts=6,
             eval_prompts=6,
             eval_samples=1,
-            sampling=SamplingSettings(n=2, max_new_tokens=48, seed=seed),
-            sft=SFTSettings(epochs=1, batch_size=4, max_steps=3, seed=seed),
+            sampling=ToySamplingConfig(n=2, max_new_tokens=48, seed=seed),
+            sft=ToySFTConfig(epochs=1, batch_size=4, max_steps=3, seed=seed),
         )
 
 
@@ -105,7 +105,7 @@ def sample(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
-    settings: SamplingSettings,
+    settings: ToySamplingConfig,
 ) -> list[list[Completion]]:
     """``settings.n`` completions per prompt with ``model.generate`` (KV cache, left padding)."""
     torch.manual_seed(settings.seed)
@@ -135,7 +135,7 @@ def sample(
     return out
 
 
-def pass_at_1(path: str | Path, problems: Sequence[Problem], settings: SamplingSettings) -> float:
+def pass_at_1(path: str | Path, problems: Sequence[Problem], settings: ToySamplingConfig) -> float:
     """Mean correctness over ``settings.n`` samples per problem, averaged over problems."""
     model, tokenizer = load(path)
     completions = sample(model, tokenizer, [p.prompt for p in problems], settings)
@@ -145,7 +145,7 @@ def pass_at_1(path: str | Path, problems: Sequence[Problem], settings: SamplingS
     return sum(scores) / len(scores)
 
 
-def sft(base: str | Path, out: str | Path, rows: Sequence[tuple[str, str]], settings: SFTSettings) -> Path:
+def sft(base: str | Path, out: str | Path, rows: Sequence[tuple[str, str]], settings: ToySFTConfig) -> Path:
     """Fine-tune ``base`` on (prompt, response) pairs with TRL's SFTTrainer; loss on the response only."""
     from datasets import Dataset  # heavy imports, only when training
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
@@ -196,15 +196,15 @@ def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
 
 
-def run_experiment(workdir: str | Path, settings: ExperimentSettings | None = None) -> ExperimentResult:
+def run_experiment(workdir: str | Path, settings: ExperimentConfig | None = None) -> ExperimentResult:
     """Base model → n samples per train prompt → SFT on correct vs. as many random samples → pass@1."""
-    s = settings or ExperimentSettings()
+    s = settings or ExperimentConfig()
     workdir = Path(workdir)
     result = ExperimentResult()
     t = result.seconds
     train = make_problems(s.seed, s.train_prompts)
     held_out = make_problems(s.seed, s.eval_prompts, start=s.train_prompts)
-    eval_sampling = SamplingSettings(
+    eval_sampling = ToySamplingConfig(
         n=s.eval_samples,
         temperature=s.sampling.temperature,
         top_p=s.sampling.top_p,
@@ -234,3 +234,6 @@ def run_experiment(workdir: str | Path, settings: ExperimentSettings | None = No
         for name, path in (("base", base), ("filtered", filtered_dir), ("unfiltered", unfiltered_dir)):
             result.pass_at_1[name] = pass_at_1(path, held_out, eval_sampling)
     return result
+
+
+ExperimentSettings = ExperimentConfig  # the old name, kept while other branches still import it

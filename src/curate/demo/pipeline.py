@@ -20,12 +20,12 @@ import orjson
 import polars as pl
 
 from curate import pipeline
-from curate.demo.experiment import ExperimentSettings, SamplingSettings, load, sample
+from curate.demo.experiment import ExperimentConfig, ToySamplingConfig, load, sample
 from curate.demo.task import Problem, make_problems
 from curate.demo.toy_model import build_toy_model
-from curate.launch import SFTSpec, run_sft
+from curate.launch import SFTRunConfig, run_sft
 from curate.recipes import recipe_from_dict, run_recipe, to_prompt_completion
-from curate.recipes.config import GenerateSpec
+from curate.recipes.config import GenerateConfig
 from curate.schema import table
 from curate.store import Store
 
@@ -71,7 +71,7 @@ def _write_prompts(path: Path, problems: Sequence[Problem]) -> Path:
     return path
 
 
-def pass_at_1(model_dir: str | Path, problems: Sequence[Problem], settings: SamplingSettings) -> float:
+def pass_at_1(model_dir: str | Path, problems: Sequence[Problem], settings: ToySamplingConfig) -> float:
     """Mean verified correctness of ``settings.n`` samples per held-out problem (the math check's verdict)."""
     from curate.verify import MathConfig, verify_math
 
@@ -83,18 +83,18 @@ def pass_at_1(model_dir: str | Path, problems: Sequence[Problem], settings: Samp
     return sum(scores) / max(1, len(scores))
 
 
-def _sft_spec(s: ExperimentSettings, rows: int, min_steps: int = 150) -> SFTSpec:
+def _sft_spec(s: ExperimentConfig, rows: int, min_steps: int = 150) -> SFTRunConfig:
     # A floor on optimizer steps: after dedup a seed may keep only a few hundred rows, and too few steps
     # leave the fine-tune indistinguishable from the base. Curated and control get the same schedule.
     epochs_steps = round(s.sft.epochs * -(-rows // s.sft.batch_size))
     steps = max(1, min(s.sft.max_steps, max(min_steps, epochs_steps)))
-    return SFTSpec(epochs=s.sft.epochs, max_steps=steps, batch_size=s.sft.batch_size, learning_rate=s.sft.lr,
+    return SFTRunConfig(epochs=s.sft.epochs, max_steps=steps, batch_size=s.sft.batch_size, learning_rate=s.sft.lr,
                    max_length=256, seed=s.sft.seed, logging_steps=max(1, steps // 5), progress=False)
 
 
-def run_demo(workdir: str | Path, settings: ExperimentSettings | None = None, say: Say = lambda _: None
+def run_demo(workdir: str | Path, settings: ExperimentConfig | None = None, say: Say = lambda _: None
              ) -> DemoResult:
-    s = settings or ExperimentSettings()
+    s = settings or ExperimentConfig()
     home = Path(workdir).absolute()
     store = Store(home)
     res = DemoResult(workdir=str(home))
@@ -106,7 +106,7 @@ def run_demo(workdir: str | Path, settings: ExperimentSettings | None = None, sa
     with _timed(t, "build toy model", say):
         base = build_toy_model(home / "models" / "toy-base", s.toy)
     prompts = _write_prompts(home / "prompts" / "train.jsonl", train)
-    spec = GenerateSpec(prompts=str(prompts), model=str(base), engine="hf", n=s.sampling.n,
+    spec = GenerateConfig(prompts=str(prompts), model=str(base), engine="hf", n=s.sampling.n,
                         temperature=s.sampling.temperature, top_p=s.sampling.top_p,
                         max_tokens=s.sampling.max_new_tokens, seed=s.seed, shard_size=32, template="r1")
     ledger = home / "ledgers" / "demo"

@@ -24,7 +24,7 @@ import polars as pl
 
 from curate.errors import CurateError
 from curate.generate.ledger import write_bytes_atomic
-from curate.io.rows import RAW_CUT, BadRow, InputError, ReadOptions, ReadStats, prompt_id, read_batches
+from curate.io.rows import RAW_CUT, BadRow, InputError, ReadConfig, ReadStats, prompt_id, read_batches
 from curate.schema import SchemaError, table
 
 QUARANTINE_NAME = "prompts.quarantine.jsonl"
@@ -92,7 +92,7 @@ def read_prompts(path: str | Path, on_bad: Callable[[BadRow], None] | None = Non
 
     prompt = table("prompt")
     try:
-        frames = list(read_batches([p], prompt, on_bad=bad, options=ReadOptions(required=("prompt",))))
+        frames = list(read_batches([p], prompt, on_bad=bad, options=ReadConfig(required=("prompt",))))
     except InputError as e:
         raise PromptFileError(str(e)) from e
     df = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()

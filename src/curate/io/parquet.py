@@ -13,12 +13,12 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from curate.io.rules import BadRow, InputError, ReadOptions, Reason, rules_for
+from curate.io.rules import BadRow, InputError, ReadConfig, Reason, rules_for
 from curate.schema import Table
 
 
 def parquet_batches(
-    path: Path, table: Table, opts: ReadOptions, on_bad: Callable[[BadRow], None]
+    path: Path, table: Table, opts: ReadConfig, on_bad: Callable[[BadRow], None]
 ) -> Iterator[pl.DataFrame]:
     try:
         pf = pq.ParquetFile(path)

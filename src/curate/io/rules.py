@@ -56,7 +56,7 @@ class BadRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ReadOptions:
+class ReadConfig:
     batch_rows: int = 8192
     chunk_bytes: int = 32 << 20
     max_line_bytes: int = 64 << 20
@@ -214,4 +214,7 @@ def rules_for(table: Table, required: tuple[str, ...]) -> RowRules:
     return RowRules(table, required)
 
 
-__all__ = ["RAW_CUT", "TASKS", "BadRow", "InputError", "Reason", "ReadOptions", "RowRules", "cut", "rules_for"]
+__all__ = ["RAW_CUT", "TASKS", "BadRow", "InputError", "Reason", "ReadConfig", "RowRules", "cut", "rules_for"]
+
+
+ReadOptions = ReadConfig  # the old name, kept while other branches still import it

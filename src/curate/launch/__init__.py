@@ -9,11 +9,11 @@ from curate.launch.cluster import (
     torchrun_sft,
     verl_grpo,
 )
-from curate.launch.grpo import GRPOSpec, run_grpo
+from curate.launch.grpo import GRPORunConfig, run_grpo
 from curate.launch.preflight import LengthPlan, TemplateError, check_chat_template, length_plan
 from curate.launch.runs import RunRecord, iter_runs, record_run
-from curate.launch.sft import SFTSpec, load_hf_dataset, run_sft, sft_preflight
+from curate.launch.sft import SFTRunConfig, load_hf_dataset, run_sft, sft_preflight
 
-__all__ = ["ClusterPaths", "Command", "GRPOSpec", "LengthPlan", "RunRecord", "SFTSpec", "TemplateError",
+__all__ = ["ClusterPaths", "Command", "GRPORunConfig", "LengthPlan", "RunRecord", "SFTRunConfig", "TemplateError",
            "accelerate_sft", "check_chat_template", "iter_runs", "length_plan", "load_hf_dataset", "openrlhf_grpo",
            "openrlhf_sft", "record_run", "run_grpo", "run_sft", "sft_preflight", "torchrun_sft", "verl_grpo"]

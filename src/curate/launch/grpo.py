@@ -11,7 +11,7 @@ from curate.store import DatasetVersion, Store
 
 
 @dataclass(frozen=True, slots=True)
-class GRPOSpec:
+class GRPORunConfig:
     num_generations: int = 8  # the group size
     max_steps: int = 100
     batch_size: int = 8  # prompts x generations per device step must divide by num_generations
@@ -64,9 +64,10 @@ def reward_functions(names: tuple[str, ...], tokenizer: Any = None) -> list[Any]
     return out
 
 
-def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path, spec: GRPOSpec | None = None) -> RunRecord:
+def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path,
+             spec: GRPORunConfig | None = None) -> RunRecord:
     """GRPO on an ``rl_prompts`` version with curate's rewards; save a checkpoint and record the run."""
-    spec = spec or GRPOSpec()
+    spec = spec or GRPORunConfig()
 
     def make_trainer(dv: DatasetVersion, net: Any, tokenizer: Any, scratch: Path) -> Any:
         import torch
@@ -84,3 +85,6 @@ def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path, spec: 
 
     config = {**asdict(spec), "rewards": list(spec.rewards)}
     return train_and_record(store, "grpo", dataset_ref, model, out, config, make_trainer)
+
+
+GRPOSpec = GRPORunConfig  # the old name, kept while other branches still import it

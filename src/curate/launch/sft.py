@@ -13,7 +13,7 @@ from curate.store import DatasetVersion, Store
 
 
 @dataclass(frozen=True, slots=True)
-class SFTSpec:
+class SFTRunConfig:
     epochs: float = 2.0  # R1 fine-tuned its 800k samples for two epochs
     max_steps: int = -1
     batch_size: int = 8
@@ -48,13 +48,13 @@ def sft_preflight(store: Store, dataset_ref: str, model: str, max_length: int | 
     return length_plan(dv, tokenizer, max_length)
 
 
-def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTSpec | None = None,
+def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTRunConfig | None = None,
             plan: LengthPlan | None = None, report: Callable[[str], None] | None = None) -> RunRecord:
     """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load.
 
     The pre-flight (:func:`sft_preflight`) runs first unless ``plan`` is given; its length line goes to
     ``report`` and the plan (max length, p99, share truncated) into the run's config."""
-    spec = spec or SFTSpec()
+    spec = spec or SFTRunConfig()
     plan = plan or sft_preflight(store, dataset_ref, model, spec.max_length)
     spec = replace(spec, max_length=plan.max_length or None)
     if report is not None:
@@ -81,3 +81,6 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
 
     config = {**asdict(spec), "max_length_plan": plan.to_dict()}
     return train_and_record(store, "sft", dataset_ref, model, out, config, make_trainer)
+
+
+SFTSpec = SFTRunConfig  # the old name, kept while other branches still import it

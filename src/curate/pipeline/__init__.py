@@ -6,6 +6,7 @@ publish (``publish_checked_file``) → select (``build_recipe``). Nothing here i
 
 from curate.pipeline.steps import (
     GenerationPlan,
+    PipelineResult,
     build_recipe,
     corpus_check,
     funnel_of_file,
@@ -19,6 +20,7 @@ from curate.pipeline.steps import (
 
 __all__ = [
     "GenerationPlan",
+    "PipelineResult",
     "build_recipe",
     "corpus_check",
     "funnel_of_file",

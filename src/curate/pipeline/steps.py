@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,32 @@ import polars as pl
 from curate.checks.funnel import Funnel
 from curate.checks.registry import build_checks
 from curate.checks.runner import CheckReport, check_files, publish_checked, run_corpus_checks
-from curate.recipes.config import GenerateSpec, Recipe
+from curate.recipes.config import GenerateConfig, Recipe
 from curate.recipes.run import Published, run_recipe
 from curate.store import DatasetVersion, Store
 
 log = logging.getLogger(__name__)
 
 
-def ledger_dir(spec: GenerateSpec, store: Store, name: str) -> Path:
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    """What a recipe's flow run produced: the refs it published, rows, funnels per stage, generation."""
+
+    checked: str  # name@version of the checked samples
+    dataset: str  # name@version of the recipe's dataset
+    rows: int
+    selection: str
+    pass_rates: str
+    funnels: dict[str, dict[str, int]]  # stage -> flat funnel (Funnel.to_dict)
+    generation: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able, without the per-worker generation reports."""
+        return {"checked": self.checked, "dataset": self.dataset, "rows": self.rows, "selection": self.selection,
+                "pass_rates": self.pass_rates, "funnel": self.funnels.get("select", {}), "funnels": self.funnels}
+
+
+def ledger_dir(spec: GenerateConfig, store: Store, name: str) -> Path:
     return Path(spec.ledger) if spec.ledger else store.home / "ledgers" / name
 
 
@@ -40,7 +58,7 @@ class GenerationPlan:
     quarantine: Path | None = None
 
 
-def plan_generation(spec: GenerateSpec, ledger: Path) -> GenerationPlan:
+def plan_generation(spec: GenerateConfig, ledger: Path) -> GenerationPlan:
     """Open (or resume) the ledger for ``spec``: write its run manifest, count done shards."""
     from curate.generate.ledger import Ledger
     from curate.generate.prompts import read_prompt_pool
@@ -60,25 +78,25 @@ def plan_generation(spec: GenerateSpec, ledger: Path) -> GenerationPlan:
                           prompts.height, pool.stats.rows_bad, quarantine)
 
 
-def _prompts(spec: GenerateSpec) -> pl.DataFrame:
+def _prompts(spec: GenerateConfig) -> pl.DataFrame:
     """The good prompts; plan_generation has written the bad rows to the ledger's quarantine."""
     from curate.generate.prompts import read_prompts
 
     return _limit(spec, read_prompts(spec.prompts, on_bad=lambda row: None))
 
 
-def _limit(spec: GenerateSpec, df: pl.DataFrame) -> pl.DataFrame:
+def _limit(spec: GenerateConfig, df: pl.DataFrame) -> pl.DataFrame:
     return df.head(spec.limit) if spec.limit else df
 
 
-def _params(spec: GenerateSpec) -> Any:
+def _params(spec: GenerateConfig) -> Any:
     from curate.generate.engines import SamplingParams
 
     return SamplingParams(n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
                           seed=spec.seed)
 
 
-def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int] = (0, 1),
+def generate_shards(spec: GenerateConfig, ledger: Path, worker: tuple[int, int] = (0, 1),
                     engine_options: dict[str, Any] | None = None,
                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Generate this worker's missing shards (``s % k == i``) into the ledger; returns run figures."""
@@ -102,7 +120,7 @@ def generate_shards(spec: GenerateSpec, ledger: Path, worker: tuple[int, int] = 
             "wall_s": res.wall_s}
 
 
-def _engine_config(spec: GenerateSpec, options: dict[str, Any]) -> Any:
+def _engine_config(spec: GenerateConfig, options: dict[str, Any]) -> Any:
     from curate.generate.engines import engine_config
 
     kw: dict[str, Any] = dict(options)

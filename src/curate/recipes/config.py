@@ -16,7 +16,7 @@ KINDS: tuple[str, ...] = ("cold_start_sft", "rs_sft", "distill", "rl_prompts")
 
 
 @dataclass(frozen=True, slots=True)
-class GenerateSpec:
+class GenerateConfig:
     """What to sample when a flow runs the recipe end to end (``curate run``)."""
 
     prompts: str = ""
@@ -35,13 +35,13 @@ class GenerateSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class MixSpec:
+class MixConfig:
     reasoning: int | None = None  # R1 used about 600k
     non_reasoning: int | None = None  # and about 200k
 
 
 @dataclass(frozen=True, slots=True)
-class ColdStartSpec:
+class ColdStartConfig:
     min_summary_chars: int = 20  # R1's cold-start form ends with a readable summary
     max_reasoning_chars: int = 16000
     require_boxed: bool = False
@@ -54,13 +54,13 @@ class Recipe:
     inputs: tuple[str, ...] = ()
     select: SelectConfig = field(default_factory=SelectConfig)
     format: Literal["messages", "prompt_completion"] = "messages"
-    mix: MixSpec = field(default_factory=MixSpec)
+    mix: MixConfig = field(default_factory=MixConfig)
     require_judge: bool = False
     max_rows: int | None = None
-    cold_start: ColdStartSpec = field(default_factory=ColdStartSpec)
+    cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
     drop_uniform_groups: bool = True  # rl_prompts: all-correct or all-wrong groups teach GRPO nothing
     system_prompt: str | None = None
-    generate: GenerateSpec | None = None
+    generate: GenerateConfig | None = None
     checks: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -78,7 +78,7 @@ def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
     if isinstance(data.get("inputs"), str):
         data["inputs"] = [data["inputs"]]
     data["inputs"] = tuple(data.get("inputs") or ())
-    sub = {"select": SelectConfig, "mix": MixSpec, "cold_start": ColdStartSpec, "generate": GenerateSpec}
+    sub = {"select": SelectConfig, "mix": MixConfig, "cold_start": ColdStartConfig, "generate": GenerateConfig}
     for key, cls in sub.items():
         if key in data and data[key] is not None:
             data[key] = make_config(cls, data[key], f"{where}.{key}")
@@ -101,3 +101,9 @@ def load_recipe(path: str | Path) -> Recipe:
 
     # Paths in a recipe (prompts, model, ledger, Parquet inputs) are relative to the recipe file.
     return resolve_paths(recipe_from_dict(data, str(p)), p.parent)
+
+
+# Old names (before settings classes all ended in ...Config), kept while other branches still import them.
+GenerateSpec = GenerateConfig
+MixSpec = MixConfig
+ColdStartSpec = ColdStartConfig

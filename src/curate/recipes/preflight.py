@@ -12,7 +12,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from curate.checks.base import ConfigError
-from curate.recipes.config import GenerateSpec, Recipe
+from curate.recipes.config import GenerateConfig, Recipe
 
 # What each engine needs importable (the engine modules themselves import these lazily).
 ENGINE_MODULES: dict[str, tuple[str, ...]] = {"hf": ("torch", "transformers"), "vllm": ("vllm",), "openai": ("httpx",)}
@@ -37,7 +37,7 @@ def resolve_paths(recipe: Recipe, base: Path) -> Recipe:
     return replace(recipe, inputs=inputs, generate=spec)
 
 
-def check_generate(spec: GenerateSpec, where: str) -> None:
+def check_generate(spec: GenerateConfig, where: str) -> None:
     from curate.generate.engines import ENGINES
 
     if spec.engine not in ENGINES:

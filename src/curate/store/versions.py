@@ -108,7 +108,7 @@ class DatasetWriter:
     def _close_part(self) -> None:
         if self._writer is None:
             return
-        path = Path(self._writer.where)  # type: ignore[attr-defined]
+        path = Path(self._writer.where)
         self._writer.close()
         self._writer = None
         self.files.append(FileEntry(path.name, self._rows_in_part, path.stat().st_size, sha256_file(path)))

@@ -1,4 +1,4 @@
-"""Record verl's and OpenRLHF's argument schemas for tests/test_cluster_commands.py.
+"""Record verl's and OpenRLHF's argument schemas for tests/launch/test_cluster.py.
 
 Neither trainer installs into curate's environment: verl 0.9 pins ``transformers<5.11`` and OpenRLHF 0.11
 pins ``transformers==5.15.0``, ``flash-attn`` (a CUDA build) and ``deepspeed`` (checked 2026-12-02 in a

@@ -296,10 +296,10 @@ def test_plan_generation_quarantines_in_the_ledger(tmp_path: Path, tiny_checkpoi
                                                    caplog: pytest.LogCaptureFixture) -> None:
     """The flows' path (curate.pipeline): quarantine in the ledger directory, counts logged and returned."""
     from curate import pipeline
-    from curate.recipes.config import GenerateSpec
+    from curate.recipes.config import GenerateConfig
 
     prompts, ledger = _messy_prompts(tmp_path / "p.jsonl"), tmp_path / "ledger"
-    spec = GenerateSpec(prompts=str(prompts), model=str(tiny_checkpoint), engine="hf", n=2, max_tokens=4,
+    spec = GenerateConfig(prompts=str(prompts), model=str(tiny_checkpoint), engine="hf", n=2, max_tokens=4,
                         shard_size=2)
     with caplog.at_level("INFO", logger="curate.pipeline"):
         plan = pipeline.plan_generation(spec, ledger)
@@ -380,5 +380,5 @@ def test_parquet_prompts_and_derived_ids(tmp_path: Path) -> None:
     assert pool.table["prompt"].to_list() == ["a"] and [b.reason for b in pool.bad] == ["input.duplicate_id"]
     ints = tmp_path / "ints.parquet"
     pl.DataFrame({"prompt": [1, 2]}).write_parquet(ints)
-    with pytest.raises(PromptFileError, match="column 'prompt' must be text"):
+    with pytest.raises(PromptFileError, match="ints.parquet:1: input.wrong_type"):  # as a JSONL line would be
         read_prompts(ints)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from curate.demo import (
-    ExperimentSettings,
+    ExperimentConfig,
     ToyConfig,
     build_toy_model,
     extract_answer,
@@ -24,7 +24,7 @@ from curate.demo import (
     sample,
     sft,
 )
-from curate.demo.experiment import SamplingSettings, SFTSettings
+from curate.demo.experiment import ToySamplingConfig, ToySFTConfig
 from curate.demo.toy_model import MARKER
 
 TINY = ToyConfig(layers=1, hidden=32, heads=2, intermediate=64, steps=4, batch_size=8)
@@ -123,10 +123,10 @@ def test_build_reuses_matching_checkpoint_and_rebuilds_on_change(tmp_path: Path)
 def test_sample_shapes_and_finish_reasons(tmp_path: Path) -> None:
     model, tok = load(build_toy_model(tmp_path / "toy", TINY))
     prompts = [p.prompt for p in make_problems(0, 3)]
-    out = sample(model, tok, prompts, SamplingSettings(n=2, max_new_tokens=8, batch_size=4))
+    out = sample(model, tok, prompts, ToySamplingConfig(n=2, max_new_tokens=8, batch_size=4))
     assert [len(cs) for cs in out] == [2, 2, 2]
     assert all(c.finish_reason in {"stop", "length"} for cs in out for c in cs)
-    again = sample(model, tok, prompts, SamplingSettings(n=2, max_new_tokens=8, batch_size=4))
+    again = sample(model, tok, prompts, ToySamplingConfig(n=2, max_new_tokens=8, batch_size=4))
     assert out == again  # seeded
 
 
@@ -143,13 +143,13 @@ def test_sft_on_reference_traces_lowers_their_loss(tmp_path: Path) -> None:
         with torch.no_grad():
             return float(model(**enc, labels=labels).loss)
 
-    tuned = sft(base, tmp_path / "tuned", rows, SFTSettings(epochs=10, batch_size=4, lr=3e-3, max_steps=20))
+    tuned = sft(base, tmp_path / "tuned", rows, ToySFTConfig(epochs=10, batch_size=4, lr=3e-3, max_steps=20))
     assert (tuned / "config.json").is_file() and (tuned / "tokenizer_config.json").is_file()
     assert loss(tuned) < loss(base) - 0.2
 
 
 def test_run_experiment_fast_mechanics(tmp_path: Path) -> None:
-    result = run_experiment(tmp_path, ExperimentSettings.fast())
+    result = run_experiment(tmp_path, ExperimentConfig.fast())
     assert set(result.pass_at_1) == {"base", "filtered", "unfiltered"}
     assert all(0.0 <= v <= 1.0 for v in result.pass_at_1.values())
     assert result.train_samples == 12

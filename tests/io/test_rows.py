@@ -11,7 +11,7 @@ import pytest
 
 from curate.checks.registry import build_checks
 from curate.checks.runner import check_files, quarantine_path
-from curate.io.rows import BadRow, InputError, ReadOptions, read_batches
+from curate.io.rows import BadRow, InputError, ReadConfig, read_batches
 from curate.schema import table
 
 GOOD = {"prompt": "What is 2+2?", "response": "<think>2+2=4</think>\\boxed{4}", "task": "math", "reference": "4"}
@@ -47,7 +47,7 @@ def _write(path: Path, lines: list[bytes], bom: bool = False) -> Path:
 
 def _read(path: Path, **kw: object) -> tuple[pl.DataFrame, list[BadRow]]:
     bad: list[BadRow] = []
-    frames = list(read_batches([path], table("checked_sample"), on_bad=bad.append, options=ReadOptions(**kw)))
+    frames = list(read_batches([path], table("checked_sample"), on_bad=bad.append, options=ReadConfig(**kw)))
     return (pl.concat(frames, how="diagonal") if frames else pl.DataFrame()), bad
 
 
@@ -118,7 +118,7 @@ def test_check_files_streams_in_batches_and_writes_quarantine(tmp_path: Path) ->
     lines = [orjson.dumps({**GOOD, "prompt": f"q{i}"}) for i in range(1000)] + [b"{oops"]
     path = _write(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.parquet"
-    report = check_files([path], out, build_checks(only=["format", "math"]), read_options=ReadOptions(batch_rows=64))
+    report = check_files([path], out, build_checks(only=["format", "math"]), read_options=ReadConfig(batch_rows=64))
     assert report.rows == 1000 and report.read.rows_bad == 1
     res = pl.read_parquet(out)
     assert res.height == 1000 and res["sample_id"].n_unique() == 1000 and res["accepted"].all()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.launch import ClusterPaths, GRPOSpec, iter_runs, run_grpo, verl_grpo
+from curate.launch import ClusterPaths, GRPORunConfig, iter_runs, run_grpo, verl_grpo
 from curate.recipes import recipe_from_dict, run_recipe
 from curate.schema import table
 from curate.store import Store
@@ -31,7 +31,7 @@ def _rl_store(tmp_path: Path) -> tuple[Store, str]:
 
 def test_grpo_runs_with_curate_rewards_and_is_recorded(tmp_path: Path, tiny_checkpoint: Path) -> None:
     store, ref = _rl_store(tmp_path)
-    spec = GRPOSpec(num_generations=2, max_steps=1, batch_size=2, max_completion_length=8, logging_steps=1)
+    spec = GRPORunConfig(num_generations=2, max_steps=1, batch_size=2, max_completion_length=8, logging_steps=1)
     rec = run_grpo(store, ref, str(tiny_checkpoint), tmp_path / "grpo-out", spec)
     assert (tmp_path / "grpo-out" / "config.json").exists()
     assert [r.run_id for r in iter_runs(store)] == [rec.run_id]

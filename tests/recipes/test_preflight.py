@@ -18,7 +18,7 @@ from curate.checks.base import ConfigError
 from curate.cli import app
 from curate.recipes import load_checked_recipe, load_recipe
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _write(tmp_path: Path, ckpt: Path, **generate: object) -> Path:

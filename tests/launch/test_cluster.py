@@ -32,7 +32,7 @@ from curate.launch.cluster import (
 from curate.store import Store
 from curate.testing.example_store import build_example_store
 
-DATA = Path(__file__).parent / "data" / "trainers"
+DATA = Path(__file__).parents[1] / "data" / "trainers"
 
 
 @pytest.fixture(scope="module")
