@@ -46,7 +46,7 @@ def _roundtrip(cmd: Command) -> list[str]:
     """What the shell hands the trainer: the printed line split again."""
     words = shlex.split(cmd.shell())
     assert tuple(words) == cmd.argv
-    return words[cmd.launcher:]
+    return words[cmd.launcher :]
 
 
 # -- TRL ------------------------------------------------------------------------------------------------
@@ -62,8 +62,9 @@ def _trl_parse(args: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.mark.parametrize("make", [accelerate_sft, torchrun_sft])
-def test_trl_sft_parses_with_trl_parser(example: tuple[Store, dict[str, str]], make: Any,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trl_sft_parses_with_trl_parser(
+    example: tuple[Store, dict[str, str]], make: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store, refs = example
     dv = store.get(refs["rs_sft_b"])
     cmd = make(dv, ClusterPaths(store.home, "/mnt/curate"), "/models/base", "/ckpt/out", max_length=12345)
@@ -71,7 +72,7 @@ def test_trl_sft_parses_with_trl_parser(example: tuple[Store, dict[str, str]], m
     assert script.dataset_name == f"/mnt/curate/datasets/{dv.manifest.name}/v{dv.manifest.version}"
     assert sft.max_length == 12345 and sft.bf16 and sft.output_dir == "/ckpt/out"
     assert model.model_name_or_path == "/models/base"
-    launcher = cmd.argv[:cmd.launcher]
+    launcher = cmd.argv[: cmd.launcher]
     if launcher[0] == "accelerate":
         from accelerate.commands.launch import launch_command_parser
 
@@ -84,8 +85,9 @@ def test_trl_sft_parses_with_trl_parser(example: tuple[Store, dict[str, str]], m
         assert ns.module and ns.training_script == "trl.scripts.sft"
 
 
-def test_trl_dataset_folder_loads_as_the_cluster_will(example: tuple[Store, dict[str, str]],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trl_dataset_folder_loads_as_the_cluster_will(
+    example: tuple[Store, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Relative to the store (no --remote-root), run from the store root: ``load_dataset`` reads the version."""
     from datasets import load_dataset
 
@@ -133,9 +135,12 @@ def verl_check(args: list[str]) -> dict[str, Any]:
         assert sep and not key.startswith(("+", "~")), arg
         assert key in keys, f"verl {CHECKED_AGAINST['verl']} has no config key {key!r}"
         value, want = _hydra_value(raw), keys[key]
-        ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-              "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-              "bool": isinstance(value, bool), "list": isinstance(value, list)}.get(want, True)
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+            "list": isinstance(value, list),
+        }.get(want, True)
         assert ok, f"{key}: {raw!r} does not fit verl's {want}"
         out[key] = value
     return out
@@ -145,7 +150,7 @@ def test_verl_grpo_matches_verl_config(example: tuple[Store, dict[str, str]]) ->
     store, refs = example
     dv = store.get(refs["rl_prompts"])
     cmd = verl_grpo(dv, ClusterPaths(store.home, "/mnt/curate"), "/models/sft", "/ckpt/grpo")
-    assert cmd.argv[:cmd.launcher] == ("python3", "-m", "verl.trainer.main_ppo")
+    assert cmd.argv[: cmd.launcher] == ("python3", "-m", "verl.trainer.main_ppo")
     cfg = verl_check(_roundtrip(cmd))
     assert cfg["algorithm.adv_estimator"] == "grpo"
     assert cfg["data.train_files"] == [f"/mnt/curate/datasets/rl_prompts/v1/{p.name}" for p in dv.parts]
@@ -201,7 +206,7 @@ def test_openrlhf_sft_parses(example: tuple[Store, dict[str, str]]) -> None:
     store, refs = example
     dv = store.get(refs["rs_sft_b"])
     cmd = openrlhf_sft(dv, ClusterPaths(store.home), "/models/base", "/ckpt/sft", max_length=9000)
-    assert cmd.argv[:cmd.launcher] == ("deepspeed", "--num_gpus=8", "--module", "openrlhf.cli.train_sft")
+    assert cmd.argv[: cmd.launcher] == ("deepspeed", "--num_gpus=8", "--module", "openrlhf.cli.train_sft")
     a = _openrlhf_parse(cmd)
     assert a["data.input_key"] == "messages" and a["data.apply_chat_template"] and a["data.max_len"] == 9000
     assert not a["data.multiturn"] or a["data.apply_chat_template"]  # train_sft's own assertion
@@ -216,12 +221,26 @@ def test_openrlhf_sft_prompt_completion_keys(tmp_path: Path) -> None:
     from curate.schema import table
 
     store = Store(tmp_path / "s")
-    rows = [{"sample_id": f"s{i}", "prompt_id": f"p{i}", "task": "math", "prompt": "1+1?",
-             "response": "<think>ok</think>\\boxed{2}", "reference": "2", "accepted": True,
-             "reject_reasons": []} for i in range(3)]
+    rows = [
+        {
+            "sample_id": f"s{i}",
+            "prompt_id": f"p{i}",
+            "task": "math",
+            "prompt": "1+1?",
+            "response": "<think>ok</think>\\boxed{2}",
+            "reference": "2",
+            "accepted": True,
+            "reject_reasons": [],
+        }
+        for i in range(3)
+    ]
     checked = store.publish_frame("c", "checked", table("checked_sample"), pl.DataFrame(rows))
-    pub = run_recipe(recipe_from_dict({"recipe": "distill", "name": "d", "inputs": [checked.manifest.ref],
-                                       "format": "prompt_completion"}), store)
+    pub = run_recipe(
+        recipe_from_dict(
+            {"recipe": "distill", "name": "d", "inputs": [checked.manifest.ref], "format": "prompt_completion"}
+        ),
+        store,
+    )
     a = _openrlhf_parse(openrlhf_sft(pub.dataset, ClusterPaths(store.home), "m", "o"))
     assert (a["data.input_key"], a["data.output_key"]) == ("prompt", "completion")
     cols = pl.read_parquet(pub.dataset.parts[0]).columns

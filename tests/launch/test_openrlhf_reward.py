@@ -17,8 +17,11 @@ PROMPT = "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
 def test_right_wrong_and_truth_forms() -> None:
     good = PROMPT + "<think>2 plus 2 is 4.</think>The answer is \\boxed{4}.<|im_end|>"
     bad = PROMPT + "<think>2 plus 2 is 5.</think>The answer is \\boxed{5}.<|im_end|>"
-    out = reward_func([good, bad, good], [PROMPT] * 3,
-                      [{"style": "rule", "ground_truth": "4"}, {"style": "rule", "ground_truth": "4"}, "4"])
+    out = reward_func(
+        [good, bad, good],
+        [PROMPT] * 3,
+        [{"style": "rule", "ground_truth": "4"}, {"style": "rule", "ground_truth": "4"}, "4"],
+    )
     assert out["rewards"].tolist() == [1.0, 0.0, 1.0]
     assert out["scores"].tolist() == [1.0, 0.0, 1.0]
     assert out["extra_logs"]["format"] == 1.0 and out["extra_logs"]["undecided"] == 0.0

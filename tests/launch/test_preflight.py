@@ -17,8 +17,10 @@ from curate.launch.rewards import make_format_reward
 from curate.store import Store
 from curate.testing.example_store import build_example_store
 
-CONV = [{"role": "user", "content": "What is 2+2?"},
-        {"role": "assistant", "content": "<think>2 and 2 make 4.</think>The answer is \\boxed{4}."}]
+CONV = [
+    {"role": "user", "content": "What is 2+2?"},
+    {"role": "assistant", "content": "<think>2 and 2 make 4.</think>The answer is \\boxed{4}."},
+]
 # R1-distill style: earlier reasoning stripped from assistant turns, "<think>\n" pre-filled for generation.
 R1_DISTILL = (
     "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}"
@@ -55,8 +57,10 @@ def test_template_that_keeps_the_form_passes(tokenizer) -> None:  # type: ignore
     check_chat_template(tokenizer, CONV)
 
 
-@pytest.mark.parametrize(("template", "words"), [(R1_DISTILL, "drops <think>"), (DOUBLING, "doubles <think>"),
-                                                  (PREFILL, "pre-fills <think>")])
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [(R1_DISTILL, "drops <think>"), (DOUBLING, "doubles <think>"), (PREFILL, "pre-fills <think>")],
+)
 def test_template_that_drops_or_doubles_fails(tokenizer, template: str, words: str) -> None:  # type: ignore[no-untyped-def]
     old = tokenizer.chat_template
     tokenizer.chat_template = template
@@ -93,8 +97,23 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 
 def test_cluster_sft_uses_the_data_p99_and_records_it(store: Store, tiny_checkpoint: Path) -> None:
-    res = CliRunner().invoke(app, ["--home", str(store.home), "launch", "sft", "rs_sft@2", "--model",
-                                   str(tiny_checkpoint), "--out", "/ckpt/o", "--cluster", "--remote-root", "/mnt/s"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(store.home),
+            "launch",
+            "sft",
+            "rs_sft@2",
+            "--model",
+            str(tiny_checkpoint),
+            "--out",
+            "/ckpt/o",
+            "--cluster",
+            "--remote-root",
+            "/mnt/s",
+        ],
+    )
     assert res.exit_code == 0, res.output
     plan = json.loads((store.home / "launch" / "plans" / "rs_sft_v2-sft.json").read_text())
     p = plan["max_length_plan"]
@@ -115,17 +134,48 @@ def _with_template(src: Path, dst: Path, template: str) -> Path:
 
 def test_local_sft_refuses_a_template_that_drops_think(store: Store, tiny_checkpoint: Path, tmp_path: Path) -> None:
     bad = _with_template(tiny_checkpoint, tmp_path / "distill-like", R1_DISTILL)
-    res = CliRunner().invoke(app, ["--home", str(store.home), "launch", "sft", "rs_sft@2", "--model", str(bad),
-                                   "--out", str(tmp_path / "out"), "--max-steps", "1"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(store.home),
+            "launch",
+            "sft",
+            "rs_sft@2",
+            "--model",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+            "--max-steps",
+            "1",
+        ],
+    )
     assert res.exit_code == 2
     assert res.stderr.count("\n") == 1 and "drops <think>" in res.stderr
     assert not (tmp_path / "out").exists()
 
 
 def test_local_sft_records_the_length_plan(store: Store, tiny_checkpoint: Path, tmp_path: Path) -> None:
-    res = CliRunner().invoke(app, ["--home", str(store.home), "launch", "sft", "rs_sft@2", "--model",
-                                   str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--max-steps", "1",
-                                   "--batch-size", "2", "--max-length", "64"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(store.home),
+            "launch",
+            "sft",
+            "rs_sft@2",
+            "--model",
+            str(tiny_checkpoint),
+            "--out",
+            str(tmp_path / "out"),
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-length",
+            "64",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "max length 64 (given" in res.stderr
     run = next((store.home / "runs").glob("sft-*/run.json"))

@@ -24,18 +24,21 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def _write(tmp_path: Path, ckpt: Path, **generate: object) -> Path:
     d = tmp_path / "recipes"
     d.mkdir(exist_ok=True)
-    (d / "prompts.jsonl").write_bytes(orjson.dumps({"prompt_id": "q0", "prompt": "1+1?", "task": "math",
-                                                    "reference": "2"}) + b"\n")
+    (d / "prompts.jsonl").write_bytes(
+        orjson.dumps({"prompt_id": "q0", "prompt": "1+1?", "task": "math", "reference": "2"}) + b"\n"
+    )
     gen = {"prompts": "prompts.jsonl", "model": os.path.relpath(ckpt, d), "engine": "hf", "n": 2, "max_tokens": 8}
     gen.update(generate)
     path = d / "r.yaml"
-    path.write_text(yaml.safe_dump({"recipe": "rs_sft", "name": "r", "generate": gen,
-                                    "checks": {"judge": {"enabled": False}}}))
+    path.write_text(
+        yaml.safe_dump({"recipe": "rs_sft", "name": "r", "generate": gen, "checks": {"judge": {"enabled": False}}})
+    )
     return path
 
 
-def test_paths_resolve_against_the_recipe_file(tmp_path: Path, tiny_checkpoint: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths_resolve_against_the_recipe_file(
+    tmp_path: Path, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, tiny_checkpoint)
     monkeypatch.chdir(tmp_path.parent)  # anywhere but the recipe's folder
     r = load_checked_recipe(path)
@@ -53,15 +56,19 @@ def test_shipped_recipes_point_beside_themselves() -> None:
         assert r.generate is not None and Path(r.generate.prompts).parent == folder.resolve()
 
 
-@pytest.mark.parametrize(("generate", "words"), [
-    ({"engine": "vlm"}, "'vlm' is not an engine"),
-    ({"prompts": "missing.jsonl"}, "missing.jsonl: no such file"),
-    ({"model": "no-such-ckpt"}, "no such checkpoint directory"),
-    ({"engine": "openai", "model": "served"}, "needs generate.base_url"),
-    ({"n": 0}, "generate.n must be at least 1"),
-])
-def test_mistakes_are_config_errors(tmp_path: Path, tiny_checkpoint: Path, generate: dict[str, object],
-                                    words: str) -> None:
+@pytest.mark.parametrize(
+    ("generate", "words"),
+    [
+        ({"engine": "vlm"}, "'vlm' is not an engine"),
+        ({"prompts": "missing.jsonl"}, "missing.jsonl: no such file"),
+        ({"model": "no-such-ckpt"}, "no such checkpoint directory"),
+        ({"engine": "openai", "model": "served"}, "needs generate.base_url"),
+        ({"n": 0}, "generate.n must be at least 1"),
+    ],
+)
+def test_mistakes_are_config_errors(
+    tmp_path: Path, tiny_checkpoint: Path, generate: dict[str, object], words: str
+) -> None:
     with pytest.raises(ConfigError, match=words):
         load_checked_recipe(_write(tmp_path, tiny_checkpoint, **generate))
 
@@ -91,7 +98,7 @@ def _session_processes(sid: int) -> list[str]:
             continue
         try:
             stat = (d / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
+            fields = stat[stat.rindex(")") + 2 :].split()
             if int(fields[3]) == sid:  # fields after "(comm)": state ppid pgrp session ...
                 out.append(f"{d.name} {(d / 'cmdline').read_bytes()[:120]!r}")
         except (OSError, ValueError):
@@ -103,14 +110,18 @@ STOPS = [(signal.SIGINT, 3.0), (signal.SIGINT, 12.0), (signal.SIGTERM, 14.0), (s
 
 
 @pytest.mark.parametrize(("sig", "after"), STOPS)
-def test_serve_stops_cleanly_and_leaves_nothing(tmp_path: Path, tiny_checkpoint: Path, sig: int,
-                                                after: float) -> None:
+def test_serve_stops_cleanly_and_leaves_nothing(tmp_path: Path, tiny_checkpoint: Path, sig: int, after: float) -> None:
     """Stopped during start-up or while serving: it exits, and no process of its session is left."""
     path = _write(tmp_path, tiny_checkpoint)
     env = {**os.environ, "PYTHONPATH": str(SRC), "CURATE_HOME": str(tmp_path / "store")}
     env.pop("PREFECT_API_URL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "curate", "serve", str(path)], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curate", "serve", str(path)],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         time.sleep(after)
         proc.send_signal(sig)

@@ -86,15 +86,24 @@ def _chromium() -> str:
 
 
 def _browser(args: list[str], tmp_path: Path) -> str:
-    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", *args]
+    cmd = [
+        _chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+        *args,
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout
 
 
 def _rows(dom: str) -> list[dict[str, str]]:
-    body = dom[:dom.index("<script")]  # the rendered rows, not the template in the script
+    body = dom[: dom.index("<script")]  # the rendered rows, not the template in the script
     return [dict(re.findall(r'data-(\w+)="([^"]*)"', m)) for m in re.findall(r'<tr class="row[^"]*"([^>]*)>', body)]
 
 
@@ -114,7 +123,7 @@ def test_trace_and_compare_in_the_browser(url: str, tmp_path: Path) -> None:
     dom = _browser(["--dump-dom", url + f"?reason=lang.mixed&sample={lang['sample_id']}"], tmp_path)
     assert 'class="row sel"' in dom and 'data-reason="lang.mixed"' in dom  # the detail pane, spans marked
     dom = _browser(["--dump-dom", url + f"?reason=lang.mixed&prompt={lang['prompt_id']}&compare=1"], tmp_path)
-    detail = dom[dom.index('id="detail"'):]
+    detail = dom[dom.index('id="detail"') :]
     assert detail.count('class="trace"') == 2  # the prompt has both kinds; the rejected one is a lang.mixed one
     assert detail.index(">accepted<") < detail.index(">rejected<") and "lang.mixed" in detail
 
@@ -124,8 +133,10 @@ def test_screenshot_shows_the_list_and_the_highlighted_trace(url: str, tmp_path:
 
     lang = json.loads(_get(url + "api/samples?reason=lang.mixed"))["rows"][0]
     shot = tmp_path / "view.png"
-    _browser([f"--screenshot={shot}", "--window-size=1400,900", url + f"?reason=lang.mixed&sample={lang['sample_id']}"],
-             tmp_path)
+    _browser(
+        [f"--screenshot={shot}", "--window-size=1400,900", url + f"?reason=lang.mixed&sample={lang['sample_id']}"],
+        tmp_path,
+    )
     img = mpimg.imread(shot)
     assert img.shape[:2] == (900, 1400)
     rgb = (img[..., :3] * 255).round().astype(int)

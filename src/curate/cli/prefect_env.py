@@ -61,16 +61,17 @@ def local_api(timeout: int = 180) -> Iterator[str]:
 
     class _Server(SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
-            real = subprocess.Popen
+            real: Any = subprocess.Popen
 
-            def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
-                return real(*args, preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
+            def popen(*args: Any, **kwargs: Any) -> Any:
+                return real(*args, preexec_fn=_die_with_parent, **kwargs)
 
-            subprocess.Popen = popen  # type: ignore[misc]
+            setattr(subprocess, "Popen", popen)  # noqa: B010 - only for the server's own Popen call
             try:
-                return super()._run_uvicorn_command()
+                proc: subprocess.Popen[Any] = super()._run_uvicorn_command()
+                return proc
             finally:
-                subprocess.Popen = real  # type: ignore[misc]
+                setattr(subprocess, "Popen", real)  # noqa: B010
 
     server = _Server()
     try:

@@ -77,7 +77,7 @@ class Command:
 
     @property
     def trainer_args(self) -> list[str]:
-        return list(self.argv[self.launcher:])
+        return list(self.argv[self.launcher :])
 
     def shell(self) -> str:
         return shlex.join(self.argv)
@@ -95,36 +95,91 @@ def _data_format(dv: DatasetVersion) -> str:
     return "messages"
 
 
-def _trl_args(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, max_length: int,
-              epochs: float) -> list[str]:
+def _trl_args(
+    dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, max_length: int, epochs: float
+) -> list[str]:
     # A version folder is a Parquet dataset to ``datasets.load_dataset`` (``_manifest.json`` is skipped).
-    return ["--model_name_or_path", model, "--dataset_name", paths.of(dv.path), "--dataset_train_split", "train",
-            "--output_dir", out, "--num_train_epochs", f"{epochs:g}", "--max_length", str(max_length),
-            "--bf16", "true", "--gradient_checkpointing", "true", "--report_to", "none"]
+    return [
+        "--model_name_or_path",
+        model,
+        "--dataset_name",
+        paths.of(dv.path),
+        "--dataset_train_split",
+        "train",
+        "--output_dir",
+        out,
+        "--num_train_epochs",
+        f"{epochs:g}",
+        "--max_length",
+        str(max_length),
+        "--bf16",
+        "true",
+        "--gradient_checkpointing",
+        "true",
+        "--report_to",
+        "none",
+    ]
 
 
-def accelerate_sft(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, gpus: int = 8,
-                   max_length: int = 32768, epochs: float = 2.0) -> Command:
+def accelerate_sft(
+    dv: DatasetVersion,
+    paths: ClusterPaths,
+    model: str,
+    out: str,
+    *,
+    gpus: int = 8,
+    max_length: int = 32768,
+    epochs: float = 2.0,
+) -> Command:
     """TRL's own SFT script under accelerate (one node; a DeepSpeed/FSDP config is the cluster's own)."""
     launcher = ["accelerate", "launch", "--num_processes", str(gpus), "-m", "trl.scripts.sft"]
-    return Command("trl", "trl.scripts.sft", (*launcher, *_trl_args(dv, paths, model, out, max_length, epochs)),
-                   len(launcher), (paths.where,))
+    return Command(
+        "trl",
+        "trl.scripts.sft",
+        (*launcher, *_trl_args(dv, paths, model, out, max_length, epochs)),
+        len(launcher),
+        (paths.where,),
+    )
 
 
-def torchrun_sft(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, gpus: int = 8,
-                 max_length: int = 32768, epochs: float = 2.0) -> Command:
+def torchrun_sft(
+    dv: DatasetVersion,
+    paths: ClusterPaths,
+    model: str,
+    out: str,
+    *,
+    gpus: int = 8,
+    max_length: int = 32768,
+    epochs: float = 2.0,
+) -> Command:
     launcher = ["torchrun", f"--nproc_per_node={gpus}", "-m", "trl.scripts.sft"]
-    return Command("trl", "trl.scripts.sft", (*launcher, *_trl_args(dv, paths, model, out, max_length, epochs)),
-                   len(launcher), (paths.where,))
+    return Command(
+        "trl",
+        "trl.scripts.sft",
+        (*launcher, *_trl_args(dv, paths, model, out, max_length, epochs)),
+        len(launcher),
+        (paths.where,),
+    )
 
 
 def _hydra_list(items: list[str]) -> str:
     return "[" + ",".join('"' + i.replace('"', '\\"') + '"' for i in items) + "]"
 
 
-def verl_grpo(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, val: DatasetVersion | None = None,
-              gpus: int = 8, nodes: int = 1, n: int = 16, temperature: float = 0.6, max_prompt_length: int = 2048,
-              max_response_length: int = 32768) -> Command:
+def verl_grpo(
+    dv: DatasetVersion,
+    paths: ClusterPaths,
+    model: str,
+    out: str,
+    *,
+    val: DatasetVersion | None = None,
+    gpus: int = 8,
+    nodes: int = 1,
+    n: int = 16,
+    temperature: float = 0.6,
+    max_prompt_length: int = 2048,
+    max_response_length: int = 32768,
+) -> Command:
     """verl's PPO trainer in GRPO mode on an ``rl_prompts`` version, scored by curate's ``compute_score``.
 
     Without ``val`` the same version is the validation set (verl loads one before training), and the
@@ -134,15 +189,24 @@ def verl_grpo(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, 
     launcher = ["python3", "-m", "verl.trainer.main_ppo"]
     args = [
         "algorithm.adv_estimator=grpo",
-        f"data.train_files={_hydra_list(train)}", f"data.val_files={_hydra_list(valid)}",
-        "data.prompt_key=prompt", f"data.max_prompt_length={max_prompt_length}",
-        f"data.max_response_length={max_response_length}", "data.filter_overlong_prompts=true",
-        f"actor_rollout_ref.model.path={model}", "actor_rollout_ref.rollout.name=vllm",
-        f"actor_rollout_ref.rollout.n={n}", f"actor_rollout_ref.rollout.temperature={temperature}",
+        f"data.train_files={_hydra_list(train)}",
+        f"data.val_files={_hydra_list(valid)}",
+        "data.prompt_key=prompt",
+        f"data.max_prompt_length={max_prompt_length}",
+        f"data.max_response_length={max_response_length}",
+        "data.filter_overlong_prompts=true",
+        f"actor_rollout_ref.model.path={model}",
+        "actor_rollout_ref.rollout.name=vllm",
+        f"actor_rollout_ref.rollout.n={n}",
+        f"actor_rollout_ref.rollout.temperature={temperature}",
         "actor_rollout_ref.actor.use_kl_loss=false",
-        f"reward.custom_reward_function.path={paths.shim('verl')}", "reward.custom_reward_function.name=compute_score",
-        f"trainer.n_gpus_per_node={gpus}", f"trainer.nnodes={nodes}", "trainer.project_name=curate",
-        f"trainer.experiment_name={dv.manifest.name}_v{dv.manifest.version}", f"trainer.default_local_dir={out}",
+        f"reward.custom_reward_function.path={paths.shim('verl')}",
+        "reward.custom_reward_function.name=compute_score",
+        f"trainer.n_gpus_per_node={gpus}",
+        f"trainer.nnodes={nodes}",
+        "trainer.project_name=curate",
+        f"trainer.experiment_name={dv.manifest.name}_v{dv.manifest.version}",
+        f"trainer.default_local_dir={out}",
         "trainer.logger=[console]",
     ]
     if val is None:
@@ -150,38 +214,108 @@ def verl_grpo(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, 
     return Command("verl", "verl.trainer.main_ppo", (*launcher, *args), len(launcher), (paths.where,))
 
 
-def openrlhf_sft(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, gpus: int = 8,
-                 max_length: int = 32768, epochs: int = 2) -> Command:
+def openrlhf_sft(
+    dv: DatasetVersion,
+    paths: ClusterPaths,
+    model: str,
+    out: str,
+    *,
+    gpus: int = 8,
+    max_length: int = 32768,
+    epochs: int = 2,
+) -> Command:
     """OpenRLHF's SFT trainer reading the version's Parquet parts, templated by the model's chat template."""
     fmt = _data_format(dv)
-    keys = (["--data.input_key", "prompt", "--data.output_key", "completion"] if fmt == "prompt_completion"
-            else ["--data.input_key", "messages"])
+    keys = (
+        ["--data.input_key", "prompt", "--data.output_key", "completion"]
+        if fmt == "prompt_completion"
+        else ["--data.input_key", "messages"]
+    )
     launcher = ["deepspeed", f"--num_gpus={gpus}", "--module", "openrlhf.cli.train_sft"]
-    args = ["--model.model_name_or_path", model, "--data.dataset", ",".join(paths.of(p) for p in dv.parts),
-            *keys, "--data.apply_chat_template", "--data.max_len", str(max_length), "--ckpt.output_dir", out,
-            "--train.max_epochs", str(epochs), "--ds.zero_stage", "3", "--ds.param_dtype", "bf16",
-            "--model.gradient_checkpointing_enable"]
+    args = [
+        "--model.model_name_or_path",
+        model,
+        "--data.dataset",
+        ",".join(paths.of(p) for p in dv.parts),
+        *keys,
+        "--data.apply_chat_template",
+        "--data.max_len",
+        str(max_length),
+        "--ckpt.output_dir",
+        out,
+        "--train.max_epochs",
+        str(epochs),
+        "--ds.zero_stage",
+        "3",
+        "--ds.param_dtype",
+        "bf16",
+        "--model.gradient_checkpointing_enable",
+    ]
     return Command("openrlhf", "openrlhf.cli.train_sft", (*launcher, *args), len(launcher), (paths.where,))
 
 
-def openrlhf_grpo(dv: DatasetVersion, paths: ClusterPaths, model: str, out: str, *, gpus: int = 8, n: int = 16,
-                  temperature: float = 0.6, max_prompt_length: int = 2048,
-                  max_response_length: int = 32768) -> Command:
+def openrlhf_grpo(
+    dv: DatasetVersion,
+    paths: ClusterPaths,
+    model: str,
+    out: str,
+    *,
+    gpus: int = 8,
+    n: int = 16,
+    temperature: float = 0.6,
+    max_prompt_length: int = 2048,
+    max_response_length: int = 32768,
+) -> Command:
     """OpenRLHF's Ray PPO trainer with group-normalised advantages (GRPO), rewarded by curate's verifiers
     through ``reward_func(queries, prompts, labels)``; labels are the rows' ``reward_model`` structs."""
     launcher = ["python3", "-m", "openrlhf.cli.train_ppo_ray"]
-    args = ["--actor.model_name_or_path", model, "--actor.num_gpus_per_node", str(gpus),
-            "--ref.num_gpus_per_node", str(gpus), "--vllm.num_engines", str(gpus), "--train.colocate_all",
-            "--vllm.enable_sleep",
-            "--data.prompt_dataset", ",".join(paths.of(p) for p in dv.parts), "--data.input_key", "prompt",
-            "--data.label_key", "reward_model", "--data.apply_chat_template",
-            "--reward.remote_url", paths.shim("openrlhf"), "--algo.advantage.estimator", "group_norm",
-            "--rollout.n_samples_per_prompt", str(n), "--rollout.temperature", f"{temperature:g}",
-            "--rollout.max_new_tokens", str(max_response_length),
-            "--data.max_len", str(max_prompt_length + max_response_length),
-            "--ckpt.output_dir", out, "--ds.zero_stage", "3", "--ds.param_dtype", "bf16"]
+    args = [
+        "--actor.model_name_or_path",
+        model,
+        "--actor.num_gpus_per_node",
+        str(gpus),
+        "--ref.num_gpus_per_node",
+        str(gpus),
+        "--vllm.num_engines",
+        str(gpus),
+        "--train.colocate_all",
+        "--vllm.enable_sleep",
+        "--data.prompt_dataset",
+        ",".join(paths.of(p) for p in dv.parts),
+        "--data.input_key",
+        "prompt",
+        "--data.label_key",
+        "reward_model",
+        "--data.apply_chat_template",
+        "--reward.remote_url",
+        paths.shim("openrlhf"),
+        "--algo.advantage.estimator",
+        "group_norm",
+        "--rollout.n_samples_per_prompt",
+        str(n),
+        "--rollout.temperature",
+        f"{temperature:g}",
+        "--rollout.max_new_tokens",
+        str(max_response_length),
+        "--data.max_len",
+        str(max_prompt_length + max_response_length),
+        "--ckpt.output_dir",
+        out,
+        "--ds.zero_stage",
+        "3",
+        "--ds.param_dtype",
+        "bf16",
+    ]
     return Command("openrlhf", "openrlhf.cli.train_ppo_ray", (*launcher, *args), len(launcher), (paths.where,))
 
 
-__all__ = ["CHECKED_AGAINST", "ClusterPaths", "Command", "accelerate_sft", "openrlhf_grpo", "openrlhf_sft",
-           "torchrun_sft", "verl_grpo"]
+__all__ = [
+    "CHECKED_AGAINST",
+    "ClusterPaths",
+    "Command",
+    "accelerate_sft",
+    "openrlhf_grpo",
+    "openrlhf_sft",
+    "torchrun_sft",
+    "verl_grpo",
+]

@@ -25,7 +25,7 @@ _END_MARKERS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "</s>", "<｜end▁
 
 def response_of(query: str, prompt: str) -> str:
     """The completion inside OpenRLHF's query (prompt + response as decoded, special tokens kept)."""
-    text = query[len(prompt):] if prompt and query.startswith(prompt) else query
+    text = query[len(prompt) :] if prompt and query.startswith(prompt) else query
     stripped = text.rstrip()
     changed = True
     while changed:
@@ -68,8 +68,10 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence
     results = [score_one(q, p, lab) for q, p, lab in zip(queries, prompts, labels, strict=True)]
     rewards = torch.tensor([r["score"] for r in results], dtype=torch.float32)
     n = max(len(results), 1)
-    logs = {"format": sum(r["format"] for r in results) / n,
-            "undecided": sum(0.0 if r["decided"] else 1.0 for r in results) / n}
+    logs = {
+        "format": sum(r["format"] for r in results) / n,
+        "undecided": sum(0.0 if r["decided"] else 1.0 for r in results) / n,
+    }
     return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": logs}
 
 

@@ -44,8 +44,10 @@ class LengthPlan:
 
     def line(self) -> str:
         how = "the data's p99" if self.source == "p99" else "given"
-        return (f"max length {self.max_length:,} ({how}; p99 {self.p99:,}, longest {self.longest:,} {self.counted}):"
-                f" {self.truncated_rows:,} of {self.rows_measured:,} rows ({self.truncated_share:.1%}) truncated")
+        return (
+            f"max length {self.max_length:,} ({how}; p99 {self.p99:,}, longest {self.longest:,} {self.counted}):"
+            f" {self.truncated_rows:,} of {self.rows_measured:,} rows ({self.truncated_share:.1%}) truncated"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "truncated_share": self.truncated_share}
@@ -74,8 +76,9 @@ def _render(tokenizer: Any, conv: list[dict[str, str]], **kw: Any) -> str:
 
 def token_counts(convs: list[list[dict[str, str]]], tokenizer: Any | None) -> tuple[list[int], str]:
     if tokenizer is None:
-        return [math.ceil(sum(len(m["content"] or "") for m in c) / CHARS_PER_TOKEN) for c in convs], \
-            "chars/4 (no tokenizer)"
+        return [
+            math.ceil(sum(len(m["content"] or "") for m in c) / CHARS_PER_TOKEN) for c in convs
+        ], "chars/4 (no tokenizer)"
     texts = [_render(tokenizer, c) for c in convs]
     enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [len(ids) for ids in enc], "tokens"
@@ -114,17 +117,23 @@ def check_chat_template(tokenizer: Any, conv: list[dict[str, str]], model: str =
         want, got = _count(data, needle), _count(full, needle)
         if got != want:
             verb = "drops" if got < want else "doubles"
-            raise TemplateError(f"the chat template of {model} {verb} {what} in a curated sample ({want} in the data, "
-                                f"{got} rendered): training would not see R1's <think>…</think> form; use a template "
-                                f"that keeps the reasoning of the assistant turn")
+            raise TemplateError(
+                f"the chat template of {model} {verb} {what} in a curated sample ({want} in the data, "
+                f"{got} rendered): training would not see R1's <think>…</think> form; use a template "
+                f"that keeps the reasoning of the assistant turn"
+            )
     if prompt.rstrip().endswith("<think>") and response.lstrip().startswith("<think>"):
-        raise TemplateError(f"the chat template of {model} pre-fills <think> in the generation prompt and the curated "
-                            f"completion opens its own: prompt + completion training text doubles <think>")
+        raise TemplateError(
+            f"the chat template of {model} pre-fills <think> in the generation prompt and the curated "
+            f"completion opens its own: prompt + completion training text doubles <think>"
+        )
     if not full.startswith(prompt):
-        raise TemplateError(f"the chat template of {model} renders the prompt with its generation prompt "
-                            f"differently from the same turns in the full conversation: prompt/completion "
-                            f"splits (TRL, OpenRLHF) would cut the sample in the wrong place")
-    tail = full[len(prompt):]
+        raise TemplateError(
+            f"the chat template of {model} renders the prompt with its generation prompt "
+            f"differently from the same turns in the full conversation: prompt/completion "
+            f"splits (TRL, OpenRLHF) would cut the sample in the wrong place"
+        )
+    tail = full[len(prompt) :]
     if _count(tail, "<think>") != _count(response, "<think>"):
         raise TemplateError(f"the chat template of {model} doubles or drops <think> at the start of the completion")
 
@@ -138,5 +147,13 @@ def check_template_on(dv: DatasetVersion, tokenizer: Any, model: str = "the mode
         check_chat_template(tokenizer, (with_think or convs)[0], model)
 
 
-__all__ = ["LengthPlan", "TemplateError", "check_chat_template", "check_template_on", "conversations",
-           "length_plan", "plan_max_length", "token_counts"]
+__all__ = [
+    "LengthPlan",
+    "TemplateError",
+    "check_chat_template",
+    "check_template_on",
+    "conversations",
+    "length_plan",
+    "plan_max_length",
+    "token_counts",
+]

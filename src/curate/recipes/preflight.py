@@ -41,12 +41,13 @@ def check_generate(spec: GenerateConfig, where: str) -> None:
     from curate.generate.engines import ENGINES
 
     if spec.engine not in ENGINES:
-        raise ConfigError(f"{where}: generate.engine {spec.engine!r} is not an engine; choose one of "
-                          f"{', '.join(ENGINES)}")
+        raise ConfigError(
+            f"{where}: generate.engine {spec.engine!r} is not an engine; choose one of {', '.join(ENGINES)}"
+        )
     missing = [m for m in ENGINE_MODULES[spec.engine] if find_spec(m) is None]
     if missing:
         extra = " (pip install 'curate[gpu]')" if spec.engine == "vllm" else ""
-        need = ', '.join(missing)
+        need = ", ".join(missing)
         raise ConfigError(f"{where}: the {spec.engine} engine needs {need}, which is not installed{extra}")
     if not spec.prompts:
         raise ConfigError(f"{where}: generate.prompts is not set")
@@ -55,8 +56,9 @@ def check_generate(spec: GenerateConfig, where: str) -> None:
     if not spec.model:
         raise ConfigError(f"{where}: generate.model is not set")
     if spec.engine in LOCAL_ENGINES and not Path(spec.model).is_dir():
-        raise ConfigError(f"{where}: generate.model {spec.model}: no such checkpoint directory (nothing is "
-                          f"downloaded at run time)")
+        raise ConfigError(
+            f"{where}: generate.model {spec.model}: no such checkpoint directory (nothing is downloaded at run time)"
+        )
     if spec.engine == "openai" and not spec.base_url:
         raise ConfigError(f"{where}: the openai engine needs generate.base_url (an OpenAI-compatible server)")
     for name in ("n", "max_tokens", "shard_size"):

@@ -30,8 +30,13 @@ FOREIGN_RUN = re.compile(
 )
 FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
 STAGES = ("generated", "format", "correct", "readable", "one language", "dedup", "selected")
-STAGE_PREFIXES = {"format": ("format.",), "correct": ("math.", "code.", "judge."), "readable": ("readability.",),
-                  "one language": ("lang.",), "dedup": ("dedup.", "decontam.")}
+STAGE_PREFIXES = {
+    "format": ("format.",),
+    "correct": ("math.", "code.", "judge."),
+    "readable": ("readability.",),
+    "one language": ("lang.",),
+    "dedup": ("dedup.", "decontam."),
+}
 COLORS = {"lang": "#ffd8b5", "readability": "#ffe58f", "code": "#d0ebff"}
 
 
@@ -95,9 +100,11 @@ def mark_html(text: str, spans: Sequence[Span]) -> str:
     out, pos = [], 0
     for s in spans:
         color = COLORS.get(s.reason.split(".", 1)[0], "#ffe58f")
-        out.append(html.escape(text[pos:s.start]))
-        out.append(f"<mark class='flag' data-reason='{html.escape(s.reason)}' title='{html.escape(s.reason)}' "
-                   f"style='background:{color}'>{html.escape(text[s.start:s.end])}</mark>")
+        out.append(html.escape(text[pos : s.start]))
+        out.append(
+            f"<mark class='flag' data-reason='{html.escape(s.reason)}' title='{html.escape(s.reason)}' "
+            f"style='background:{color}'>{html.escape(text[s.start : s.end])}</mark>"
+        )
         pos = s.end
     out.append(html.escape(text[pos:]))
     return "".join(out)
@@ -115,20 +122,25 @@ def trace_html(row: Mapping[str, Any], open_: bool = False, fields: Sequence[str
     reasoning = response if never_closed else reasoning
     reasons = list(row.get("reject_reasons") or [])
     target = row.get("language") or "en"
-    verdict = ("<b style='color:#1a7f37'>accepted</b>" if row.get("accepted")
-               else f"<b style='color:#cf222e'>rejected</b>: {html.escape(', '.join(reasons))}")
+    verdict = (
+        "<b style='color:#1a7f37'>accepted</b>"
+        if row.get("accepted")
+        else f"<b style='color:#cf222e'>rejected</b>: {html.escape(', '.join(reasons))}"
+    )
     spans = flagged_spans(reasoning or "", reasons, target)
     facts = " · ".join(f"{k}={html.escape(str(row[k]))}" for k in fields if row.get(k) is not None)
     flags = f" · {len(spans)} flagged span{'s' * (len(spans) != 1)}" if spans else ""
     label = "reasoning (never closed: no &lt;/think&gt;)" if never_closed else "reasoning"
     op = " open" if open_ else ""
-    return (f"<div class='trace' data-sample='{html.escape(str(row.get('sample_id', '')))}'>"
-            f"<div>{html.escape(str(row.get('sample_id', ''))[:12])} {verdict}</div>"
-            f"<div style='font-size:85%'>{facts}</div>"
-            f"<details{op}><summary><i>{label}</i> ({len(reasoning or ''):,} chars{flags})</summary>"
-            f"<pre {PRE}>{mark_html(reasoning or '', spans)}</pre></details>"
-            f"<details open><summary><i>answer</i> ({len(answer or ''):,} chars)</summary>"
-            f"<pre {PRE}>{html.escape(answer or '(none)')}</pre></details></div>")
+    return (
+        f"<div class='trace' data-sample='{html.escape(str(row.get('sample_id', '')))}'>"
+        f"<div>{html.escape(str(row.get('sample_id', ''))[:12])} {verdict}</div>"
+        f"<div style='font-size:85%'>{facts}</div>"
+        f"<details{op}><summary><i>{label}</i> ({len(reasoning or ''):,} chars{flags})</summary>"
+        f"<pre {PRE}>{mark_html(reasoning or '', spans)}</pre></details>"
+        f"<details open><summary><i>answer</i> ({len(answer or ''):,} chars)</summary>"
+        f"<pre {PRE}>{html.escape(answer or '(none)')}</pre></details></div>"
+    )
 
 
 def side_by_side_html(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -147,20 +159,26 @@ def stage_funnel(checked: pl.DataFrame, selection: pl.DataFrame | None = None) -
     alive = pl.Series([True] * n)
     for stage in STAGES[1:-1]:
         if reasons is not None:
-            hit = reasons.list.eval(pl.any_horizontal([pl.element().str.starts_with(p)
-                                                       for p in STAGE_PREFIXES[stage]])).list.any()
+            hit = reasons.list.eval(
+                pl.any_horizontal([pl.element().str.starts_with(p) for p in STAGE_PREFIXES[stage]])
+            ).list.any()
             alive = alive & ~hit.fill_null(False)
         rows.append({"stage": stage, "samples": int(alive.sum())})
     if selection is not None and "selected" in selection.columns:
         ids = set(checked["sample_id"].to_list())
         chosen = selection.filter(pl.col("selected") & pl.col("sample_id").is_in(list(ids))).height
     else:
-        chosen = int((alive & checked["accepted"].fill_null(False)).sum()) if "accepted" in checked.columns \
+        chosen = (
+            int((alive & checked["accepted"].fill_null(False)).sum())
+            if "accepted" in checked.columns
             else int(alive.sum())
+        )
     rows.append({"stage": "selected", "samples": chosen})
     out = pl.DataFrame(rows)
-    return out.with_columns((pl.col("samples") / max(n, 1)).alias("share"),
-                            (pl.col("samples").shift(1) - pl.col("samples")).fill_null(0).alias("dropped"))
+    return out.with_columns(
+        (pl.col("samples") / max(n, 1)).alias("share"),
+        (pl.col("samples").shift(1) - pl.col("samples")).fill_null(0).alias("dropped"),
+    )
 
 
 def stage_funnel_plot(funnel: pl.DataFrame, ax: Any = None, title: str = "rejection-sampling funnel") -> Any:
@@ -180,8 +198,9 @@ def stage_funnel_plot(funnel: pl.DataFrame, ax: Any = None, title: str = "reject
     return ax
 
 
-def reason_grid_html(checked: pl.DataFrame, per_reason: int = 2, reasons: Sequence[str] | None = None,
-                     seed: int = 0) -> str:
+def reason_grid_html(
+    checked: pl.DataFrame, per_reason: int = 2, reasons: Sequence[str] | None = None, seed: int = 0
+) -> str:
     """For each reason (most frequent first), ``per_reason`` example samples side by side, in full."""
     exploded = checked.select("reject_reasons").explode("reject_reasons").drop_nulls()
     counts = exploded["reject_reasons"].value_counts(sort=True)
@@ -193,8 +212,10 @@ def reason_grid_html(checked: pl.DataFrame, per_reason: int = 2, reasons: Sequen
             continue
         rows = hits.sample(min(per_reason, hits.height), seed=seed).iter_rows(named=True)
         cells = "".join(f"<td style='vertical-align:top'>{trace_html(r)}</td>" for r in rows)
-        parts.append(f"<h4>{html.escape(reason)} · {hits.height:,} samples</h4>"
-                     f"<table style='table-layout:fixed;width:100%'><tr>{cells}</tr></table>")
+        parts.append(
+            f"<h4>{html.escape(reason)} · {hits.height:,} samples</h4>"
+            f"<table style='table-layout:fixed;width:100%'><tr>{cells}</tr></table>"
+        )
     return "".join(parts)
 
 
@@ -210,8 +231,20 @@ def typical_n(rates: pl.DataFrame) -> int:
         return 10
     decided = rates["n"] - (rates["n_undecided"] if "n_undecided" in rates.columns else 0)
     mode = decided.mode()
-    return int(mode.max()) if len(mode) else 10
+    top = mode.max() if len(mode) else None
+    return int(top) if isinstance(top, (int, float)) else 10
 
 
-__all__ = ["STAGES", "Span", "flagged_spans", "k_over_n_edges", "mark_html", "reason_grid_html", "side_by_side_html",
-           "stage_funnel", "stage_funnel_plot", "trace_html", "typical_n"]
+__all__ = [
+    "STAGES",
+    "Span",
+    "flagged_spans",
+    "k_over_n_edges",
+    "mark_html",
+    "reason_grid_html",
+    "side_by_side_html",
+    "stage_funnel",
+    "stage_funnel_plot",
+    "trace_html",
+    "typical_n",
+]

@@ -26,8 +26,17 @@ from curate.errors import UsageError
 from curate.report.traces import side_by_side_html, trace_html
 from curate.store import Store
 
-FIELDS = ("prompt_id", "checkpoint", "math_status", "math_extracted", "reference", "lang_target_share",
-          "tokens_out", "finish_reason", "pass_rate")
+FIELDS = (
+    "prompt_id",
+    "checkpoint",
+    "math_status",
+    "math_extracted",
+    "reference",
+    "lang_target_share",
+    "tokens_out",
+    "finish_reason",
+    "pass_rate",
+)
 
 
 @dataclass
@@ -42,8 +51,10 @@ class Samples:
         dv = store.get(ref)
         df = dv.scan().collect()
         if "response" not in df.columns or "sample_id" not in df.columns:
-            raise UsageError(f"{dv.manifest.ref} ({dv.manifest.kind}) has no samples to view: give a checked "
-                             f"version (sample_id, response, reject_reasons)")
+            raise UsageError(
+                f"{dv.manifest.ref} ({dv.manifest.kind}) has no samples to view: give a checked "
+                f"version (sample_id, response, reject_reasons)"
+            )
         if "reject_reasons" not in df.columns:
             df = df.with_columns(pl.lit([], pl.List(pl.String)).alias("reject_reasons"))
         if "accepted" not in df.columns:
@@ -64,15 +75,22 @@ class Samples:
         return cls(dv.manifest.ref, df.with_row_index("_row"))
 
     def facets(self) -> dict[str, Any]:
-        reasons = (self.df.select(pl.col("reject_reasons").explode().drop_nulls()).to_series()
-                   .value_counts(sort=True))
-        prompts = self.df.group_by("prompt_id").agg(pl.len().alias("n"), pl.col("accepted").sum().alias("ok"),
-                                                     pl.col("_pass").first()).sort("prompt_id")
-        return {"ref": self.ref, "rows": self.df.height, "accepted": int(self.df["accepted"].sum()),
-                "reasons": [{"reason": r, "n": n} for r, n in reasons.iter_rows()],
-                "prompts": [{"prompt_id": p, "n": n, "accepted": ok, "pass_rate": pr}
-                            for p, n, ok, pr in prompts.iter_rows()],
-                "length": [int(self.df["_length"].min() or 0), int(self.df["_length"].max() or 0)]}
+        reasons = self.df.select(pl.col("reject_reasons").explode().drop_nulls()).to_series().value_counts(sort=True)
+        prompts = (
+            self.df.group_by("prompt_id")
+            .agg(pl.len().alias("n"), pl.col("accepted").sum().alias("ok"), pl.col("_pass").first())
+            .sort("prompt_id")
+        )
+        return {
+            "ref": self.ref,
+            "rows": self.df.height,
+            "accepted": int(self.df["accepted"].sum()),
+            "reasons": [{"reason": r, "n": n} for r, n in reasons.iter_rows()],
+            "prompts": [
+                {"prompt_id": p, "n": n, "accepted": ok, "pass_rate": pr} for p, n, ok, pr in prompts.iter_rows()
+            ],
+            "length": [_as_int(self.df["_length"].min()), _as_int(self.df["_length"].max())],
+        }
 
     def query(self, q: dict[str, str]) -> dict[str, Any]:
         df = self.df
@@ -82,8 +100,12 @@ class Samples:
             df = df.filter(pl.col("prompt_id") == q["prompt"])
         if q.get("status") in ("accepted", "rejected"):
             df = df.filter(pl.col("accepted") == (q["status"] == "accepted"))
-        for key, col, op in (("min_pass", "_pass", "ge"), ("max_pass", "_pass", "le"),
-                             ("min_len", "_length", "ge"), ("max_len", "_length", "le")):
+        for key, col, op in (
+            ("min_pass", "_pass", "ge"),
+            ("max_pass", "_pass", "le"),
+            ("min_len", "_length", "ge"),
+            ("max_len", "_length", "le"),
+        ):
             if q.get(key):
                 try:
                     v = float(q[key])
@@ -93,9 +115,18 @@ class Samples:
         total = df.height
         offset, limit = int(q.get("offset") or 0), min(int(q.get("limit") or 200), 1000)
         page = df.slice(offset, limit)
-        rows = [{"sample_id": r["sample_id"], "prompt_id": r.get("prompt_id"), "accepted": bool(r["accepted"]),
-                 "reasons": list(r["reject_reasons"] or []), "pass_rate": r["_pass"], "length": r["_length"],
-                 "checkpoint": r.get("checkpoint")} for r in page.iter_rows(named=True)]
+        rows = [
+            {
+                "sample_id": r["sample_id"],
+                "prompt_id": r.get("prompt_id"),
+                "accepted": bool(r["accepted"]),
+                "reasons": list(r["reject_reasons"] or []),
+                "pass_rate": r["_pass"],
+                "length": r["_length"],
+                "checkpoint": r.get("checkpoint"),
+            }
+            for r in page.iter_rows(named=True)
+        ]
         return {"total": total, "offset": offset, "rows": rows}
 
     def _row(self, sample_id: str) -> dict[str, Any] | None:
@@ -127,9 +158,15 @@ class Samples:
         if not good or not bad:
             have = "accepted" if good else "rejected" if bad else "no"
             return f"<p class='note'>prompt {_esc(prompt_id)} has only {have} samples: nothing to compare</p>"
-        head = (f"<div class='compare-head'><span class='ok'>accepted</span> vs <span class='bad'>rejected</span>"
-                f" · prompt {_esc(prompt_id)}</div>")
+        head = (
+            f"<div class='compare-head'><span class='ok'>accepted</span> vs <span class='bad'>rejected</span>"
+            f" · prompt {_esc(prompt_id)}</div>"
+        )
         return head + side_by_side_html([good[0], bad[0]])
+
+
+def _as_int(v: object) -> int:
+    return int(v) if isinstance(v, (int, float)) else 0
 
 
 def _esc(s: str) -> str:
@@ -168,8 +205,11 @@ def _handler(samples: Samples) -> type[BaseHTTPRequestHandler]:
                     body = samples.sample_html(unquote(url.path.rsplit("/", 1)[1]))
                     self._send(200 if body else 404, body or "no such sample", "text/html")
                 elif url.path == "/api/compare":
-                    self._send(200, samples.compare_html(q.get("prompt", ""), q.get("reason", ""), q.get("sample", "")),
-                               "text/html")
+                    self._send(
+                        200,
+                        samples.compare_html(q.get("prompt", ""), q.get("reason", ""), q.get("sample", "")),
+                        "text/html",
+                    )
                 else:
                     self._send(404, "not found", "text/plain")
             except UsageError as e:

@@ -54,8 +54,13 @@ def record_verl() -> dict[str, Any]:
         cfg = compose(config_name="ppo_trainer")
     keys: dict[str, str] = {}
     _flatten(OmegaConf.to_container(cfg, resolve=False), "", keys)
-    return {"trainer": "verl", "version": version("verl"), "entry": "verl.trainer.main_ppo",
-            "config": "verl/trainer/config/ppo_trainer.yaml", "keys": keys}
+    return {
+        "trainer": "verl",
+        "version": version("verl"),
+        "entry": "verl.trainer.main_ppo",
+        "config": "verl/trainer/config/ppo_trainer.yaml",
+        "keys": keys,
+    }
 
 
 def _parser_actions(source: str) -> list[dict[str, Any]]:
@@ -74,10 +79,17 @@ def _parser_actions(source: str) -> list[dict[str, Any]]:
         if isinstance(a, argparse._HelpAction):
             continue
         kind = type(a).__name__
-        out.append({"flags": list(a.option_strings), "dest": a.dest, "action": kind,
-                    "type": getattr(a.type, "__name__", None), "nargs": a.nargs,
-                    "choices": list(a.choices) if a.choices else None, "const": a.const if kind.startswith(
-                        "_StoreConst") else None})
+        out.append(
+            {
+                "flags": list(a.option_strings),
+                "dest": a.dest,
+                "action": kind,
+                "type": getattr(a.type, "__name__", None),
+                "nargs": a.nargs,
+                "choices": list(a.choices) if a.choices else None,
+                "const": a.const if kind.startswith("_StoreConst") else None,
+            }
+        )
     return out
 
 
@@ -85,8 +97,11 @@ def record_openrlhf() -> dict[str, Any]:
     spec = find_spec("openrlhf")
     assert spec is not None and spec.origin is not None
     cli = Path(spec.origin).parent / "cli"
-    return {"trainer": "openrlhf", "version": version("openrlhf"),
-            "parsers": {m: _parser_actions((cli / f"{m}.py").read_text()) for m in ("train_sft", "train_ppo_ray")}}
+    return {
+        "trainer": "openrlhf",
+        "version": version("openrlhf"),
+        "parsers": {m: _parser_actions((cli / f"{m}.py").read_text()) for m in ("train_sft", "train_ppo_ray")},
+    }
 
 
 def compose_verl(args_file: str) -> None:
