@@ -55,9 +55,17 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
     assert run["id"] and run["name"].startswith("rs-") and run["flow"] == "rejection_sampling"
     assert store.get("rs_checked").manifest.extra["flow_run"]["id"] == run["id"]
     # A second run resumes on the ledger: no shard is generated again, and a new version is published.
-    second = rejection_sampling(recipe_path=str(recipe), home=str(home))
+    from curate.flows.tasks import recipe_tags
+    from prefect import tags
+    from prefect.client.orchestration import get_client
+
+    with tags(*recipe_tags(recipe)):  # as `curate run` calls it
+        second = rejection_sampling(recipe_path=str(recipe), home=str(home))
     assert second.generation[0]["shards_written"] == 0 and second.generation[0]["shards_skipped"] == 3
     assert second.dataset == "rs@2"
+    with get_client(sync_client=True) as client:
+        fr = client.read_flow_run(store.get("rs@2").manifest.extra["flow_run"]["id"])
+    assert fr.name.startswith("rs-") and {"curate", "recipe:rs", "kind:rs_sft"} <= set(fr.tags)
 
 
 def test_dask_task_runner_fans_out_shards(harness: None, tiny_checkpoint: Path, tmp_path: Path) -> None:

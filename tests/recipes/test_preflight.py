@@ -106,7 +106,14 @@ def _session_processes(sid: int) -> list[str]:
     return out
 
 
-STOPS = [(signal.SIGINT, 3.0), (signal.SIGINT, 12.0), (signal.SIGTERM, 14.0), (signal.SIGTERM, 40.0)]
+STOPS = [
+    (signal.SIGINT, 1.5),
+    (signal.SIGINT, 3.0),
+    (signal.SIGINT, 6.0),
+    (signal.SIGINT, 12.0),
+    (signal.SIGTERM, 14.0),
+    (signal.SIGTERM, 40.0),
+]
 
 
 @pytest.mark.parametrize(("sig", "after"), STOPS)

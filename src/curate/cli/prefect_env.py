@@ -42,6 +42,21 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while Prefect imports (a few seconds): an interrupt that lands inside its import
+    machinery comes back as some other exception and a traceback. A held signal is delivered as soon as the
+    block ends, so Ctrl-C still stops the command, a moment later and cleanly."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C (``KeyboardInterrupt``) so every ``finally`` runs."""
@@ -57,7 +72,8 @@ def local_api(timeout: int = 180) -> Iterator[str]:
     """Start a temporary Prefect API server for this process; yield its URL; always stop it."""
     import subprocess
 
-    from prefect.server.api.server import SubprocessASGIServer
+    with signals_deferred():
+        from prefect.server.api.server import SubprocessASGIServer
 
     class _Server(SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
@@ -97,4 +113,4 @@ def serve_deployments(deployments: list[Any]) -> None:
             print("curate: serve stopped", file=sys.stderr)
 
 
-__all__ = ["QUIET_ENV", "local_api", "quiet", "serve_deployments", "stop_on_signals"]
+__all__ = ["QUIET_ENV", "local_api", "quiet", "serve_deployments", "signals_deferred", "stop_on_signals"]

@@ -77,15 +77,16 @@ def run_command(
 
     The recipe is checked first (paths against the recipe file, engine, model, prompts, check options): a
     mistake is one line and exit code 2 before Prefect starts."""
-    from curate.cli.prefect_env import quiet
+    from curate.cli.prefect_env import quiet, signals_deferred
     from curate.recipes import load_checked_recipe
 
     load_checked_recipe(recipe_file)
     quiet()
-    from prefect import tags
+    with signals_deferred():
+        from prefect import tags
 
-    from curate.flows import FLOWS
-    from curate.flows.tasks import recipe_tags
+        from curate.flows import FLOWS
+        from curate.flows.tasks import recipe_tags
     from curate.recipes import load_recipe
 
     recipe = load_recipe(recipe_file)
@@ -124,17 +125,19 @@ def serve_command(
     """Serve the recipe's flow (cron) and, with --train-model, training triggered by each publish.
 
     Ctrl-C or SIGTERM stops it at any moment, with the local API server it started."""
-    from curate.cli.prefect_env import quiet, serve_deployments
+    from curate.cli.prefect_env import quiet, serve_deployments, signals_deferred
     from curate.recipes import load_checked_recipe
 
     recipe = load_checked_recipe(recipe_file)
     if model:
         _check_dir(model)
     quiet()
-    from prefect.events import DeploymentEventTrigger
+    with signals_deferred():
+        from prefect import serve  # noqa: F401 - imported here, where an interrupt is held
+        from prefect.events import DeploymentEventTrigger
 
-    from curate.flows import FLOWS
-    from curate.flows.tasks import recipe_tags
+        from curate.flows import FLOWS
+        from curate.flows.tasks import recipe_tags
 
     flow_name = RECIPE_FLOWS[recipe.kind]
     deployments = [
