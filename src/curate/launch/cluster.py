@@ -62,7 +62,12 @@ class ClusterPaths:
 
     @property
     def where(self) -> str:
-        return f"paths under {self.remote_root}" if self.remote_root else "run from the store root"
+        if self.remote_root:
+            return f"paths under {self.remote_root}: the store, launch/ included, as mounted or synced there"
+        return (
+            "paths relative to the store root: run from there (multi-node Ray jobs resolve paths per worker: "
+            "give --remote-root)"
+        )
 
 
 @dataclass(frozen=True, slots=True)
