@@ -26,12 +26,12 @@ def _print_commands(commands: list[Any], plan: dict[str, Any], store: Any, datas
     for c in commands:
         console.print(c.shell(), soft_wrap=True, markup=False, highlight=False)
     if commands:
-        err.print(f"# {commands[0].notes[0]}", markup=False, highlight=False)
+        err.print(f"# {commands[0].notes[0]}", markup=False, highlight=False, soft_wrap=True)
     target = store.home / "launch" / "plans" / f"{dataset.replace('@', '_v')}-{kind}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     body = {**plan, "commands": [{"trainer": c.trainer, "entry": c.entry, "argv": list(c.argv)} for c in commands]}
     write_bytes_atomic(orjson.dumps(body, option=orjson.OPT_INDENT_2), target)
-    err.print(f"# plan recorded in {target}", markup=False, highlight=False)
+    err.print(f"# plan recorded in {target}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _cluster_plan(store: Any, dv: Any, model: str, max_length: int | None) -> Any:
