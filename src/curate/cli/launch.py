@@ -42,6 +42,8 @@ def _cluster_plan(store: Any, dv: Any, model: str, max_length: int | None) -> An
 
     if Path(model).exists():
         return sft_preflight(store, dv.manifest.ref, model, max_length)
+    err.print(f"# {model} is not on this machine: chat template not checked, lengths estimated at 4 chars a "
+              f"token (point --model at a local copy to count tokens)", markup=False, highlight=False, soft_wrap=True)
     return length_plan(dv, None, max_length)
 
 
