@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from curate.flows.tasks import training_run_name
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -19,7 +20,7 @@ def grpo(home: str | None, dataset: str, model: str, out: str, spec: GRPORunConf
     return run_grpo(Store(home), dataset, model, out, spec)
 
 
-@flow(name="launch_training")
+@flow(name="launch_training", flow_run_name=training_run_name)
 def launch_training(dataset: str, model: str, out: str, kind: str = "sft", home: str | None = None,
                     max_steps: int = -1, epochs: float = 2.0, learning_rate: float | None = None) -> RunRecord:
     """``dataset`` is NAME@VERSION (a trigger fills it from the curate.dataset.published event); returns the

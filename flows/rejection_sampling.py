@@ -46,7 +46,7 @@ def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options:
                                    generation=gen)
 
 
-@flow(name="rejection_sampling", log_prints=True)
+@flow(name="rejection_sampling", log_prints=True, flow_run_name=tasks.recipe_run_name)
 def rejection_sampling(recipe_path: str, home: str | None = None, workers: int = 1,
                        engine_options: dict[str, Any] | None = None) -> pipeline.PipelineResult:
     """Sample with the recipe's generate section, check, dedup, judge, select and publish."""

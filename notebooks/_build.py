@@ -18,20 +18,27 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).parent
 
+PARAMS = """\
+# Parameters (papermill-style: this cell is tagged "parameters").
+# HOME: a store to inspect (e.g. "./curate-data" or the demo's work dir); None: $CURATE_HOME when it holds
+#       datasets, else the small example store built in a temp dir (a few seconds, no model).
+# REFS: override what was found there, e.g. {"checked_b": "rs_checked@3", "rs_sft_b": "rs@2"}.
+HOME = None
+REFS = {}"""
+
 SETUP = """\
-# Opens the store named by $CURATE_HOME when it holds datasets (e.g. the demo's work dir);
-# otherwise builds the small example store in a temp dir (a few seconds, no model).
 %matplotlib inline
 import matplotlib.pyplot as plt  # noqa: F401  (one setup cell for every notebook)
 import polars as pl
 from IPython.display import HTML, display  # noqa: F401
 
-from curate.report import plots
+from curate.report import plots, traces  # noqa: F401
 from curate.testing.example_store import open_store
 
 pl.Config.set_tbl_rows(20)
 pl.Config.set_fmt_str_lengths(70)
-store, refs = open_store()
+store, refs = open_store(home=HOME)
+refs.update(REFS)
 con = store.connect()  # catalog.duckdb: a `datasets` table and one view per dataset name (latest version)
 refs"""
 
@@ -44,6 +51,12 @@ def code(text: str) -> nbformat.NotebookNode:
     return new_code_cell(text)
 
 
+def params() -> nbformat.NotebookNode:
+    cell = new_code_cell(PARAMS)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
 INSPECT = [
     md("""# Inspect samples
 
@@ -52,6 +65,7 @@ apart, filter by reason code, and put an accepted and a rejected sample of one p
 
 Set `CURATE_HOME` to inspect a real store; by default this notebook builds the example store
 (40 GSM8K/MATH-500 prompts x 8 synthetic samples from two checkpoints, run through the real checks)."""),
+    params(),
     code(SETUP),
     md("""## The catalog
 
@@ -74,21 +88,22 @@ checked.select("sample_id", "prompt_id", "accepted", "reject_reasons", "math_sta
     md("""## A sample, reasoning and answer apart
 
 Split exactly as the checks split it: the reasoning is everything before the last `</think>`, the answer
-everything after it (a response that never closes the block has no answer)."""),
-    code("""display(HTML(plots.sample_html(checked.filter(pl.col("accepted")).row(0, named=True))))"""),
+everything after it (a response that never closes the block has no answer). The whole trace is there,
+behind a collapsible block: nothing is clipped."""),
+    code("""display(HTML(traces.trace_html(checked.filter(pl.col("accepted")).row(0, named=True), open_=True)))"""),
     md("""## Filter by reason code
 
 `curate reasons` lists every code with its meaning. Pick one below (falls back to the most frequent reason
-when the store has none of it)."""),
+when the store has none of it). The spans behind a readability or language reason are highlighted."""),
     code("""funnel = plots.funnel_table(checked)
 reason = "lang.mixed" if "lang.mixed" in funnel["reason"].to_list() else funnel["reason"][0]
 hits = checked.filter(pl.col("reject_reasons").list.contains(reason))
 print(f"{hits.height} of {checked.height} samples carry {reason}")
-display(HTML(plots.sample_html(hits.row(0, named=True))))"""),
-    md("The same filter in SQL, over the latest `checked` version:"),
+display(HTML(traces.trace_html(hits.row(0, named=True), open_=True)))"""),
+    md("The same filter in SQL, over the same version's Parquet parts:"),
     code("""con.sql(f\"\"\"
     SELECT prompt_id, count(*) AS samples, list_sort(list_distinct(flatten(list(reject_reasons)))) AS all_reasons
-    FROM checked WHERE list_contains(reject_reasons, '{reason}')
+    FROM read_parquet({parts}) WHERE list_contains(reject_reasons, '{reason}')
     GROUP BY prompt_id ORDER BY samples DESC LIMIT 10
 \"\"\").pl()"""),
     md("""## Accepted and rejected, one prompt
@@ -96,17 +111,17 @@ display(HTML(plots.sample_html(hits.row(0, named=True))))"""),
 The first prompt (by id) with both kinds of samples; pass `prompt_id=` to choose another."""),
     code("""good, bad = plots.contrasting_pair(checked)
 print(good["prompt"])
-display(HTML(plots.side_by_side_html([good, bad])))"""),
+display(HTML(traces.side_by_side_html([good, bad])))"""),
     md("""## Why a sample was not selected
 
 Selection is the only step that drops rows; its decisions are published beside the dataset
 (`<recipe>_selection`), one row per sample with `selected` and `select_reason`."""),
-    code("""sel = store.get(refs["selection"])
-print(sel.manifest.ref, "decides for", sel.manifest.extra.get("for"))
+    code("""sel = store.get(refs["selection"]) if "selection" in refs else None  # none before a recipe has run
+print(sel.manifest.ref, "decides for", sel.manifest.extra.get("for")) if sel else print("no selection decisions")
 con.sql(f\"\"\"
     SELECT select_reason, count(*) AS samples FROM read_parquet({[str(p) for p in sel.parts]})
     GROUP BY ALL ORDER BY samples DESC
-\"\"\").pl()"""),
+\"\"\").pl() if sel else None"""),
 ]
 
 FUNNEL = [
@@ -114,6 +129,7 @@ FUNNEL = [
 
 How many samples each check rejected and why, how lengths differ between accepted and rejected samples,
 how hard each prompt is (pass rate), and how consistent the reasoning's language is."""),
+    params(),
     code(SETUP),
     code("""a = store.get(refs["checked_a"]).scan().collect()
 b = store.get(refs["checked_b"]).scan().collect()
@@ -123,16 +139,26 @@ plots.summary_by(both)"""),
 
 In SQL: one row per (sample, reason), grouped. A sample can carry several reasons, so the counts add up
 to more than the rejected samples."""),
-    code("""con.sql(\"\"\"
+    code("""parts_b = [str(p) for p in store.get(refs["checked_b"]).parts]
+con.sql(f\"\"\"
     SELECT reason, count(*) AS samples
-    FROM (SELECT unnest(reject_reasons) AS reason FROM checked)
+    FROM (SELECT unnest(reject_reasons) AS reason FROM read_parquet({parts_b}))
     GROUP BY reason ORDER BY samples DESC
 \"\"\").pl()"""),
     code("""fig, axes = plt.subplots(1, 2, figsize=(14, 5))
 plots.funnel_bar(plots.funnel_table(a), ax=axes[0], title=f"{refs['checked_a']}: rejections per reason")
 plots.funnel_bar(plots.funnel_table(b), ax=axes[1], title=f"{refs['checked_b']}: rejections per reason")
 fig.tight_layout()"""),
-    md("The manifest keeps the same funnel, so it is there without reading the data:"),
+    md("""## The staged funnel
+
+R1's rejection sampling as stages: generated -> well-formed -> correct -> readable -> one language -> not a
+duplicate -> selected. A sample leaves at the first stage whose reasons it carries; `selected` comes from the
+selection decisions published beside the dataset when there are some."""),
+    code("""sel = store.get(refs["selection"]).scan().collect() if "selection" in refs else None
+stages = traces.stage_funnel(b, sel)
+traces.stage_funnel_plot(stages, title=f"{refs['checked_b']}: rejection-sampling funnel")
+stages"""),
+    md("The manifest keeps the per-reason funnel, so it is there without reading the data:"),
     code("""dict(store.get(refs["checked_b"]).manifest.funnel)"""),
     md("## Lengths, accepted vs rejected"),
     code("""fig, axes = plt.subplots(1, 2, figsize=(14, 4), sharey=True)
@@ -142,14 +168,15 @@ fig.tight_layout()"""),
     md("""## Pass rate per prompt
 
 Verifier-correct samples over decided samples (undecided ones, such as `math.gold_unparseable`, are not
-counted as wrong). Prompts at 0 or 1 teach GRPO nothing; `rl_prompts` drops them."""),
+counted as wrong). With n samples a prompt's pass rate is k/n, so each bin is centred on one k/n. Prompts
+at 0 or 1 teach GRPO nothing; `rl_prompts` drops them."""),
     code("""from curate.recipes.select import pass_rates
 
 rates = pass_rates(both)
 plots.pass_rate_hist(rates)
 rates.sort("pass_rate").head(10)"""),
     md("The RL prompt set keeps prompts by pass rate; its manifest records the histogram of what it kept:"),
-    code("""rl = store.get(refs.get("rl_prompts", refs["pass_rates"])).manifest
+    code("""rl = store.get(refs.get("rl_prompts") or refs["pass_rates"]).manifest
 print(rl.ref, rl.rows, "rows;", {k: v for k, v in rl.funnel.items() if k.startswith("select")})
 rl.extra.get("pass_rate_histogram")"""),
     md("""## Language consistency
@@ -161,6 +188,11 @@ both.group_by("checkpoint").agg(
     (pl.col("lang_target_share") < 1).mean().alias("share_below_1"),
     pl.col("lang_target_share").min().alias("min"),
 ).sort("checkpoint")"""),
+    md("""## Examples per reason
+
+Two samples for each reason, most frequent reason first, each in full with its flagged spans highlighted
+(open a block to read it)."""),
+    code("""display(HTML(traces.reason_grid_html(both, per_reason=2)))"""),
 ]
 
 COMPARE = [
@@ -169,6 +201,7 @@ COMPARE = [
 Two `checked` versions (here: one per checkpoint, `ckpt-a` weaker and `ckpt-b` stronger) and the SFT
 datasets built from them: pass rates, lengths and funnels side by side. Change `A` and `B` to any two refs
 (`NAME@VERSION`)."""),
+    params(),
     code(SETUP),
     code("""A, B = refs["checked_a"], refs["checked_b"]
 va, vb = store.get(A), store.get(B)

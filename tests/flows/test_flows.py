@@ -41,7 +41,13 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
 
     home = tmp_path / "store"
     recipe = _recipe(tmp_path, tiny_checkpoint)
-    first = rejection_sampling(recipe_path=str(recipe), home=str(home))
+    from prefect import tags
+    from prefect.client.orchestration import get_client
+
+    from curate.flows.tasks import recipe_tags
+
+    with tags(*recipe_tags(recipe)):  # as `curate run` calls it
+        first = rejection_sampling(recipe_path=str(recipe), home=str(home))
     assert first.checked == "rs_checked@1" and first.dataset == "rs@1"
     assert first.generation[0]["shards_written"] == 3
     assert set(first.funnels) == {"checks", "dedup", "judge", "select"}
@@ -51,6 +57,12 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
     bad = store.get("rs_checked").manifest.extra["bad_rows"]
     assert checked.height + bad == 12 and checked["sample_id"].n_unique() == checked.height
     assert store.get("rs").manifest.parents == ("rs_checked@1",)
+    run = store.get("rs").manifest.extra["flow_run"]  # the flow run that made it, named after the recipe
+    assert run["id"] and run["name"].startswith("rs-") and run["flow"] == "rejection_sampling"
+    assert store.get("rs_checked").manifest.extra["flow_run"]["id"] == run["id"]
+    with get_client(sync_client=True) as client:
+        fr = client.read_flow_run(run["id"])
+    assert fr.name.startswith("rs-") and {"curate", "recipe:rs", "kind:rs_sft"} <= set(fr.tags)
     # A second run resumes on the ledger: no shard is generated again, and the same content publishes
     # nothing new (the store's no-op publish): the run answers with the version already there.
     second = rejection_sampling(recipe_path=str(recipe), home=str(home))
@@ -82,3 +94,25 @@ def test_publish_emits_event(asserting_events_worker: object, tmp_path: Path) ->
     events = [e for client in AssertingEventsClient.all for e in client.events if e.event == PUBLISHED_EVENT]
     assert len(events) == 1
     assert events[0].resource["curate.ref"] == "evt@1" and events[0].resource["curate.kind"] == "checked"
+
+
+def test_user_mistakes_are_not_retried(harness: None) -> None:
+    from curate.flows.tasks import transient_only
+    from prefect import flow, task
+
+    from curate.checks.base import ConfigError
+
+    calls: list[str] = []
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=transient_only)
+    def step(kind: str) -> None:
+        calls.append(kind)
+        raise ConfigError("prompts.jsonl: no such file") if kind == "user" else RuntimeError("engine went away")
+
+    @flow
+    def run(kind: str) -> None:
+        step(kind, return_state=True)
+
+    run("user")
+    run("transient")
+    assert calls.count("user") == 1 and calls.count("transient") == 3

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.launch import GRPORunConfig, iter_runs, run_grpo, verl_grpo
+from curate.launch import ClusterPaths, GRPORunConfig, iter_runs, run_grpo, verl_grpo
 from curate.recipes import recipe_from_dict, run_recipe
 from curate.schema import table
 from curate.store import Store
@@ -41,6 +41,6 @@ def test_grpo_runs_with_curate_rewards_and_is_recorded(tmp_path: Path, tiny_chec
 
 def test_cluster_command_points_at_the_version(tmp_path: Path) -> None:
     store, ref = _rl_store(tmp_path)
-    cmd = verl_grpo(store.get(ref), "ckpt")
+    cmd = verl_grpo(store.get(ref), ClusterPaths(store.home, "/mnt/store"), "ckpt", "out").shell()
     assert "algorithm.adv_estimator=grpo" in cmd and "compute_score" in cmd
-    assert str(store.get(ref).parts[0]) in cmd
+    assert "/mnt/store/" + store.get(ref).parts[0].relative_to(store.home).as_posix() in cmd

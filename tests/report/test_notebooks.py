@@ -25,8 +25,11 @@ def example_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
-def execute(name: str) -> nbformat.NotebookNode:
+def execute(name: str, home: Path | None = None) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    if home is not None:  # what papermill -p HOME does: a cell after the one tagged "parameters"
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(f"HOME = {str(home)!r}"))
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()  # raises CellExecutionError
     return nb
@@ -51,7 +54,43 @@ def test_notebook_on_existing_store(name: str, figures: int, example_home: Path,
     monkeypatch.setenv("CURATE_HOME", str(example_home))
     nb = execute(name)
     assert outputs(nb, "image/png") >= figures
-    assert str(example_home) in nb.cells[1].outputs[-1]["data"]["text/plain"]  # used the store it was given
+    setup = next(c for c in nb.cells if c.cell_type == "code" and "open_store(" in c.source)
+    assert str(example_home) in setup.outputs[-1]["data"]["text/plain"]  # used the store it was given
+
+
+@pytest.fixture(scope="module")
+def demo_like_home(example_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store shaped like the demo's or a flow's: ``demo_checked`` (one checked version, no ``checked``
+    view), recipe outputs under their own names, prompt/completion SFT rows."""
+    from curate.recipes import recipe_from_dict, run_recipe
+
+    home = tmp_path_factory.mktemp("demo-like")
+    store = Store(home)
+    df = Store(example_home).get("checked@2").scan().collect()
+    ref = store.publish_frame("demo_checked", "checked", table("checked_sample"), df).manifest.ref
+    run_recipe(recipe_from_dict({"recipe": "rs_sft", "name": "demo_rs_sft", "format": "prompt_completion",
+                                 "inputs": [ref]}), store)
+    run_recipe(recipe_from_dict({"recipe": "rl_prompts", "name": "demo_rl_prompts", "inputs": [ref]}), store)
+    return home
+
+
+@pytest.mark.parametrize("name", ["inspect_samples.ipynb", "funnel.ipynb", "compare_versions.ipynb"])
+def test_notebook_on_a_demo_like_store_through_its_parameters(name: str, demo_like_home: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CURATE_HOME", raising=False)
+    nb = execute(name, home=demo_like_home)
+    setup = next(c for c in nb.cells if c.cell_type == "code" and "open_store(" in c.source)
+    assert "demo_checked@1" in setup.outputs[-1]["data"]["text/plain"]
+    assert outputs(nb, "image/png") + outputs(nb, "text/html") >= 2
+
+
+def test_notebooks_have_a_parameters_cell_and_no_hard_coded_views() -> None:
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1 and "HOME = None" in tagged[0].source and "REFS = {}" in tagged[0].source
+        for c in nb.cells:
+            assert "FROM checked" not in c.source and "max_chars" not in c.source, path.name
 
 
 def test_notebooks_match_builder_and_have_no_outputs() -> None:

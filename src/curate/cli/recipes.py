@@ -77,13 +77,23 @@ def run_command(
     dask: Annotated[int, typer.Option("--dask", min=0, help="Fan out on a local Dask cluster of N workers")] = 0,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run a recipe's flow once on Prefect's embedded (ephemeral) API: nothing to start by hand."""
+    """Run a recipe's flow once on Prefect's embedded (ephemeral) API: nothing to start by hand.
+
+    The recipe is checked first (paths against the recipe file, engine, model, prompts, check options): a
+    mistake is one line and exit code 2 before Prefect starts."""
+    from curate.cli.prefect_env import quiet, signals_deferred
+    from curate.recipes import load_checked_recipe
+
+    load_checked_recipe(recipe_file)
+    quiet()
+    with signals_deferred():
+        from prefect import tags
+
+        from curate.flows import FLOWS
+        from curate.flows.tasks import recipe_tags
     from curate.recipes import load_recipe
 
     recipe = load_recipe(recipe_file)
-    if recipe.generate is None:
-        raise UserError(f"{recipe_file}: no generate section; use `curate recipe` on checked data instead")
-    from curate.flows import FLOWS
 
     fl = FLOWS[RECIPE_FLOWS[recipe.kind]]
     if dask:
@@ -97,7 +107,8 @@ def run_command(
         )
         workers = max(workers, dask)
     home = ctx.obj.get("home") if ctx.obj else None
-    result = fl(recipe_path=str(recipe_file.absolute()), home=str(home) if home else None, workers=workers)
+    with tags(*recipe_tags(recipe_file)):
+        result = fl(recipe_path=str(recipe_file.absolute()), home=str(home) if home else None, workers=workers)
     if as_json:
         print(orjson.dumps(result.summary(), default=str).decode())
         return
@@ -115,18 +126,28 @@ def serve_command(
     cron: Annotated[str, typer.Option("--cron", help="Schedule for the recipe's flow")] = "0 2 * * *",
     model: Annotated[str | None, typer.Option("--train-model", help="Also serve training on each publish")] = None,
 ) -> None:
-    """Serve the recipe's flow (cron) and, with --train-model, training triggered by each publish."""
-    from prefect import serve
-    from prefect.events import DeploymentEventTrigger
+    """Serve the recipe's flow (cron) and, with --train-model, training triggered by each publish.
 
-    from curate.flows import FLOWS
-    from curate.recipes import load_recipe
+    Ctrl-C or SIGTERM stops it at any moment, with the local API server it started."""
+    from curate.cli.prefect_env import quiet, serve_deployments, signals_deferred
+    from curate.recipes import load_checked_recipe
 
-    recipe = load_recipe(recipe_file)
+    recipe = load_checked_recipe(recipe_file)
+    if model:
+        _check_dir(model)
+    quiet()
+    with signals_deferred():
+        from prefect import serve  # noqa: F401 - imported here, where an interrupt is held
+        from prefect.events import DeploymentEventTrigger
+
+        from curate.flows import FLOWS
+        from curate.flows.tasks import recipe_tags
+
     flow_name = RECIPE_FLOWS[recipe.kind]
     deployments = [
         FLOWS[flow_name].to_deployment(
-            name=f"{recipe.name}-scheduled", cron=cron, parameters={"recipe_path": str(recipe_file.absolute())}
+            name=f"{recipe.name}-scheduled", cron=cron, parameters={"recipe_path": str(recipe_file.absolute())},
+            tags=recipe_tags(recipe_file),
         )
     ]
     if model:
@@ -140,6 +161,12 @@ def serve_command(
                 name=f"train-on-{recipe.name}",
                 triggers=[trigger],
                 parameters={"model": model, "out": str(Path("checkpoints").absolute() / recipe.name)},
+                tags=["curate", f"recipe:{recipe.name}", "kind:training"],
             )
         )
-    serve(*deployments)
+    serve_deployments(deployments)
+
+
+def _check_dir(model: str) -> None:
+    if not Path(model).is_dir():
+        raise UserError(f"--train-model {model}: no such checkpoint directory (nothing is downloaded at run time)")

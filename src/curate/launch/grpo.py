@@ -38,10 +38,22 @@ def load_rl_dataset(path_parts: list[str]) -> Any:
     return ds.map(flat, remove_columns=ds.column_names)
 
 
-def reward_functions(names: tuple[str, ...]) -> list[Any]:
+def stop_token_ids(tokenizer: Any) -> set[int]:
+    """The ids TRL treats as a completion's proper end (EOS and pad): any other last token is a truncation."""
+    ids = set()
+    for attr in ("eos_token_id", "pad_token_id"):
+        v = getattr(tokenizer, attr, None)
+        ids.update(v if isinstance(v, list) else [v] if v is not None else [])
+    return ids
+
+
+def reward_functions(names: tuple[str, ...], tokenizer: Any = None) -> list[Any]:
     from curate.launch import rewards
 
-    table = {"format": rewards.format_reward, "correctness": [rewards.math_reward, rewards.code_reward],
+    fmt = rewards.format_reward
+    if tokenizer is not None:  # truncated completions (no EOS at the end) get no format credit
+        fmt = rewards.make_format_reward("r1", stop_token_ids(tokenizer))
+    table = {"format": fmt, "correctness": [rewards.math_reward, rewards.code_reward],
              "math": rewards.math_reward, "code": rewards.code_reward, "language": rewards.language_reward}
     out: list[Any] = []
     for n in names:
@@ -69,7 +81,7 @@ def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path,
             use_cpu=not torch.cuda.is_available(),
         )
         return GRPOTrainer(model=net, args=args, train_dataset=load_rl_dataset([str(p) for p in dv.parts]),
-                           processing_class=tokenizer, reward_funcs=reward_functions(spec.rewards))
+                           processing_class=tokenizer, reward_funcs=reward_functions(spec.rewards, tokenizer))
 
     config = {**asdict(spec), "rewards": list(spec.rewards)}
     return train_and_record(store, "grpo", dataset_ref, model, out, config, make_trainer)

@@ -12,7 +12,7 @@ there an undecided verdict scores 0.0 and says so in ``decided``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import polars as pl
@@ -46,16 +46,33 @@ def _applies(kwargs: dict[str, Any], task: str, n: int) -> list[bool]:
     return [True] * n if tasks is None else [t is None or t == task for t in tasks]
 
 
-def make_format_reward(template: str = "r1") -> RewardFunc:
-    """Format reward: 1.0 when FormatCheck finds nothing wrong, else 0.0 (the check's ``format_score``)."""
+def finish_reasons(n: int, kwargs: dict[str, Any], stop_ids: Collection[int] | None = None) -> list[str | None]:
+    """Why each completion ended: ``finish_reason`` as given (vLLM, the ledger), else ``truncated`` flags,
+    else TRL's rule on ``completion_ids``: a completion whose last token is no stop token (EOS or pad) was
+    cut at ``max_completion_length``. ``None`` where nothing tells."""
+    if kwargs.get("finish_reason") is not None:
+        return list(kwargs["finish_reason"])
+    if kwargs.get("truncated") is not None:
+        return [None if t is None else ("length" if t else "stop") for t in kwargs["truncated"]]
+    ids = kwargs.get("completion_ids")
+    if ids is not None and stop_ids:
+        return [("length" if not seq or int(seq[-1]) not in stop_ids else "stop") for seq in ids]
+    return [None] * n
+
+
+def make_format_reward(template: str = "r1", stop_ids: Collection[int] | None = None) -> RewardFunc:
+    """Format reward: 1.0 when FormatCheck finds nothing wrong, else 0.0 (the check's ``format_score``).
+
+    A truncated completion (see :func:`finish_reasons`; ``stop_ids`` are the tokenizer's EOS and pad ids)
+    gets no format credit, however well-formed its visible part looks."""
     check = FormatCheck(FormatConfig(template=template))  # type: ignore[arg-type]
+    stops = frozenset(int(i) for i in stop_ids) if stop_ids else None
 
     def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
         data: dict[str, Any] = {"response": texts}
-        if kwargs.get("finish_reason") is not None:
-            data["finish_reason"] = list(kwargs["finish_reason"])
-        out = check.run(pl.DataFrame(data, schema_overrides={"response": pl.String}))
+        data["finish_reason"] = finish_reasons(len(texts), kwargs, stops)
+        out = check.run(pl.DataFrame(data, schema_overrides={"response": pl.String, "finish_reason": pl.String}))
         return [float(x) for x in out["format_score"].to_list()]
 
     format_reward.__name__ = "format_reward" if template == "r1" else f"format_reward_{template}"
@@ -151,6 +168,7 @@ __all__ = [
     "code_reward",
     "completion_text",
     "compute_score",
+    "finish_reasons",
     "format_reward",
     "format_reward_r1_zero",
     "language_reward",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from curate.launch.preflight import LengthPlan, check_template_on, length_plan
 from curate.launch.runs import RunRecord, train_and_record
 from curate.store import DatasetVersion, Store
 
@@ -19,7 +21,7 @@ class SFTRunConfig:
     learning_rate: float = 1e-5
     lr_scheduler: str = "cosine"
     warmup_steps: int = 0
-    max_length: int | None = 4096
+    max_length: int | None = None  # None: the data's p99 in tokens (see curate.launch.preflight)
     seed: int = 0
     logging_steps: int = 10
     bf16: bool = False
@@ -35,9 +37,28 @@ def load_hf_dataset(dv: DatasetVersion) -> Any:
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
 
-def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTRunConfig | None = None) -> RunRecord:
-    """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load."""
+def sft_preflight(store: Store, dataset_ref: str, model: str, max_length: int | None = None) -> LengthPlan:
+    """Before any training: one row through the model's chat template (:class:`TemplateError` if it drops or
+    doubles ``<think>`` or the answer), and the maximum length (the data's p99 unless given)."""
+    from transformers import AutoTokenizer
+
+    dv = store.get(dataset_ref)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    check_template_on(dv, tokenizer, model)
+    return length_plan(dv, tokenizer, max_length)
+
+
+def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTRunConfig | None = None,
+            plan: LengthPlan | None = None, report: Callable[[str], None] | None = None) -> RunRecord:
+    """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load.
+
+    The pre-flight (:func:`sft_preflight`) runs first unless ``plan`` is given; its length line goes to
+    ``report`` and the plan (max length, p99, share truncated) into the run's config."""
     spec = spec or SFTRunConfig()
+    plan = plan or sft_preflight(store, dataset_ref, model, spec.max_length)
+    spec = replace(spec, max_length=plan.max_length or None)
+    if report is not None:
+        report(plan.line())
 
     def make_trainer(dv: DatasetVersion, net: Any, tokenizer: Any, scratch: Path) -> Any:
         import torch
@@ -58,7 +79,8 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
             trainer.remove_callback(PrinterCallback)
         return trainer
 
-    return train_and_record(store, "sft", dataset_ref, model, out, asdict(spec), make_trainer)
+    config = {**asdict(spec), "max_length_plan": plan.to_dict()}
+    return train_and_record(store, "sft", dataset_ref, model, out, config, make_trainer)
 
 
 SFTSpec = SFTRunConfig  # the old name, kept while other branches still import it

@@ -97,7 +97,10 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a recipe is a mapping")
-    return recipe_from_dict(data, str(p))
+    from curate.recipes.preflight import resolve_paths
+
+    # Paths in a recipe (prompts, model, ledger, Parquet inputs) are relative to the recipe file.
+    return resolve_paths(recipe_from_dict(data, str(p)), p.parent)
 
 
 # Old names (before settings classes all ended in ...Config), kept while other branches still import them.

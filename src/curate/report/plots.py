@@ -128,13 +128,16 @@ def length_hist(checked: pl.DataFrame, ax: Axes | None = None, bins: int = 30,
 def pass_rate_hist(rates: pl.DataFrame, ax: Axes | None = None, by: str = "checkpoint",
                    title: str = "pass rate per prompt") -> Axes:
     """Histogram of per-prompt pass rates (a ``pass_rate`` table), one series per ``by`` value."""
+    from curate.report.traces import k_over_n_edges, typical_n
+
     ax = _axes(ax)
-    edges = [i / 10 for i in range(11)]
+    n = typical_n(rates)  # pass rates are k/n: one bin per k, centred on k/n
+    edges = k_over_n_edges(n)
     groups = rates[by].unique().sort().to_list() if by in rates.columns else [None]
     for g in groups:
         part = rates if g is None else rates.filter(pl.col(by) == g)
         ax.hist(part["pass_rate"].drop_nulls().to_list(), bins=edges, alpha=0.55, label=str(g))
-    ax.set_xlabel("pass rate (verifier-correct / decided samples)")
+    ax.set_xlabel(f"pass rate (verifier-correct / decided samples; bins at k/{n})")
     ax.set_ylabel("prompts")
     ax.set_title(title)
     if len(groups) > 1 or groups[0] is not None:

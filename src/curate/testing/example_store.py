@@ -216,8 +216,9 @@ def build_example_store(home: str | Path, *, n_prompts: int = 40, n_samples: int
     return refs
 
 
-def open_store(env: str = "CURATE_HOME") -> tuple[Store, dict[str, str]]:
-    """The store named by ``$CURATE_HOME`` when it has checked data, else a fresh example store.
+def open_store(env: str = "CURATE_HOME", home: str | Path | None = None) -> tuple[Store, dict[str, str]]:
+    """The store at ``home`` (a notebook's parameter), else the one named by ``$CURATE_HOME`` when it has
+    checked data, else a fresh example store.
 
     For notebooks: they run top to bottom on a fresh checkout, and on a real store (e.g. the demo's)
     when pointed at one. Refs for a real store are its two latest ``checked`` versions and latest
@@ -226,7 +227,9 @@ def open_store(env: str = "CURATE_HOME") -> tuple[Store, dict[str, str]]:
     import os
     import tempfile
 
-    home = os.environ.get(env)
+    if home is not None and not Store(home).names():
+        raise StoreError(f"{home}: no datasets in this store")
+    home = home or os.environ.get(env)
     if home and Store(home).names():
         store = Store(home)
         refs = discover_refs(store)
