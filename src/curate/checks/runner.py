@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import queue
+import resource
+import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +25,12 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from curate.checks.base import REASONS, Check, ensure_reasons, finalize
+from curate.checks.cached import ShardDone, ShardJob, run_shard, shard_frames
 from curate.checks.funnel import Funnel
+from curate.checks.shards import DEFAULT_SHARD_BYTES, plan_shards
 from curate.errors import RunFailed
 from curate.io.files import commit_file
-from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids, read_batches
+from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
@@ -43,6 +48,8 @@ class CheckReport:
     quarantine: Path | None
     read: ReadStats = field(default_factory=ReadStats)
     funnel: Funnel = field(default_factory=Funnel)
+    shards: list[ShardDone] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -56,7 +63,19 @@ class CheckReport:
         return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
                 "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
                 "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
-                "funnel": dict(self.funnel.reasons)}
+                "funnel": dict(self.funnel.reasons), "shards": self.shard_summary(), "stages": dict(self.stages)}
+
+    def shard_summary(self) -> dict[str, Any]:
+        """Shards, and per piece (``read``, each check) how many were computed (the rest were reused)
+        and the seconds spent computing them."""
+        computed: dict[str, int] = {}
+        seconds: dict[str, float] = {}
+        for d in self.shards:
+            for k in d.computed:
+                computed[k] = computed.get(k, 0) + 1
+            for k, v in d.seconds.items():
+                seconds[k] = seconds.get(k, 0.0) + v
+        return {"n": len(self.shards), "computed": computed, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
 
 
 class RepeatedIds:
@@ -170,22 +189,50 @@ class BackgroundWriter:
             raise self._error
 
 
+Executor = Callable[[Sequence[ShardJob]], Iterator[ShardDone]]
+
+
+def local_executor(jobs: Sequence[ShardJob]) -> Iterator[ShardDone]:
+    """Shards one after the other in this process (the caller prefetches one ahead in a thread)."""
+    for job in jobs:
+        yield run_shard(job)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOptions:
+    """How inputs are cut and where finished pieces are kept (``cache=None``: a scratch folder beside
+    the output, removed afterwards, so nothing is reused)."""
+
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    cache: str | Path | None = None
+    executor: Executor | None = None
+
+
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
                 read_options: ReadConfig | None = None, max_bad_fraction: float | None = None,
-                progress: Progress | None = None) -> CheckReport:
-    """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``."""
+                progress: Progress | None = None, shards: ShardOptions | None = None) -> CheckReport:
+    """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``.
+
+    Row checks run per shard (:mod:`curate.checks.cached`): each finished (shard, check) piece is kept
+    in ``shards.cache`` and reused by a later run; the pieces are then streamed, in input order, into
+    one output, and corpus checks (dedup, the judge) run over it.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    sopts = shards or ShardOptions()
+    opts = read_options or ReadConfig()
     qpath = quarantine_path(out)
     report = CheckReport(out=out, quarantine=None)
     schema = table("checked_sample")
-    arrow_schema = schema.arrow_schema()
     stage1 = out.with_name(f".{out.name}.{os.getpid()}.pass1")
     final_tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     qtmp = qpath.with_name(f".{qpath.name}.{os.getpid()}.tmp")
-    row_checks = [c for c in checks if c.scope == "row"]
+    scratch = out.with_name(f".{out.name}.{os.getpid()}.shards") if sopts.cache is None else None
+    cache = str(scratch or sopts.cache)
+    row_checks = tuple(c for c in checks if c.scope == "row")
     corpus_checks = sorted((c for c in checks if c.scope == "corpus"), key=lambda c: c.cost)
     qfile: BinaryIO | None = None
+    t0 = time.perf_counter()
 
     def on_bad(row: BadRow) -> None:
         nonlocal qfile
@@ -194,31 +241,40 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         qfile.write(row.to_json() + b"\n")
         report.read.bad(row)
 
+    plan = plan_shards(inputs, sopts.shard_bytes)
+    report.stages["plan_s"] = time.perf_counter() - t0
+    jobs = [ShardJob(s, row_checks, cache, opts) for s in plan]
     repeated = RepeatedIds()
-    first_target = final_tmp if not corpus_checks else stage1
-    writer = BackgroundWriter(first_target, schema.to_arrow, arrow_schema)
+    writer = BackgroundWriter(final_tmp if not corpus_checks else stage1, schema.to_arrow, schema.arrow_schema())
     try:
         try:
-            for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
-                batch = repeated.drop_repeated(batch, on_bad)
-                checked = apply_row_checks(batch, row_checks)
-                checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
+            for done in prefetch((sopts.executor or local_executor)(jobs), depth=1):
+                report.shards.append(done)
+                if progress:
+                    progress(done.rows)
+                ((checked, bad),) = shard_frames([done], row_checks, cache)
+                for row in bad:
+                    on_bad(row)
+                if not checked.height:
+                    continue
+                checked = finalize(repeated.drop_repeated(checked, on_bad))
                 if not corpus_checks:
                     report.funnel += Funnel.from_frame(checked)
                 writer.write(checked)
-                report.read.rows_ok += batch.height
-                if progress:
-                    progress(batch.height)
+                report.read.rows_ok += checked.height
         finally:
             writer.close()
             if qfile is not None:
                 qfile.close()
+        report.stages["row_checks_s"] = time.perf_counter() - t0 - report.stages["plan_s"]
         total = report.read.rows_ok + report.read.rows_bad
         if max_bad_fraction is not None and total and report.read.rows_bad / total > max_bad_fraction:
             raise TooManyBadRows(f"{report.read.rows_bad} of {total} rows unreadable "
                                  f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})")
         if corpus_checks:
+            t1 = time.perf_counter()
             _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
+            report.stages["corpus_checks_s"] = time.perf_counter() - t1
         commit_file(final_tmp, out)
         if report.read.rows_bad:
             commit_file(qtmp, qpath)
@@ -229,6 +285,11 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         for p in (stage1, final_tmp, qtmp):
             if p.exists():
                 p.unlink()
+        if scratch is not None and scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    report.stages["wall_s"] = time.perf_counter() - t0
+    report.stages["peak_rss_mb"] = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+                                       + [d.peak_rss_mb for d in report.shards])
     return report
 
 
