@@ -15,7 +15,7 @@ import resource
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -34,7 +34,7 @@ from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (rows done now, estimated total rows)
 T = TypeVar("T")
 
 
@@ -105,14 +105,6 @@ class RepeatedIds:
 def quarantine_path(out: Path) -> Path:
     """``x.parquet`` -> ``x.quarantine.jsonl`` beside it."""
     return out.with_name(out.stem + ".quarantine.jsonl")
-
-
-def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check[Any]]) -> pl.DataFrame:
-    df = ensure_reasons(fill_ids(df))
-    for check in checks:
-        if check.scope == "row":
-            df = check.run(df)
-    return df
 
 
 def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -201,11 +193,20 @@ def local_executor(jobs: Sequence[ShardJob]) -> Iterator[ShardDone]:
 @dataclass(frozen=True, slots=True)
 class ShardOptions:
     """How inputs are cut and where finished pieces are kept (``cache=None``: a scratch folder beside
-    the output, removed afterwards, so nothing is reused)."""
+    the output, removed afterwards, so nothing is reused), and what runs the shards."""
 
     shard_bytes: int = DEFAULT_SHARD_BYTES
     cache: str | Path | None = None
     executor: Executor | None = None
+
+
+def plan_check_jobs(inputs: Sequence[str | Path], checks: Sequence[Check[Any]], cache: str | Path, *,
+                    read_options: ReadConfig | None = None,
+                    shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[ShardJob]:
+    """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
+    row_checks = tuple(c for c in checks if c.scope == "row")
+    opts = read_options or ReadConfig()
+    return [ShardJob(s, row_checks, str(cache), opts) for s in plan_shards(inputs, shard_bytes)]
 
 
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
@@ -218,19 +219,40 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
     one output, and corpus checks (dedup, the judge) run over it.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     sopts = shards or ShardOptions()
-    opts = read_options or ReadConfig()
+    scratch = out.with_name(f".{out.name}.{os.getpid()}.shards") if sopts.cache is None else None
+    try:
+        t0 = time.perf_counter()
+        jobs = plan_check_jobs(inputs, checks, scratch or sopts.cache or "", read_options=read_options,
+                               shard_bytes=sopts.shard_bytes)
+        plan_s = time.perf_counter() - t0
+        report = write_checked(jobs, (sopts.executor or local_executor)(jobs), out, checks,
+                               max_bad_fraction=max_bad_fraction, progress=progress)
+        report.stages["plan_s"] = plan_s
+        report.stages["wall_s"] += plan_s
+        return report
+    finally:
+        if scratch is not None and scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str | Path,
+                  checks: Sequence[Check[Any]], *, max_bad_fraction: float | None = None,
+                  progress: Progress | None = None) -> CheckReport:
+    """Stream finished shards (``dones``, in any order; written in shard order) into ``out``: quarantine,
+    repeated ids, the funnel, then corpus checks. The output appears atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     qpath = quarantine_path(out)
     report = CheckReport(out=out, quarantine=None)
     schema = table("checked_sample")
     stage1 = out.with_name(f".{out.name}.{os.getpid()}.pass1")
     final_tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     qtmp = qpath.with_name(f".{qpath.name}.{os.getpid()}.tmp")
-    scratch = out.with_name(f".{out.name}.{os.getpid()}.shards") if sopts.cache is None else None
-    cache = str(scratch or sopts.cache)
     row_checks = tuple(c for c in checks if c.scope == "row")
     corpus_checks = sorted((c for c in checks if c.scope == "corpus"), key=lambda c: c.cost)
+    cache = jobs[0].cache if jobs else ""
+    total_bytes = sum(j.shard.nbytes for j in jobs) or 1
     qfile: BinaryIO | None = None
     t0 = time.perf_counter()
 
@@ -241,32 +263,38 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         qfile.write(row.to_json() + b"\n")
         report.read.bad(row)
 
-    plan = plan_shards(inputs, sopts.shard_bytes)
-    report.stages["plan_s"] = time.perf_counter() - t0
-    jobs = [ShardJob(s, row_checks, cache, opts) for s in plan]
     repeated = RepeatedIds()
+    pending: dict[int, ShardDone] = {}
+    next_index, done_bytes, done_rows = 0, 0, 0
     writer = BackgroundWriter(final_tmp if not corpus_checks else stage1, schema.to_arrow, schema.arrow_schema())
     try:
         try:
-            for done in prefetch((sopts.executor or local_executor)(jobs), depth=1):
+            for done in prefetch(iter(dones), depth=1):
                 report.shards.append(done)
-                if progress:
-                    progress(done.rows)
-                ((checked, bad),) = shard_frames([done], row_checks, cache)
-                for row in bad:
-                    on_bad(row)
-                if not checked.height:
-                    continue
-                checked = finalize(repeated.drop_repeated(checked, on_bad))
-                if not corpus_checks:
-                    report.funnel += Funnel.from_frame(checked)
-                writer.write(checked)
-                report.read.rows_ok += checked.height
+                done_bytes += jobs[done.index].shard.nbytes
+                done_rows += done.rows
+                if progress:  # the total is an estimate from the bytes seen so far
+                    progress(done.rows, int(done_rows * total_bytes / max(done_bytes, 1)))
+                pending[done.index] = done
+                while next_index in pending:
+                    ((checked, bad),) = shard_frames([pending.pop(next_index)], row_checks, cache)
+                    next_index += 1
+                    for row in bad:
+                        on_bad(row)
+                    if not checked.height:
+                        continue
+                    checked = finalize(repeated.drop_repeated(checked, on_bad))
+                    if not corpus_checks:
+                        report.funnel += Funnel.from_frame(checked)
+                    writer.write(checked)
+                    report.read.rows_ok += checked.height
         finally:
             writer.close()
             if qfile is not None:
                 qfile.close()
-        report.stages["row_checks_s"] = time.perf_counter() - t0 - report.stages["plan_s"]
+        if next_index != len(jobs):
+            raise RunFailed(f"{len(jobs) - next_index} of {len(jobs)} shards did not finish")
+        report.stages["row_checks_s"] = time.perf_counter() - t0
         total = report.read.rows_ok + report.read.rows_bad
         if max_bad_fraction is not None and total and report.read.rows_bad / total > max_bad_fraction:
             raise TooManyBadRows(f"{report.read.rows_bad} of {total} rows unreadable "
@@ -285,8 +313,6 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         for p in (stage1, final_tmp, qtmp):
             if p.exists():
                 p.unlink()
-        if scratch is not None and scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
     report.stages["wall_s"] = time.perf_counter() - t0
     report.stages["peak_rss_mb"] = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
                                        + [d.peak_rss_mb for d in report.shards])
@@ -348,6 +374,9 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
     funnel = report.funnel.to_dict()
     extra: dict[str, Any] = {"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
+    if report.shards or report.stages:  # per-stage seconds and peak memory, for sizing the next run
+        extra["stages"] = {k: round(v, 3) for k, v in report.stages.items()}
+        extra["shards"] = report.shard_summary()
     judge_cfg = (config.get("checks") or {}).get("judge") or {}
     if judge_cfg.get("enabled"):
         from curate.judge import usage_summary

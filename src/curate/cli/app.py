@@ -147,13 +147,24 @@ def print_funnel(funnel: Funnel, title: str = "funnel") -> None:
 
 
 @contextmanager
-def progress(label: str, unit: str, *, total: int | None = None, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr; yields ``tick(n=1, total=None)``. Disabled: ticks are free."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+def progress(label: str, unit: str, *, total: int | None = None, enabled: bool = True,
+             eta: bool = False) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr; yields ``tick(n=1, total=None)``. Disabled: ticks are free. ``eta``:
+    a time-remaining column (the caller passes totals, estimated or known, as it learns them)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn()]
     columns += [MofNCompleteColumn()] if total else [TextColumn("{task.completed:,} " + unit)]
     columns += [TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    columns += [TextColumn("ETA"), TimeRemainingColumn()] if eta else []
     with Progress(*columns, console=err, transient=True, disable=not enabled) as bar:
         task = bar.add_task(label, total=total, rate="")
 

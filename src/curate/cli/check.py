@@ -56,10 +56,26 @@ def check_command(
         typer.Option("--publish", help="Also publish the output as the next version of this dataset (kind 'checked')"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
+    shard_mb: Annotated[
+        float, typer.Option("--shard-mb", min=0.001, help="Cut JSONL inputs into shards of about this many MB")
+    ] = 64.0,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Where finished (shard, check) results are kept (default: <home>/cache/checks)"),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything; keep nothing")] = False,
+    dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Run shards on the Dask scheduler at this address")
+    ] = None,
 ) -> None:
-    """Run every applicable check over samples; write each readable row with its verdict."""
+    """Run every applicable check over samples; write each readable row with its verdict.
+
+    Row checks run per shard; each finished (shard, check) result is kept under a key of the shard's
+    bytes, the check's options and its code, so a rerun (after a crash, or after changing one check's
+    options) recomputes only what changed."""
     from curate.checks.registry import build_checks
-    from curate.checks.runner import check_files
+    from curate.checks.runner import ShardOptions, check_files
 
     cfg = load_config(config)
     checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)
@@ -70,8 +86,16 @@ def check_command(
     if publish:
         store.check_name(publish)
     opts = ReadConfig(batch_rows=batch_rows)
-    with progress("checking", "rows", enabled=not as_json) as tick:
-        report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction, progress=tick)
+    executor = None
+    if dask or dask_address:
+        from curate.cli._dask import dask_executor
+
+        executor = dask_executor(dask, dask_address)
+    cache = None if no_cache else (cache_dir or store.home / "cache" / "checks")
+    shards = ShardOptions(shard_bytes=int(shard_mb * (1 << 20)), cache=cache, executor=executor)
+    with progress("checking", "rows", enabled=not as_json, eta=True) as tick:
+        report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
+                             progress=tick, shards=shards)
     result = report.as_dict()
     if publish:
         from curate.checks.runner import publish_checked
