@@ -122,7 +122,7 @@ def run_check(check: Check[Any], base: pl.DataFrame, batch_rows: int) -> pl.Data
         had = batch[REASONS].list.len()
         added = (pl.DataFrame({"o": out[REASONS], "n": had}).select(pl.col("o").list.slice(pl.col("n")))
                  .to_series() if had.sum() else out[REASONS])
-        parts.append(out.select(new).with_columns(added.alias(ADDED)))
+        parts.append(pl.DataFrame([*out.select(new).get_columns(), added.alias(ADDED)]))
     return pl.concat(parts, how="vertical_relaxed")
 
 
