@@ -24,13 +24,13 @@ import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
-from curate.checks.base import REASONS, Check, ensure_reasons, finalize
+from curate.checks.base import REASONS, Check, finalize
 from curate.checks.cached import ShardDone, ShardJob, run_shard, shard_frames
 from curate.checks.funnel import Funnel
 from curate.checks.shards import DEFAULT_SHARD_BYTES, plan_shards
 from curate.errors import RunFailed
 from curate.io.files import commit_file
-from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids
+from curate.io.rows import BadRow, ReadConfig, ReadStats
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 

@@ -1,11 +1,11 @@
-"""Executors for ``--dask N`` / ``--dask-address ADDR``: the shards as Prefect tasks on a
-``DaskTaskRunner`` (prefect-dask), a local cluster of N worker processes or an existing scheduler.
-Workers see the inputs and the shard cache through their paths, so those must be shared (one machine,
-or a shared file system)."""
+"""``--dask N`` / ``--dask-address ADDR``: a library call run inside one Prefect flow whose task runner
+is prefect-dask's ``DaskTaskRunner`` (a local cluster of N worker processes, or an existing scheduler),
+each shard and stage a task. Workers see the inputs and the work folders through their paths, so those
+must be shared (one machine, or a shared file system)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from curate.cli.app import UserError
@@ -23,15 +23,12 @@ def task_runner(n: int, address: str | None) -> Any:
                                           "dashboard_address": None})
 
 
-def dask_executor(n: int, address: str | None) -> Any:
-    """An executor for ``check_files``: every shard a task of the ``check_shards`` flow on Dask."""
-    from curate.flows.check_shards import check_shards
+def run_sharded(n: int, address: str | None, call: Callable[[Any], Any]) -> Any:
+    """``call(mapper)`` with shards on Dask when asked for, else with the local mapper (no Prefect)."""
+    if not (n or address):
+        from curate.dedup.stages import local_map
 
-    fl = check_shards.with_options(task_runner=task_runner(n, address))
+        return call(local_map)
+    from curate.flows.shards import sharded
 
-    def run(jobs: Sequence[Any]) -> Iterator[Any]:
-        if not jobs:
-            return iter(())
-        return iter(fl(jobs=list(jobs)))
-
-    return run
+    return sharded.with_options(task_runner=task_runner(n, address))(call=call)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -61,7 +61,7 @@ def check_command(
     ] = 64.0,
     cache_dir: Annotated[
         Path | None,
-        typer.Option("--cache-dir", help="Where finished (shard, check) results are kept (default: <home>/cache/checks)"),
+        typer.Option("--cache-dir", help="Where finished (shard, check) results are kept [<home>/cache/checks]"),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything; keep nothing")] = False,
     dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
@@ -75,7 +75,7 @@ def check_command(
     bytes, the check's options and its code, so a rerun (after a crash, or after changing one check's
     options) recomputes only what changed."""
     from curate.checks.registry import build_checks
-    from curate.checks.runner import ShardOptions, check_files
+    from curate.checks.runner import CheckReport, ShardOptions, check_files
 
     cfg = load_config(config)
     checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)
@@ -86,16 +86,19 @@ def check_command(
     if publish:
         store.check_name(publish)
     opts = ReadConfig(batch_rows=batch_rows)
-    executor = None
-    if dask or dask_address:
-        from curate.cli._dask import dask_executor
+    from curate.checks.cached import run_shard
+    from curate.cli._dask import run_sharded
 
-        executor = dask_executor(dask, dask_address)
     cache = None if no_cache else (cache_dir or store.home / "cache" / "checks")
-    shards = ShardOptions(shard_bytes=int(shard_mb * (1 << 20)), cache=cache, executor=executor)
     with progress("checking", "rows", enabled=not as_json, eta=True) as tick:
-        report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
-                             progress=tick, shards=shards)
+
+        def call(mapper: Any) -> CheckReport:
+            shards = ShardOptions(shard_bytes=int(shard_mb * (1 << 20)), cache=cache,
+                                  executor=lambda jobs: mapper(run_shard, jobs, "check"))
+            return check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
+                               progress=tick, shards=shards)
+
+        report = run_sharded(dask, dask_address, call)
     result = report.as_dict()
     if publish:
         from curate.checks.runner import publish_checked
