@@ -70,6 +70,21 @@ def check_shard(job: Any) -> Any:
     return pipeline.check_shard(job)
 
 
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def dedup_signatures(job: Any) -> Any:
+    from curate.dedup.stages import sign_shard
+
+    return sign_shard(job)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def dedup_marks(job: Any) -> Any:
+    from curate.dedup.run import mark_shard
+
+    return mark_shard(job)
+
+
+
 def submit_shards(jobs: list[Any]) -> list[Any]:
     """One task run per shard, named after it: the Prefect UI shows one task per shard."""
     return [check_shard.with_options(task_run_name=f"check-shard-{j.shard.index:05d}").submit(j) for j in jobs]

@@ -31,4 +31,4 @@ def run_sharded(n: int, address: str | None, call: Callable[[Any], Any]) -> Any:
         return call(local_map)
     from curate.flows.shards import sharded
 
-    return sharded.with_options(task_runner=task_runner(n, address))(call=call)
+    return sharded(call, task_runner(n, address))
