@@ -23,12 +23,19 @@ def task_runner(n: int, address: str | None) -> Any:
                                           "dashboard_address": None})
 
 
-def run_sharded(n: int, address: str | None, call: Callable[[Any], Any]) -> Any:
-    """``call(mapper)`` with shards on Dask when asked for, else with the local mapper (no Prefect)."""
+def run_sharded(n: int, address: str | None, call: Callable[[Any], Any], workers: int = 1) -> Any:
+    """``call(mapper)`` with shards on Dask when asked for, on ``workers`` local processes (no Prefect),
+    or one after the other in this process."""
     if not (n or address):
         from curate.dedup.stages import local_map
 
-        return call(local_map)
+        if workers <= 1:
+            return call(local_map)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return call(lambda fn, jobs, stage: pool.map(fn, jobs))
     from curate.flows.shards import sharded
 
     return sharded(call, task_runner(n, address))

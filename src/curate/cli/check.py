@@ -64,6 +64,7 @@ def check_command(
         typer.Option("--cache-dir", help="Where finished (shard, check) results are kept [<home>/cache/checks]"),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything; keep nothing")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes for the shards")] = 1,
     dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
     dask_address: Annotated[
         str | None, typer.Option("--dask-address", help="Run shards on the Dask scheduler at this address")
@@ -98,7 +99,7 @@ def check_command(
             return check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
                                progress=tick, shards=shards)
 
-        report = run_sharded(dask, dask_address, call)
+        report = run_sharded(dask, dask_address, call, workers)
     result = report.as_dict()
     if publish:
         from curate.checks.runner import publish_checked

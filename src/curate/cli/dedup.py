@@ -68,6 +68,7 @@ def dedup_command(
     ] = None,
     shard_mb: Annotated[float, typer.Option("--shard-mb", min=0.001, help="JSONL shard size in MB")] = 64.0,
     memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit (bucket stage)")] = "2GB",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes for the shards")] = 1,
     dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
     dask_address: Annotated[
         str | None, typer.Option("--dask-address", help="Run shards on the Dask scheduler at this address")
@@ -105,7 +106,8 @@ def dedup_command(
     work = work_dir or out.with_name(f".{out.name}.dedup")
     rep = run_sharded(dask, dask_address, lambda mapper: dedup_files(
         inputs, out, cfg, work=work, sample_shaped=text_column in table("sample").names, drop=drop,
-        record_as=record_as, mapper=mapper, shard_bytes=int(shard_mb * (1 << 20)), memory_limit=memory_limit))
+        record_as=record_as, mapper=mapper, shard_bytes=int(shard_mb * (1 << 20)), memory_limit=memory_limit),
+        workers)
     if work_dir is None:
         clean(work)
     if as_json:

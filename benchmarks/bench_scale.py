@@ -1,0 +1,186 @@
+"""Sharded checks and staged dedup as processes, each beside a named baseline measured in the same run.
+
+    python benchmarks/bench_scale.py check  --samples 20000           # every default check, 1 and 2 workers
+    python benchmarks/bench_scale.py dedup  --docs 150000 --words 300 # curate dedup vs a datasketch loop
+    python benchmarks/bench_scale.py rss    --rows 250000 1000000     # peak RSS does not grow with the input
+
+check: clean R1-style traces of ~8 KB (curate.testing.traces) as JSONL; ``curate check`` with every
+default check (cold: --no-cache; then a warm rerun that finds every piece cached). Baseline: the same
+command on the unsharded engine is gone, so the named baseline is ``polars.read_ndjson`` of the input
+(read only: the floor of any JSONL tool), plus the per-check seconds the report gives (the profile).
+dedup: random-word documents with 1% exact and 1% near copies; ``curate dedup`` end to end (JSONL in,
+Parquet out, interpreter start included) vs datasketch ``MinHash.update_batch`` + ``MinHashLSH.insert``
+per document on ``--baseline-docs`` of them, extrapolated (said so in the output).
+rss: tiny rows; peak RSS of ``curate check --checks format`` and ``curate dedup`` at each size.
+Each figure is the median of ``--repeat`` runs; the machine is shared, so read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
+
+CURATE = [sys.executable, "-m", "curate.cli"]
+
+
+# Runs the command and reports the peak RSS of its largest process (workers included) on stderr.
+_PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+         "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+         "sys.exit(r.returncode)")
+
+
+def run(cmd: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, peak RSS MB of the command's largest process, its --json report)."""
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True)
+    wall = time.perf_counter() - t0
+    if p.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-3000:]}")
+    peak = [line for line in p.stderr.decode().splitlines() if line.startswith("PEAK ")]
+    out = p.stdout.decode().strip().splitlines()
+    rep = json.loads(out[-1]) if out and out[-1].startswith("{") else {}
+    return wall, int(peak[-1].split()[1]) / 1024 if peak else 0.0, rep
+
+
+def traces(path: Path, n: int) -> None:
+    from curate.testing.traces import make_trace
+
+    rng = random.Random(0)
+    with path.open("wb") as f:
+        for i in range(n):
+            f.write(orjson.dumps({"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?",
+                                  "response": make_trace(rng, 8192), "reference": "42",
+                                  "finish_reason": "stop"}) + b"\n")
+
+
+def bench_check(args: argparse.Namespace, work: Path) -> None:
+    import polars as pl
+
+    inp = work / "traces.jsonl"
+    traces(inp, args.samples)
+    n = args.samples
+    base = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        pl.read_ndjson(inp)
+        base.append(time.perf_counter() - t0)
+    b = statistics.median(base)
+    print(f"baseline polars.read_ndjson (read only): {n / b:,.0f} samples/s")
+    for workers in (1, 2):
+        walls, reps = [], []
+        for _ in range(args.repeat):
+            w, rss, rep = run([*CURATE, "check", str(inp), "--out", str(work / "out.parquet"), "--no-cache",
+                               "--workers", str(workers), "--json"])
+            walls.append(w)
+            reps.append(rep)
+        w = statistics.median(walls)
+        print(f"curate check, every default check, {workers} worker(s): {n / w:,.0f} samples/s (median of "
+              f"{args.repeat}: {', '.join(f'{x:.1f}s' for x in walls)}; ratio vs baseline {b / w:.2f}x)")
+        print(f"  profile (seconds summed over shards): {reps[-1].get('shards', {}).get('seconds')}; "
+              f"stages {reps[-1].get('stages')}")
+        result(f"check (all default checks, {workers} worker(s))", f"{n:,} x 8 KB R1-style traces", n / w, n / b,
+               "samples/s", "polars.read_ndjson", peak_rss_mb=rss)
+    cache = work / "cache"
+    run([*CURATE, "check", str(inp), "--out", str(work / "a.parquet"), "--cache-dir", str(cache), "--json"])
+    w, _, rep = run([*CURATE, "check", str(inp), "--out", str(work / "b.parquet"), "--cache-dir", str(cache),
+                     "--json"])
+    print(f"warm rerun (every piece cached): {w:.1f}s, {n / w:,.0f} samples/s; computed {rep['shards']['computed']}")
+
+
+def corpus(path: Path, n: int, words: int) -> None:
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    vocab = np.array([f"w{i}" for i in range(50_000)])
+    idx = rng.integers(0, len(vocab), (n, words))
+    k = n // 100
+    idx[n - 2 * k : n - k] = idx[:k]  # exact copies
+    idx[n - k :] = idx[k : 2 * k]
+    idx[n - k :, : max(1, words // 100)] = 0  # near copies: 1% of words changed
+    texts = pl.DataFrame({"w": vocab[idx].tolist()}).select(pl.col("w").list.join(" ").alias("response"))
+    texts.with_columns(pl.lit("q").alias("prompt"), pl.int_range(pl.len()).cast(pl.String).alias("sample_id")
+                       ).write_ndjson(path)
+
+
+def datasketch_rate(path: Path, docs: int) -> float:
+    from datasketch import MinHash, MinHashLSH
+
+    texts = [json.loads(line)["response"] for _, line in zip(range(docs), path.open(), strict=False)]
+    t0 = time.perf_counter()
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    for i, t in enumerate(texts):
+        w = t.lower().split()
+        m = MinHash(num_perm=128)
+        m.update_batch([" ".join(w[j : j + 5]).encode() for j in range(max(1, len(w) - 4))])
+        lsh.insert(i, m)
+    return docs / (time.perf_counter() - t0)
+
+
+def bench_dedup(args: argparse.Namespace, work: Path) -> None:
+    inp = work / "docs.jsonl"
+    corpus(inp, args.docs, args.words)
+    ds = datasketch_rate(inp, args.baseline_docs)
+    print(f"baseline datasketch update_batch + MinHashLSH.insert: {ds:,.0f} docs/s (measured on "
+          f"{args.baseline_docs:,} docs, extrapolated: {args.docs / ds:,.0f}s for {args.docs:,})")
+    for workers in (1, 2):
+        walls = []
+        for _ in range(args.repeat):
+            w, rss, rep = run([*CURATE, "dedup", str(inp), "--out", str(work / "out.parquet"), "--workers",
+                               str(workers), "--json"])
+            walls.append(w)
+        w = statistics.median(walls)
+        ours = args.docs / w
+        print(f"curate dedup, {workers} worker(s): {ours:,.0f} docs/s end to end (median of {args.repeat}: "
+              f"{', '.join(f'{x:.1f}s' for x in walls)}); RATIO vs datasketch {ours / ds:.1f}x; "
+              f"stages {rep['stages']}; counts {rep['counts']}; peak RSS {rss:,.0f} MB")
+        result(f"dedup end to end ({workers} worker(s))", f"{args.docs:,} docs x {args.words} words", ours, ds,
+               "docs/s", "datasketch MinHash.update_batch + MinHashLSH loop", peak_rss_mb=rss)
+
+
+def bench_rss(args: argparse.Namespace, work: Path) -> None:
+    for rows in args.rows:
+        inp = work / f"tiny-{rows}.jsonl"
+        with inp.open("wb") as f:
+            for i in range(rows):
+                f.write(orjson.dumps({"prompt": f"q{i % 1000}", "response": f"<think>t {i}</think> answer {i % 97}"
+                                      + (" words" * (i % 7))}) + b"\n")
+        w, rss, _ = run([*CURATE, "check", str(inp), "--out", str(work / "c.parquet"), "--checks", "format",
+                         "--no-cache", "--json"])
+        print(f"check --checks format, {rows:,} rows ({inp.stat().st_size / 1e6:,.0f} MB): {w:.1f}s, "
+              f"peak RSS {rss:,.0f} MB")
+        result("check (format) peak RSS", f"{rows:,} tiny rows", rows / w, None, "rows/s", "-", peak_rss_mb=rss)
+        w, rss, rep = run([*CURATE, "dedup", str(inp), "--out", str(work / "d.parquet"), "--json"])
+        print(f"dedup, {rows:,} rows: {w:.1f}s, peak RSS {rss:,.0f} MB ({rss * 1e6 / rows / 1e3:,.2f} KB/row); "
+              f"stages {rep['stages']}")
+        result("dedup peak RSS", f"{rows:,} tiny rows", rows / w, None, "rows/s", "-", peak_rss_mb=rss)
+        inp.unlink()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["check", "dedup", "rss"])
+    ap.add_argument("--samples", type=int, default=20_000)
+    ap.add_argument("--docs", type=int, default=150_000)
+    ap.add_argument("--words", type=int, default=300)
+    ap.add_argument("--baseline-docs", type=int, default=3000)
+    ap.add_argument("--rows", type=int, nargs="+", default=[250_000, 1_000_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as d:
+        {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss}[args.what](args, Path(d))
+
+
+if __name__ == "__main__":
+    main()
