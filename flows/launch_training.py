@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from curate.launch import GRPORunConfig, SFTRunConfig, run_grpo, run_sft
+from curate.launch import GRPORunConfig, RunRecord, SFTRunConfig, run_grpo, run_sft
 from curate.store import Store
 
 
 @task(cache_policy=NO_CACHE, tags=["gpu"])
-def sft(home: str | None, dataset: str, model: str, out: str, spec: SFTRunConfig) -> dict[str, Any]:
-    rec = run_sft(Store(home), dataset, model, out, spec)
-    return {"run_id": rec.run_id, "output": rec.output, "metrics": dict(rec.metrics)}
+def sft(home: str | None, dataset: str, model: str, out: str, spec: SFTRunConfig) -> RunRecord:
+    return run_sft(Store(home), dataset, model, out, spec)
 
 
 @task(cache_policy=NO_CACHE, tags=["gpu"])
-def grpo(home: str | None, dataset: str, model: str, out: str, spec: GRPORunConfig) -> dict[str, Any]:
-    rec = run_grpo(Store(home), dataset, model, out, spec)
-    return {"run_id": rec.run_id, "output": rec.output, "metrics": dict(rec.metrics)}
+def grpo(home: str | None, dataset: str, model: str, out: str, spec: GRPORunConfig) -> RunRecord:
+    return run_grpo(Store(home), dataset, model, out, spec)
 
 
 @flow(name="launch_training")
 def launch_training(dataset: str, model: str, out: str, kind: str = "sft", home: str | None = None,
-                    max_steps: int = -1, epochs: float = 2.0, learning_rate: float | None = None) -> dict[str, Any]:
-    """``dataset`` is NAME@VERSION (a trigger fills it from the curate.dataset.published event)."""
+                    max_steps: int = -1, epochs: float = 2.0, learning_rate: float | None = None) -> RunRecord:
+    """``dataset`` is NAME@VERSION (a trigger fills it from the curate.dataset.published event); returns the
+    run as recorded in the store (``runs/<run_id>/run.json``)."""
     if kind == "sft":
         spec = SFTRunConfig(epochs=epochs, max_steps=max_steps, learning_rate=learning_rate or 1e-5)
         return sft(home, dataset, model, out, spec)

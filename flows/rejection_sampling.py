@@ -18,7 +18,7 @@ def _slug(s: str) -> str:
 
 
 def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options: dict[str, Any] | None
-                 ) -> dict[str, Any]:
+                 ) -> pipeline.PipelineResult:
     logger = get_run_logger()
     store = tasks.store_for(home)
     spec = recipe.generate
@@ -43,12 +43,14 @@ def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options:
     out = tasks.build_recipe(recipe, home, checked)
     funnels["select"] = out["funnel"]
     tasks.funnel_artifact(funnels, key=f"funnel-{_slug(recipe.name)}")
-    return {"checked": checked, **out, "generation": gen, "funnels": funnels}
+    return pipeline.PipelineResult(checked=checked, dataset=out["dataset"], rows=out["rows"],
+                                   selection=out["selection"], pass_rates=out["pass_rates"], funnels=funnels,
+                                   generation=gen)
 
 
 @flow(name="rejection_sampling", log_prints=True)
 def rejection_sampling(recipe_path: str, home: str | None = None, workers: int = 1,
-                       engine_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                       engine_options: dict[str, Any] | None = None) -> pipeline.PipelineResult:
     """Sample with the recipe's generate section, check, dedup, judge, select and publish."""
     recipe = tasks.load_recipe_task(str(Path(recipe_path)))
     return run_pipeline(recipe, home, workers, engine_options)

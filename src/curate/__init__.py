@@ -61,14 +61,17 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-from curate.errors import CurateError  # noqa: E402
+from curate.checks.funnel import Funnel  # noqa: E402
+from curate.errors import CurateError, RunFailed  # noqa: E402
 from curate.schema import Table, reason_codes, table  # noqa: E402
 from curate.store import DatasetVersion, Manifest, Store, StoreError  # noqa: E402
 
 __all__ = [
     "CurateError",
     "DatasetVersion",
+    "Funnel",
     "Manifest",
+    "RunFailed",
     "Store",
     "StoreError",
     "Table",

@@ -34,7 +34,7 @@ from curate.io.rows import BadRow, ReadConfig, ReadStats
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
-Progress = Callable[[int, int], None]  # (rows done now, estimated total rows)
+Progress = Callable[[int, int], None]  # (rows done so far, estimated total rows)
 T = TypeVar("T")
 
 
@@ -273,8 +273,8 @@ def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str
                 report.shards.append(done)
                 done_bytes += jobs[done.index].shard.nbytes
                 done_rows += done.rows
-                if progress:  # the total is an estimate from the bytes seen so far
-                    progress(done.rows, int(done_rows * total_bytes / max(done_bytes, 1)))
+                if progress:  # across shards; the total is estimated from the bytes seen so far
+                    progress(done_rows, int(done_rows * total_bytes / max(done_bytes, 1)))
                 pending[done.index] = done
                 while next_index in pending:
                     ((checked, bad),) = shard_frames([pending.pop(next_index)], row_checks, cache)

@@ -4,7 +4,7 @@ loader, the funnel table and the progress bar. No command lives here."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,9 +41,8 @@ def as_failure(e: BaseException) -> Failure | None:
     """The one translation of library errors into what the user sees; ``None``: a bug, keep the traceback."""
     if isinstance(e, CurateError):
         return Failure(" ".join(str(e).split()) or type(e).__name__, e.exit_code)
-    if isinstance(e, OSError):  # a path the user gave cannot be read or written
-        where = f"{e.filename}: " if e.filename else ""
-        return Failure(f"{where}{e.strerror or e}", 2)
+    if isinstance(e, OSError) and e.filename:  # a path the user gave cannot be read or written
+        return Failure(f"{e.filename}: {e.strerror or e}", 2)
     return None
 
 
@@ -56,7 +55,8 @@ class CurateGroup(TyperGroup):
             return super().invoke(ctx)
         except (CurateError, OSError) as e:
             failure = as_failure(e)
-            assert failure is not None
+            if failure is None:
+                raise
             raise failure from e
 
     def main(
@@ -146,11 +146,30 @@ def print_funnel(funnel: Funnel, title: str = "funnel") -> None:
     console.print(t)
 
 
+class Ticker:
+    """What :func:`progress` yields: ``tick(n)`` advances by ``n``; ``tick.at(done, total)`` sets both."""
+
+    def __init__(self, bar: Any, task: Any, unit: str) -> None:
+        self._bar, self._task, self._unit = bar, task, unit
+
+    def __call__(self, n: int = 1) -> None:
+        self._bar.advance(self._task, n)
+        self._rate()
+
+    def at(self, done: int, total: int | None = None) -> None:
+        self._bar.update(self._task, completed=done, **({"total": total} if total is not None else {}))
+        self._rate()
+
+    def _rate(self) -> None:
+        t = self._bar.tasks[0]
+        if t.elapsed:
+            self._bar.update(self._task, rate=f"{t.completed / t.elapsed:,.0f} {self._unit}/s")
+
+
 @contextmanager
-def progress(label: str, unit: str, *, total: int | None = None, enabled: bool = True,
-             eta: bool = False) -> Iterator[Callable[..., None]]:
-    """A progress bar on stderr; yields ``tick(n=1, total=None)``. Disabled: ticks are free. ``eta``:
-    a time-remaining column (the caller passes totals, estimated or known, as it learns them)."""
+def progress(label: str, unit: str, *, enabled: bool = True, transient: bool = True) -> Iterator[Ticker]:
+    """The one progress bar of the command line, on stderr: count, rate, elapsed time, and the share
+    done and time left once a total is known. Disabled, ticks cost nothing visible."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -161,19 +180,15 @@ def progress(label: str, unit: str, *, total: int | None = None, enabled: bool =
         TimeRemainingColumn,
     )
 
-    columns = [SpinnerColumn(), TextColumn(f"[bold]{label}"), BarColumn()]
-    columns += [MofNCompleteColumn()] if total else [TextColumn("{task.completed:,} " + unit)]
-    columns += [TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
-    columns += [TextColumn("ETA"), TimeRemainingColumn()] if eta else []
-    with Progress(*columns, console=err, transient=True, disable=not enabled) as bar:
-        task = bar.add_task(label, total=total, rate="")
-
-        def tick(n: int = 1, new_total: int | None = None) -> None:
-            if new_total is not None:
-                bar.update(task, total=new_total)
-            bar.advance(task, n)
-            t = bar.tasks[0]
-            if t.elapsed:
-                bar.update(task, rate=f"{t.completed / t.elapsed:,.0f} {unit}/s")
-
-        yield tick
+    columns = [
+        SpinnerColumn(),
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(f"{unit}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=transient, disable=not enabled) as bar:
+        yield Ticker(bar, bar.add_task(label, total=None, rate=""), unit)

@@ -91,13 +91,13 @@ def check_command(
     from curate.cli._dask import run_sharded
 
     cache = None if no_cache else (cache_dir or store.home / "cache" / "checks")
-    with progress("checking", "rows", enabled=not as_json, eta=True) as tick:
+    with progress("checking", "rows", enabled=not as_json) as tick:
 
         def call(mapper: Any) -> CheckReport:
             shards = ShardOptions(shard_bytes=int(shard_mb * (1 << 20)), cache=cache,
                                   executor=lambda jobs: mapper(run_shard, jobs, "check"))
             return check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
-                               progress=tick, shards=shards)
+                               progress=tick.at, shards=shards)
 
         report = run_sharded(dask, dask_address, call, workers)
     result = report.as_dict()

@@ -37,7 +37,8 @@ def read_inputs(paths: list[Path], text_column: str) -> pl.DataFrame:
         if stats.rows_bad:
             Console(stderr=True).print(f"[yellow]{stats.rows_bad} unreadable row(s) skipped[/]")
         return fill_ids(df) if "prompt" in df.columns else df
-    frames = [pl.read_parquet(p) if p.suffix in (".parquet", ".pq") else pl.read_ndjson(p) for p in paths]
+    frames = [pl.read_parquet(p) if p.suffix in (".parquet", ".pq") else pl.read_ndjson(p, infer_schema_length=None)
+              for p in paths]  # every line decides the schema, not the first hundred
     return pl.concat(frames, how="diagonal_relaxed")
 
 

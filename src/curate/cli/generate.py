@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from curate.cli.app import progress as progress_bar
 from curate.errors import RunFailed, UsageError
 from curate.generate.engines.base import EngineError, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch
@@ -37,42 +38,6 @@ def _parse_worker(worker: str | None) -> tuple[int, int]:
     if not 0 <= i < k:
         _fail(f"--worker {worker}: need 0 <= I < K")
     return (i, k)
-
-
-def _progress_hook(enabled: bool) -> tuple[Any, Any]:
-    if not enabled:
-        return None, None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("generate"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} samples/s"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        transient=False,
-    )
-    state: dict[str, Any] = {}
-
-    def hook(done: int, total: int) -> None:
-        if "task" not in state:
-            state["task"] = bar.add_task("generate", total=total, completed=done, rate="-")
-            state["start"] = done
-            return
-        bar.update(state["task"], completed=done)
-        speed = bar.tasks[0].speed
-        bar.update(state["task"], rate=f"{speed:.1f}" if speed else "-")
-
-    return bar, hook
 
 
 def generate_command(
@@ -171,26 +136,22 @@ def generate_command(
         _fail(str(e))
     if worker_slot[0] == 0:  # one counts line per run, not one per data-parallel worker
         typer.echo(pool.summary(quarantine), err=True)
-    bar, hook = _progress_hook(progress and sys.stderr.isatty())
     try:
-        if bar is not None:
-            bar.start()
-        result = generate_ledger(
-            table,
-            eng,
-            params,
-            tmpl,
-            ledger,
-            manifest,
-            worker=worker_slot,
-            stats_path=stats,
-            on_progress=hook,
-        )
+        with progress_bar("generate", "samples", enabled=progress and sys.stderr.isatty(), transient=False) as tick:
+            result = generate_ledger(
+                table,
+                eng,
+                params,
+                tmpl,
+                ledger,
+                manifest,
+                worker=worker_slot,
+                stats_path=stats,
+                on_progress=tick.at,
+            )
     except EngineError as e:
         _fail(f"{e} (finished shards are kept; rerun the same command to resume)", code=1)
     finally:
-        if bar is not None:
-            bar.stop()
         eng.close()
     typer.echo(
         f"{out}: {result.shards_written} shards written, {result.shards_skipped} already done, "

@@ -95,13 +95,13 @@ def run_command(
     home = ctx.obj.get("home") if ctx.obj else None
     result = fl(recipe_path=str(recipe_file.absolute()), home=str(home) if home else None, workers=workers)
     if as_json:
-        print(orjson.dumps({k: v for k, v in result.items() if k != "generation"}, default=str).decode())
+        print(orjson.dumps(result.summary(), default=str).decode())
         return
     console.print(
-        f"checked: [bold]{result['checked']}[/]  dataset: [bold]{result['dataset']}[/] "
-        f"({result['rows']:,} rows)  decisions: {result['selection']}"
+        f"checked: [bold]{result.checked}[/]  dataset: [bold]{result.dataset}[/] "
+        f"({result.rows:,} rows)  decisions: {result.selection}"
     )
-    for stage, funnel in result["funnels"].items():
+    for stage, funnel in result.funnels.items():
         print_funnel(Funnel.from_dict(funnel), title=stage)
 
 

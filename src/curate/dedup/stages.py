@@ -105,7 +105,8 @@ def read_rows(shard: Shard, text_column: str, sample_shaped: bool) -> tuple[pl.D
     with open(shard.path, "rb") as f:
         f.seek(shard.start)
         data = f.read(shard.nbytes)
-    return (pl.read_ndjson(io.BytesIO(data)) if data.strip() else pl.DataFrame()), 0
+    # every line decides the schema, not the first hundred
+    return (pl.read_ndjson(io.BytesIO(data), infer_schema_length=None) if data.strip() else pl.DataFrame()), 0
 
 
 def _salt(df: pl.DataFrame, cfg: DedupConfig) -> np.ndarray | None:

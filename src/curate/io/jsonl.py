@@ -246,14 +246,22 @@ def _nul_outside_response(df: pl.DataFrame, c: str) -> bool:
     return c != "response" and df.schema[c] == pl.String and bool(df[c].str.contains("\x00", literal=True).any())
 
 
+# What Polars makes of a JSON number, boolean, array or object read into a String column. A column with
+# no value of this shape held only strings; only one with such values needs the byte count below.
+_COERCED = r"^\s*(?:-?[0-9][0-9.eE+-]*|true|false|\[[\s\S]*\]|\{[\s\S]*\})\s*$"
+
+
 def _all_strings(data: bytes, name: str, col: pl.Series) -> bool:
-    """Whether every non-null value of ``name`` was a JSON string in ``data``: the key followed by a quote
-    occurs exactly as often as there are values. Inside a JSON string every quote is escaped, so the key
-    pattern cannot match there; a nested object with the same key, spacing other than Python's and
-    ``json.dumps``' defaults, or an escaped key only make the counts differ, which is the safe answer."""
-    key = orjson.dumps(name)
-    found = data.count(key + b':"') + data.count(key + b': "')
-    return found == col.len() - col.null_count()
+    """Whether every non-null value of ``name`` was a JSON string in ``data``. Values that cannot have
+    come from anything else settle it at once; otherwise the key followed by a quote must occur exactly
+    as often as there are values. Inside a JSON string every quote is escaped, so the key pattern cannot
+    match there; a nested object with the same key, spacing other than the compact one and Python's
+    ``json.dumps`` default, or an escaped key only make the counts differ, which is the safe answer."""
+    if not col.str.contains(_COERCED).any():
+        return True
+    key, values = orjson.dumps(name), col.len() - col.null_count()
+    found = data.count(key + b':"')  # compact (orjson, Polars); Python's json.dumps puts a space after ':'
+    return found == values or found + data.count(key + b': "') == values
 
 
 def _frame(rows: list[dict[str, Any]], lines: list[int], name: str, table: Table) -> pl.DataFrame:

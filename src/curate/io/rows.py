@@ -50,8 +50,9 @@ def prompt_id(prompt: str) -> str:
     return xxhash.xxh3_64_hexdigest(prompt.encode("utf-8", "surrogatepass"))
 
 
-def read_batches(paths: Sequence[str | Path], table: Table, *, on_bad: Callable[[BadRow], None],
-                 options: ReadConfig | None = None) -> Iterator[pl.DataFrame]:
+def read_batches(
+    paths: Sequence[str | Path], table: Table, *, on_bad: Callable[[BadRow], None], options: ReadConfig | None = None
+) -> Iterator[pl.DataFrame]:
     """Yield frames of at most ``batch_rows`` good rows from each input, in order.
 
     Frames hold the table's columns that the input had (plus ``extra``, ``input_line``,
@@ -82,19 +83,37 @@ def fill_ids(df: pl.DataFrame) -> pl.DataFrame:
     if "prompt_id" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.String).alias("prompt_id"))
     if df["prompt_id"].null_count():
-        ids = [pid if pid is not None else prompt_id(p)
-               for pid, p in zip(df["prompt_id"].to_list(), df["prompt"].to_list(), strict=True)]
+        ids = [
+            pid if pid is not None else prompt_id(p)
+            for pid, p in zip(df["prompt_id"].to_list(), df["prompt"].to_list(), strict=True)
+        ]
         df = df.with_columns(pl.Series("prompt_id", ids, dtype=pl.String))
     if "response" in df.columns:
         if "sample_id" not in df.columns:
             df = df.with_columns(pl.lit(None, pl.String).alias("sample_id"))
         if df["sample_id"].null_count():
-            ids = [sid if sid is not None else content_id(pid, r)
-                   for sid, pid, r in zip(df["sample_id"].to_list(), df["prompt_id"].to_list(),
-                                          df["response"].to_list(), strict=True)]
+            ids = [
+                sid if sid is not None else content_id(pid, r)
+                for sid, pid, r in zip(
+                    df["sample_id"].to_list(), df["prompt_id"].to_list(), df["response"].to_list(), strict=True
+                )
+            ]
             df = df.with_columns(pl.Series("sample_id", ids, dtype=pl.String))
     return df
 
 
-__all__ = ["RAW_CUT", "TASKS", "BadRow", "InputError", "ReadConfig", "ReadStats", "Reason", "RowRules", "content_id",
-           "fill_ids", "prompt_id", "read_batches", "rules_for"]
+__all__ = [
+    "RAW_CUT",
+    "TASKS",
+    "BadRow",
+    "InputError",
+    "ReadConfig",
+    "ReadStats",
+    "Reason",
+    "RowRules",
+    "content_id",
+    "fill_ids",
+    "prompt_id",
+    "read_batches",
+    "rules_for",
+]

@@ -7,6 +7,7 @@ publish (``publish_checked_file``) → select (``build_recipe``). Nothing here i
 
 from curate.pipeline.steps import (
     GenerationPlan,
+    PipelineResult,
     build_recipe,
     check_cache,
     check_shard,
@@ -24,6 +25,7 @@ from curate.pipeline.steps import (
 
 __all__ = [
     "GenerationPlan",
+    "PipelineResult",
     "build_recipe",
     "check_cache",
     "check_shard",

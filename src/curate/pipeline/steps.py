@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,24 @@ from curate.recipes.run import Published, run_recipe
 from curate.store import DatasetVersion, Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    """What a recipe's flow run produced: the refs it published, rows, funnels per stage, generation."""
+
+    checked: str  # name@version of the checked samples
+    dataset: str  # name@version of the recipe's dataset
+    rows: int
+    selection: str
+    pass_rates: str
+    funnels: dict[str, dict[str, int]]  # stage -> flat funnel (Funnel.to_dict)
+    generation: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able, without the per-worker generation reports."""
+        return {"checked": self.checked, "dataset": self.dataset, "rows": self.rows, "selection": self.selection,
+                "pass_rates": self.pass_rates, "funnel": self.funnels.get("select", {}), "funnels": self.funnels}
 
 
 def ledger_dir(spec: GenerateConfig, store: Store, name: str) -> Path:

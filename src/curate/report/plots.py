@@ -49,10 +49,11 @@ def manifests_frame(versions: Sequence[DatasetVersion]) -> pl.DataFrame:
     rows = []
     for dv in versions:
         m = dv.manifest
-        rows.append({"ref": m.ref, "kind": m.kind, "rows": m.rows, "total_in": m.funnel.get("total"),
-                     "accepted_in": m.funnel.get("accepted"), "checkpoints": ", ".join(map(str, m.source.get(
-                         "checkpoints", []))), "parents": ", ".join(m.parents), "config_hash": m.config_hash[:12],
-                     "created_at": m.created_at})
+        funnel = Funnel.from_dict(m.funnel) if m.funnel else None
+        rows.append({"ref": m.ref, "kind": m.kind, "rows": m.rows,
+                     "total_in": funnel.total if funnel else None, "accepted_in": funnel.accepted if funnel else None,
+                     "checkpoints": ", ".join(map(str, m.source.get("checkpoints", []))),
+                     "parents": ", ".join(m.parents), "config_hash": m.config_hash[:12], "created_at": m.created_at})
     return pl.DataFrame(rows)
 
 

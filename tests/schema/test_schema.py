@@ -27,10 +27,10 @@ def test_arrow_schema_carries_name_and_version() -> None:
 
 def test_every_reason_code_is_prefixed_and_explained() -> None:
     codes = reason_codes()
-    assert "format.truncated" in codes and "input.invalid_json" in codes
+    assert "format.truncated" in codes and "input.invalid_json" in codes and "select.over_k" in codes
     for code, meaning in codes.items():
         prefix = code.split(".")[0]
-        assert prefix in {*check_decls(), "input"}, code
+        assert prefix in {*check_decls(), "input", "select"}, code
         assert meaning.strip(), code
 
 

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 from curate import Store, table
 from curate.testing.example_store import CHECKPOINTS, build_example_store, discover_refs, make_samples, problems
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture(scope="module")

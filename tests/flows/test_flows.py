@@ -42,9 +42,9 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
     home = tmp_path / "store"
     recipe = _recipe(tmp_path, tiny_checkpoint)
     first = rejection_sampling(recipe_path=str(recipe), home=str(home))
-    assert first["checked"] == "rs_checked@1" and first["dataset"] == "rs@1"
-    assert first["generation"][0]["shards_written"] == 3
-    assert set(first["funnels"]) == {"checks", "dedup", "judge", "select"}
+    assert first.checked == "rs_checked@1" and first.dataset == "rs@1"
+    assert first.generation[0]["shards_written"] == 3
+    assert set(first.funnels) == {"checks", "dedup", "judge", "select"}
     store = Store(home)
     checked = store.get("rs_checked").scan().collect()
     # The random tiny model can emit a NUL: such a row is quarantined, never silently lost.
@@ -53,8 +53,8 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
     assert store.get("rs").manifest.parents == ("rs_checked@1",)
     # A second run resumes on the ledger: no shard is generated again, and a new version is published.
     second = rejection_sampling(recipe_path=str(recipe), home=str(home))
-    assert second["generation"][0]["shards_written"] == 0 and second["generation"][0]["shards_skipped"] == 3
-    assert second["dataset"] == "rs@2"
+    assert second.generation[0]["shards_written"] == 0 and second.generation[0]["shards_skipped"] == 3
+    assert second.dataset == "rs@2"
 
 
 def test_dask_task_runner_fans_out_shards(harness: None, tiny_checkpoint: Path, tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_dask_task_runner_fans_out_shards(harness: None, tiny_checkpoint: Path, 
                                             "dashboard_address": None})
     flow = rejection_sampling.with_options(task_runner=runner)
     out = flow(recipe_path=str(_recipe(tmp_path, tiny_checkpoint, "dk")), home=str(tmp_path / "store"), workers=2)
-    written = sorted(g["shards_written"] for g in out["generation"])
+    written = sorted(g["shards_written"] for g in out.generation)
     assert written == [1, 2]  # shards 0, 2 on worker 0 and shard 1 on worker 1
     m = Store(tmp_path / "store").get("dk_checked").manifest
     assert m.rows + m.extra["bad_rows"] == 12
