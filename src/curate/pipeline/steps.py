@@ -15,9 +15,9 @@ from typing import Any
 
 import polars as pl
 
+from curate.checks.cached import ShardDone, ShardJob, run_shard
 from curate.checks.funnel import Funnel
 from curate.checks.registry import build_checks
-from curate.checks.cached import ShardDone, ShardJob, run_shard
 from curate.checks.runner import (
     CheckReport,
     ShardOptions,
