@@ -66,6 +66,8 @@ def traces(path: Path, n: int) -> None:
 def bench_check(args: argparse.Namespace, work: Path) -> None:
     import polars as pl
 
+    if args.against:
+        return compare_check(args, work)
     inp = work / "traces.jsonl"
     traces(inp, args.samples)
     n = args.samples
@@ -95,6 +97,35 @@ def bench_check(args: argparse.Namespace, work: Path) -> None:
     w, _, rep = run([*CURATE, "check", str(inp), "--out", str(work / "b.parquet"), "--cache-dir", str(cache),
                      "--json"])
     print(f"warm rerun (every piece cached): {w:.1f}s, {n / w:,.0f} samples/s; computed {rep['shards']['computed']}")
+
+
+def compare_check(args: argparse.Namespace, work: Path) -> None:
+    """Interleaved runs of another checkout's ``curate check`` (``--against SRC``: the named baseline,
+    e.g. ``git archive house src flows schemas``) and this one at 1 and 2 workers, same input."""
+    import os
+
+    inp = work / "traces.jsonl"
+    traces(inp, args.samples)
+    n = args.samples
+    env_base = {**os.environ, "PYTHONPATH": str(Path(args.against).resolve())}
+    times: dict[str, list[float]] = {"baseline": [], "1 worker": [], "2 workers": []}
+    for _ in range(args.repeat):
+        for name in times:
+            cmd = [*CURATE, "check", str(inp), "--out", str(work / "o.parquet"), "--json"]
+            if name != "baseline":
+                cmd += ["--no-cache", "--workers", name[0]]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env_base if name == "baseline" else None)
+            times[name].append(time.perf_counter() - t0)
+    b = statistics.median(times["baseline"])
+    print(f"baseline curate check at {args.against} (unsharded streaming engine): {n / b:,.0f} samples/s "
+          f"({', '.join(f'{x:.1f}s' for x in times['baseline'])})")
+    for name in ("1 worker", "2 workers"):
+        w = statistics.median(times[name])
+        runs = ", ".join(f"{x:.1f}s" for x in times[name])
+        print(f"curate check (sharded), {name}: {n / w:,.0f} samples/s ({runs}); RATIO vs baseline {b / w:.2f}x")
+        result(f"check (all default checks, {name})", f"{n:,} x 8 KB R1-style traces", n / w, n / b, "samples/s",
+               "curate check on the house branch (unsharded)")
 
 
 def corpus(path: Path, n: int, words: int) -> None:
@@ -177,6 +208,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[250_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--against", default=None, help="check: a src folder of another checkout (the baseline)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss}[args.what](args, Path(d))
