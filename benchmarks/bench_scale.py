@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py check  --samples 20000           # every default check, 1 and 2 workers
     python benchmarks/bench_scale.py dedup  --docs 150000 --words 300 # curate dedup vs a datasketch loop
     python benchmarks/bench_scale.py rss    --rows 250000 1000000     # peak RSS does not grow with the input
+    python benchmarks/bench_scale.py capacity --samples 2000 --bytes 20000  # core-seconds per stage -> hours
 
 check: clean R1-style traces of ~8 KB (curate.testing.traces) as JSONL; ``curate check`` with every
 default check (cold: --no-cache; then a warm rerun that finds every piece cached). Baseline: the same
@@ -198,9 +199,59 @@ def bench_rss(args: argparse.Namespace, work: Path) -> None:
         inp.unlink()
 
 
+def bench_capacity(args: argparse.Namespace, work: Path) -> None:
+    """CPU-seconds per sample of each stage on ``--bytes`` traces, in this process, one stage at a time
+    (process CPU time counts every thread: core-seconds, what a cluster is sized by; it moves far less
+    than wall time on a shared machine), then hours and memory for 10M and 100M samples."""
+    import polars as pl
+
+    from curate.checks.cached import read_shard
+    from curate.checks.registry import build_checks
+    from curate.checks.shards import plan_shards
+    from curate.dedup import DedupCheck
+    from curate.io.rows import ReadConfig
+
+    inp = work / "traces.jsonl"
+    from curate.testing.traces import make_trace
+
+    rng = random.Random(1)
+    with inp.open("wb") as f:
+        for i in range(args.samples):
+            f.write(orjson.dumps({"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?",
+                                  "response": make_trace(rng, args.bytes), "reference": "42"}) + b"\n")
+    shards = plan_shards([inp], 1 << 40)
+    c0 = time.process_time()
+    df, _ = read_shard(shards[0], ReadConfig())
+    cpu = {"read (JSONL parse)": time.process_time() - c0}
+    for check in build_checks(None):
+        if check.scope != "row":
+            continue
+        check.run(df.head(64))  # warm: models loaded, pools started
+        c0 = time.process_time()
+        for lo in range(0, df.height, 8192):
+            check.run(df.slice(lo, 8192))
+        cpu[check.name] = time.process_time() - c0
+    c0 = time.process_time()
+    DedupCheck().run(df.select("sample_id", "prompt_id", "response").with_columns(pl.lit(True).alias("accepted")))
+    cpu["dedup (signatures + LSH)"] = time.process_time() - c0
+    n = df.height
+    print(f"{n:,} samples of ~{args.bytes / 1000:.0f} KB; CPU-seconds in this process (all its threads; the math "
+          f"and code checks' worker processes are not counted, so those two read low)")
+    total = 0.0
+    for name, sec in cpu.items():
+        total += sec
+        print(f"  {name:28s} {n / sec:>9,.0f} samples per core-second")
+    print(f"  {'all of the above':28s} {n / total:>9,.0f} samples per core-second")
+    for samples in (10_000_000, 100_000_000):
+        core_h = samples * total / n / 3600
+        print(f"{samples:>12,} samples: {core_h:,.1f} core-hours -> " + ", ".join(
+            f"{core_h / w:,.1f} h on {w} workers" for w in (8, 32, 128)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["check", "dedup", "rss"])
+    ap.add_argument("what", choices=["check", "dedup", "rss", "capacity"])
+    ap.add_argument("--bytes", type=int, default=20_000, help="capacity: sample size")
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--docs", type=int, default=150_000)
     ap.add_argument("--words", type=int, default=300)
@@ -211,7 +262,8 @@ def main() -> None:
     ap.add_argument("--against", default=None, help="check: a src folder of another checkout (the baseline)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
-        {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss}[args.what](args, Path(d))
+        what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "capacity": bench_capacity}
+        what[args.what](args, Path(d))
 
 
 if __name__ == "__main__":
