@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.checks.base import REASONS, add_reasons
@@ -27,7 +28,7 @@ from curate.checks.cached import ShardCache
 from curate.checks.shards import DEFAULT_SHARD_BYTES, _h, plan_shards
 from curate.dedup.core import DedupConfig
 from curate.dedup.index import DedupIndex
-from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, read_rows, resolve, sig_key, sign_shard
+from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, resolve, sig_key, sign_shard
 from curate.io.files import commit_file
 
 CODES = ("dedup.exact", "dedup.near", "dedup.seen")
@@ -59,7 +60,8 @@ def mark_shard(job: DedupJob) -> StageDone:
     if part.exists():
         done.rows = pq_rows(part)
         return done
-    df, _ = read_rows(job.shard, cfg.text_column, job.sample_shaped)
+    cache = ShardCache(job.work)
+    df = cache.load("parsed", key)
     n = df.height
     marks = pl.scan_parquet(run / "marks.parquet").slice(job.offset, n).collect()
     out = df.with_columns(marks.get_columns())
@@ -67,7 +69,6 @@ def mark_shard(job: DedupJob) -> StageDone:
     seen_ds: list[str | None] = [None] * n
     seen_id: list[str | None] = [None] * n
     if cfg.index_dir and n:
-        cache = ShardCache(job.work)
         index = DedupIndex(cfg.index_dir, cfg.index_params()).load()
         facts = pl.read_parquet(cache.path("rows", key), columns=["exact_raw"])
         sig = np.load(cache.path("sigs", key, ".npy"))
@@ -77,6 +78,8 @@ def mark_shard(job: DedupJob) -> StageDone:
                            pl.Series("dedup_seen_sample_id", seen_id, pl.String))
     codes["dedup.seen"] = pl.col("dedup_seen_in").is_not_null()
     out = add_reasons(out, codes).drop("_exact", "_near")
+    if not out.width or not n:
+        out = pl.DataFrame({REASONS: pl.Series([], dtype=pl.List(pl.String))})
     ShardCache._atomic(part, lambda p: out.write_parquet(p, compression="lz4", statistics=False))
     done.rows, done.computed = n, True
     done.seconds = time.perf_counter() - t0
@@ -131,22 +134,30 @@ def vars_of(cfg: DedupConfig) -> dict[str, Any]:
 
 
 def _write_output(run: Path, n_parts: int, out: Path, drop: bool, rep: DedupReport) -> None:
+    """Stream the parts into ``out`` (atomically), counting codes; with ``drop``, only kept rows."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     writer: pq.ParquetWriter | None = None
+    dedup = pl.col(REASONS).list.eval(pl.element().str.starts_with("dedup.")).list.any()
+    parts = [run / "out" / f"part-{i:06d}.parquet" for i in range(n_parts)]
+    # Shards can differ in which columns they have or in a column that is all null in one: one schema.
+    schema = pa.unify_schemas([pq.read_schema(p) for p in parts if pq_rows(p)] or [pa.schema([])],
+                              promote_options="permissive")
     try:
-        for i in range(n_parts):
-            df = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet")
+        for part in parts:
+            df = pl.read_parquet(part)
             if not df.height:
                 continue
-            dup = df[REASONS].list.eval(pl.element().str.starts_with("dedup.")).list.any()
+            dup = df.select(dedup)[REASONS]
             rep.rows += df.height
             rep.kept += int((~dup).sum())
-            for codes in df[REASONS].to_list():
-                rep.counts.update(c for c in codes if c.startswith("dedup."))
+            codes = df.select(pl.col(REASONS).explode()).filter(pl.col(REASONS).str.starts_with("dedup."))
+            rep.counts.update(dict(codes[REASONS].value_counts().iter_rows()))
             if drop:
                 df = df.filter(~dup)
             table = df.to_arrow()
+            table = pa.table([table[f.name] if f.name in table.column_names else pa.nulls(len(table), f.type)
+                              for f in schema], schema=schema.remove_metadata()) if table.schema != schema else table
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", compression_level=1)
             writer.write_table(table.cast(writer.schema))

@@ -2,7 +2,8 @@
 
 1. **signatures** (per shard, in parallel): read the shard, sketch it (MinHash + exact key), write its
    band table (``bands/<key>.parquet``: band_id, band_hash, row), its signatures (``sigs/<key>.npy``)
-   and its per-row facts (``rows/<key>.parquet``: id, keep-rule keys, exact keys). The key hashes the
+   its per-row facts (``rows/<key>.parquet``: id, keep-rule keys, exact keys) and its parsed rows
+   (``parsed/<key>.parquet``, so the input is parsed once). The key hashes the
    shard's bytes, the dedup settings that change signatures and the code, so a finished shard is reused.
 2. **buckets**: DuckDB groups every shard's band table by (band, hash) under a memory limit, spilling to
    disk, and writes the candidate edges (chain + star per bucket) to ``edges.parquet``.
@@ -124,10 +125,7 @@ def sign_shard(job: DedupJob) -> StageDone:
     t0, key, cache = time.perf_counter(), sig_key(job), ShardCache(job.work)
     done = StageDone(job.shard.index, key)
     if cache.has("rows", key):
-        meta = pl.read_parquet_schema(cache.path("rows", key))  # cheap: the row count is in the footer
-        import pyarrow.parquet as pq
-
-        done.rows = int(pq.ParquetFile(cache.path("rows", key)).metadata.num_rows) if meta else 0
+        done.rows = pq_rows(cache.path("rows", key))  # the footer has it
         return done
     cfg = job.cfg
     df, done.bad = read_rows(job.shard, cfg.text_column, job.sample_shaped)
@@ -150,6 +148,7 @@ def sign_shard(job: DedupJob) -> StageDone:
     path = cache.path("sigs", key, ".npy")
     cache._atomic(path, lambda p: np.save(p.open("wb"), sig))
     cache.put("bands", key, bands)
+    cache.put("parsed", key, df)  # stage 4 reads the rows from here: the input is parsed once
     cache.put("rows", key, facts)  # written last: it marks the shard done
     done.rows, done.computed = n, True
     done.seconds = time.perf_counter() - t0
