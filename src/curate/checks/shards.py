@@ -23,6 +23,7 @@ import xxhash
 from curate.io.rules import InputError, ReadConfig
 
 DEFAULT_SHARD_BYTES = 64 << 20
+DEFAULT_SHARD_ROWS = 100_000
 _CHUNK = 8 << 20
 _JSONL = (".jsonl", ".json", ".ndjson")
 _PARQUET = (".parquet", ".pq")
@@ -75,6 +76,30 @@ def _cuts(f: Any, size: int, shard_bytes: int) -> list[int]:
     return cuts
 
 
+def _row_cuts(f: Any, cuts: list[int], shard_rows: int) -> list[int]:
+    """``cuts`` with more cuts inserted so that no span holds more than ``shard_rows`` lines."""
+    out = [0]
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        f.seek(lo)
+        pos, seen = lo, 0
+        while pos < hi:
+            chunk = f.read(min(_CHUNK, hi - pos))
+            if not chunk:
+                break
+            i = 0
+            while seen + chunk.count(b"\n", i) >= shard_rows:  # the cut falls in this chunk
+                for _ in range(shard_rows - seen):
+                    i = chunk.index(b"\n", i) + 1
+                if pos + i < hi:
+                    out.append(pos + i)
+                seen = 0
+            seen += chunk.count(b"\n", i)
+            pos += len(chunk)
+        if out[-1] != hi:
+            out.append(hi)
+    return out
+
+
 def _hash_spans(f: Any, cuts: list[int]) -> list[tuple[str, int]]:
     """(digest, newlines) of each span between consecutive cuts."""
     out = []
@@ -92,8 +117,11 @@ def _hash_spans(f: Any, cuts: list[int]) -> list[tuple[str, int]]:
     return out
 
 
-def plan_shards(inputs: Sequence[str | Path], shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[Shard]:
-    """The shards of ``inputs``, in input order. Raises InputError for an input that cannot be read."""
+def plan_shards(inputs: Sequence[str | Path], shard_bytes: int = DEFAULT_SHARD_BYTES,
+                shard_rows: int = DEFAULT_SHARD_ROWS) -> list[Shard]:
+    """The shards of ``inputs``, in input order: JSONL slices of at most about ``shard_bytes`` and at most
+    ``shard_rows`` lines (tiny rows must not make a shard huge in rows). Raises InputError for an input
+    that cannot be read."""
     shards: list[Shard] = []
     for p in inputs:
         path = Path(p)
@@ -111,7 +139,7 @@ def plan_shards(inputs: Sequence[str | Path], shard_bytes: int = DEFAULT_SHARD_B
                     ((digest, _),) = _hash_spans(f, [0, size])
                     shards.append(Shard(len(shards), str(p), "parquet", 0, size, 1, digest))
                     continue
-                cuts = _cuts(f, size, max(1, shard_bytes))
+                cuts = _row_cuts(f, _cuts(f, size, max(1, shard_bytes)), max(1, shard_rows))
                 line = 1
                 for (lo, hi), (digest, lines) in zip(zip(cuts[:-1], cuts[1:], strict=True),
                                                      _hash_spans(f, cuts), strict=True):

@@ -70,12 +70,11 @@ def shingle_hashes(tokens: np.ndarray, counts: np.ndarray, ngram: int) -> tuple[
     short = np.flatnonzero((counts > 0) & (counts < ngram))
     if len(short):  # recompute the lone shingle of short documents from their own words only
         first = np.cumsum(n_sh) - n_sh
-        for d in short.tolist():
-            acc = np.uint64(0)
-            with np.errstate(over="ignore"):
-                for t in tokens[starts[d] : starts[d] + counts[d]]:
-                    acc = acc * _K + t
-            out[first[d]] = acc
+        acc = np.zeros(len(short), dtype=np.uint64)
+        for j in range(ngram - 1):  # Horner over each short document's words, all documents at once
+            live = counts[short] > j
+            acc[live] = acc[live] * _K + tokens[starts[short[live]] + j]
+        out[first[short]] = acc
     return mix64(out), n_sh
 
 
