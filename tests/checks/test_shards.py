@@ -134,3 +134,17 @@ def test_resume_after_kill_9_recomputes_only_the_missing_shards(tmp_path: Path) 
     assert all(done[i] == ["read", "format", "mark"] for i in range(dead + 1, n))
     run(inp, tmp_path / "fresh.parquet", None, checks)
     assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
+
+
+def test_repeated_ids_across_shards_go_to_the_quarantine_but_derived_ids_do_not(tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    with inp.open("wb") as f:
+        for i in range(200):  # the same text twice without ids (dedup's business), then a given id repeated
+            f.write(orjson.dumps({"prompt": "q", "response": f"<think>x</think> same {i % 100}"}) + b"\n")
+        for i in range(100):
+            f.write(orjson.dumps({"prompt": "q", "sample_id": f"s{i % 60}", "response": f"r {i}"}) + b"\n")
+    report = run(inp, tmp_path / "out.parquet", None, [FormatCheck()])
+    assert len(report.shards) > 3
+    assert report.read.bad_by_reason == {"input.duplicate_id": 40}
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert out.height == 260 and "_given_sample_id" not in out.columns

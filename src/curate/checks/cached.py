@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,12 @@ import orjson
 import polars as pl
 
 from curate.checks.base import REASONS, Check, ensure_reasons
-from curate.checks.shards import Shard, check_key, read_key
+from curate.checks.shards import DEFAULT_SHARD_BYTES, Shard, check_key, plan_shards, read_key
 from curate.io.rows import BadRow, ReadConfig, fill_ids
 from curate.schema import table
 
 ADDED = "_added_reasons"
+GIVEN = "_given_sample_id"  # the input's own sample_id (null where curate derived it from the content)
 
 
 class ShardCache:
@@ -102,7 +103,8 @@ def read_shard(shard: Shard, options: ReadConfig) -> tuple[pl.DataFrame, list[Ba
         frames = list(jsonl_batches(path, schema, options, bad.append, span=shard.span))
     df = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
     if df.height:
-        df = ensure_reasons(fill_ids(df))
+        given = df["sample_id"].cast(pl.String) if "sample_id" in df.columns else pl.lit(None, pl.String)
+        df = ensure_reasons(fill_ids(df)).with_columns(given.alias(GIVEN))
     return df, bad
 
 
@@ -185,3 +187,31 @@ def shard_frames(dones: Sequence[ShardDone], checks: Sequence[Check[Any]],
         base = store.load("read", d.read_key)
         parts = [store.load(c.name, d.keys[c.name]) for c in checks] if base.height else []
         yield combine(base, parts), bad
+
+
+Executor = Callable[[Sequence[ShardJob]], Iterator[ShardDone]]
+
+
+def local_executor(jobs: Sequence[ShardJob]) -> Iterator[ShardDone]:
+    """Shards one after the other in this process (the caller prefetches one ahead in a thread)."""
+    for job in jobs:
+        yield run_shard(job)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOptions:
+    """How inputs are cut and where finished pieces are kept (``cache=None``: a scratch folder beside
+    the output, removed afterwards, so nothing is reused), and what runs the shards."""
+
+    shard_bytes: int = DEFAULT_SHARD_BYTES
+    cache: str | Path | None = None
+    executor: Executor | None = None
+
+
+def plan_check_jobs(inputs: Sequence[str | Path], checks: Sequence[Check[Any]], cache: str | Path, *,
+                    read_options: ReadConfig | None = None,
+                    shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[ShardJob]:
+    """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
+    row_checks = tuple(c for c in checks if c.scope == "row")
+    opts = read_options or ReadConfig()
+    return [ShardJob(s, row_checks, str(cache), opts) for s in plan_shards(inputs, shard_bytes)]

@@ -25,9 +25,16 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from curate.checks.base import REASONS, Check, finalize
-from curate.checks.cached import ShardDone, ShardJob, run_shard, shard_frames
+from curate.checks.cached import (
+    GIVEN,
+    ShardDone,
+    ShardJob,
+    ShardOptions,
+    local_executor,
+    plan_check_jobs,
+    shard_frames,
+)
 from curate.checks.funnel import Funnel
-from curate.checks.shards import DEFAULT_SHARD_BYTES, plan_shards
 from curate.errors import RunFailed
 from curate.io.files import commit_file
 from curate.io.rows import BadRow, ReadConfig, ReadStats
@@ -100,6 +107,15 @@ class RepeatedIds:
             else:
                 on_bad(BadRow(file, line, "input.duplicate_id", f"sample_id {sid!r} repeats an earlier row's", ""))
         return batch if all(keep) else batch.filter(pl.Series(keep))
+
+
+def _drop_repeated_ids(repeated: RepeatedIds, df: pl.DataFrame, on_bad: Callable[[BadRow], None]) -> pl.DataFrame:
+    """Repeated ``sample_id``s the input gave (not those derived from content) go to the quarantine."""
+    if GIVEN not in df.columns:
+        return df
+    probe = df.select(pl.col(GIVEN).alias("sample_id"), "input_line", "input_file").with_row_index("_i")
+    kept = repeated.drop_repeated(probe, on_bad)
+    return (df if kept.height == df.height else df[kept["_i"]]).drop(GIVEN)
 
 
 def quarantine_path(out: Path) -> Path:
@@ -181,34 +197,6 @@ class BackgroundWriter:
             raise self._error
 
 
-Executor = Callable[[Sequence[ShardJob]], Iterator[ShardDone]]
-
-
-def local_executor(jobs: Sequence[ShardJob]) -> Iterator[ShardDone]:
-    """Shards one after the other in this process (the caller prefetches one ahead in a thread)."""
-    for job in jobs:
-        yield run_shard(job)
-
-
-@dataclass(frozen=True, slots=True)
-class ShardOptions:
-    """How inputs are cut and where finished pieces are kept (``cache=None``: a scratch folder beside
-    the output, removed afterwards, so nothing is reused), and what runs the shards."""
-
-    shard_bytes: int = DEFAULT_SHARD_BYTES
-    cache: str | Path | None = None
-    executor: Executor | None = None
-
-
-def plan_check_jobs(inputs: Sequence[str | Path], checks: Sequence[Check[Any]], cache: str | Path, *,
-                    read_options: ReadConfig | None = None,
-                    shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[ShardJob]:
-    """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
-    row_checks = tuple(c for c in checks if c.scope == "row")
-    opts = read_options or ReadConfig()
-    return [ShardJob(s, row_checks, str(cache), opts) for s in plan_shards(inputs, shard_bytes)]
-
-
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
                 read_options: ReadConfig | None = None, max_bad_fraction: float | None = None,
                 progress: Progress | None = None, shards: ShardOptions | None = None) -> CheckReport:
@@ -283,7 +271,7 @@ def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str
                         on_bad(row)
                     if not checked.height:
                         continue
-                    checked = finalize(repeated.drop_repeated(checked, on_bad))
+                    checked = finalize(_drop_repeated_ids(repeated, checked, on_bad))
                     if not corpus_checks:
                         report.funnel += Funnel.from_frame(checked)
                     writer.write(checked)

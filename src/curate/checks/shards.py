@@ -168,12 +168,13 @@ def source_version(*objs: Any) -> str:
 def read_key(shard: Shard, options: ReadConfig, table_version: str) -> str:
     """What reading a shard yields depends on its bytes, its name and first line (they are in the
     rows), the read options that change rows, the table and the reader's code."""
+    import curate.checks.cached
     import curate.io.jsonl
     import curate.io.parquet
     import curate.io.rows
     import curate.io.rules
 
-    code = source_version(curate.io.jsonl, curate.io.parquet, curate.io.rows, curate.io.rules)
+    code = source_version(curate.io.jsonl, curate.io.parquet, curate.io.rows, curate.io.rules, curate.checks.cached)
     return _h("read", shard.digest, shard.kind, shard.path, shard.first_line, options.max_line_bytes,
               list(options.required), table_version, code)
 
