@@ -13,7 +13,7 @@ import resource
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows,
 from curate.io.files import commit_file
 
 CODES = ("dedup.exact", "dedup.near", "dedup.seen")
+MARK_COLUMNS = ["dedup_cluster_id", "dedup_cluster_size", "dedup_kept_sample_id", "dedup_max_jaccard",
+                "dedup_seen_in", "dedup_seen_sample_id", REASONS]
 
 
 @dataclass(slots=True)
@@ -78,8 +80,8 @@ def mark_shard(job: DedupJob) -> StageDone:
                            pl.Series("dedup_seen_sample_id", seen_id, pl.String))
     codes["dedup.seen"] = pl.col("dedup_seen_in").is_not_null()
     out = add_reasons(out, codes).drop("_exact", "_near")
-    if not out.width or not n:
-        out = pl.DataFrame({REASONS: pl.Series([], dtype=pl.List(pl.String))})
+    # Only what dedup adds is kept here (small); the output joins it to the parsed rows shard by shard.
+    out = out.select(MARK_COLUMNS) if n else pl.DataFrame({REASONS: pl.Series([], dtype=pl.List(pl.String))})
     ShardCache._atomic(part, lambda p: out.write_parquet(p, compression="lz4", statistics=False))
     done.rows, done.computed = n, True
     done.seconds = time.perf_counter() - t0
@@ -117,7 +119,7 @@ def dedup_files(inputs: Sequence[str | Path], out: str | Path, cfg: DedupConfig,
     rep.stages["marks"] = time.perf_counter() - t
     rep.computed["marks"] = sum(d.computed for d in marked)
     t = time.perf_counter()
-    _write_output(run, len(jobs), out, drop, rep)
+    _write_output(run, work, keys, out, drop, rep)
     rep.stages["write"] = time.perf_counter() - t
     if record_as and cfg.index_dir:
         _record(run, work, keys, cfg, record_as)
@@ -133,21 +135,31 @@ def vars_of(cfg: DedupConfig) -> dict[str, Any]:
     return {k: v for k, v in asdict(cfg).items() if k not in ("threads", "batch_docs")}
 
 
-def _write_output(run: Path, n_parts: int, out: Path, drop: bool, rep: DedupReport) -> None:
-    """Stream the parts into ``out`` (atomically), counting codes; with ``drop``, only kept rows."""
+def _output_frames(run: Path, work: Path, keys: Sequence[str]) -> Iterator[pl.DataFrame]:
+    """Each shard's parsed rows with the dedup columns of stage 4 (as ``find_duplicates`` adds them)."""
+    cache = ShardCache(work)
+    for i, key in enumerate(keys):
+        marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet")
+        if not marks.height:
+            continue
+        df = cache.load("parsed", key)
+        yield df.drop([c for c in MARK_COLUMNS if c in df.columns]).hstack(marks)
+
+
+def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: bool, rep: DedupReport) -> None:
+    """Stream the shards into ``out`` (atomically), counting codes; with ``drop``, only kept rows."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     writer: pq.ParquetWriter | None = None
     dedup = pl.col(REASONS).list.eval(pl.element().str.starts_with("dedup.")).list.any()
-    parts = [run / "out" / f"part-{i:06d}.parquet" for i in range(n_parts)]
+    cache = ShardCache(work)
+    parts = [(cache.path("parsed", k), run / "out" / f"part-{i:06d}.parquet") for i, k in enumerate(keys)]
     # Shards can differ in which columns they have or in a column that is all null in one: one schema.
-    schema = pa.unify_schemas([pq.read_schema(p) for p in parts if pq_rows(p)] or [pa.schema([])],
-                              promote_options="permissive")
+    schemas = [pa.unify_schemas([pq.read_schema(a).remove_metadata(), pq.read_schema(b).remove_metadata()],
+                                promote_options="permissive") for a, b in parts if pq_rows(b)]
+    schema = pa.unify_schemas(schemas or [pa.schema([])], promote_options="permissive")
     try:
-        for part in parts:
-            df = pl.read_parquet(part)
-            if not df.height:
-                continue
+        for df in _output_frames(run, work, keys):
             dup = df.select(dedup)[REASONS]
             rep.rows += df.height
             rep.kept += int((~dup).sum())
@@ -181,9 +193,11 @@ def _record(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, tag: s
     cache = ShardCache(work)
     ids, sigs, exact = [], [], []
     for i, k in enumerate(keys):
-        part = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet", columns=["sample_id", REASONS]
-                               ) if "sample_id" in pq.read_schema(run / "out" / f"part-{i:06d}.parquet").names else None
-        if part is None or not part.height:
+        marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet", columns=[REASONS])
+        if not marks.height or "sample_id" not in pq.read_schema(cache.path("parsed", k)).names:
+            continue
+        part = pl.read_parquet(cache.path("parsed", k), columns=["sample_id"]).hstack(marks)
+        if not part.height:
             continue
         keep = (~part[REASONS].list.eval(pl.element().str.starts_with("dedup.")).list.any()).to_numpy()
         ids.append(part["sample_id"].filter(pl.Series(keep)))
