@@ -56,7 +56,7 @@ class DedupReport:
 def mark_shard(job: DedupJob) -> StageDone:
     """Stage 4 for one shard: its rows with their dedup columns and codes -> ``<run>/out/part-<i>``."""
     t0 = time.perf_counter()
-    run, cfg, key = Path(job.run), job.cfg, sig_key(job)
+    run, cfg, key = Path(job.run), job.cfg, job.key or sig_key(job)
     part = run / "out" / f"part-{job.shard.index:06d}.parquet"
     done = StageDone(job.shard.index, key)
     if part.exists():
@@ -114,7 +114,8 @@ def dedup_files(inputs: Sequence[str | Path], out: str | Path, cfg: DedupConfig,
     rep.stages.update(res.seconds)
     offsets = np.concatenate([[0], np.cumsum([d.rows for d in signed])])
     t = time.perf_counter()
-    marked = list(fan(mark_shard, [replace(j, offset=int(offsets[i]), run=str(run)) for i, j in enumerate(jobs)],
+    marked = list(fan(mark_shard, [replace(j, offset=int(offsets[i]), run=str(run), key=keys[i])
+                                   for i, j in enumerate(jobs)],
                       "marks"))
     rep.stages["marks"] = time.perf_counter() - t
     rep.computed["marks"] = sum(d.computed for d in marked)

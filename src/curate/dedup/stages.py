@@ -58,6 +58,7 @@ class DedupJob:
     sample_shaped: bool
     offset: int = 0  # the shard's first document number (stage 4)
     run: str = ""  # the run folder (stage 4)
+    key: str = ""  # the shard's stage-1 key (stage 4: taken from stage 1, never recomputed mid-run)
 
 
 @dataclass(slots=True)
