@@ -203,9 +203,11 @@ def resolve(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, memory
         jac = np.ones(len(uv))
         near = np.flatnonzero(~is_exact)
         sigs = [np.load(cache.path("sigs", k, ".npy"), mmap_mode="r") for k in keys]
-        for i in range(0, len(near), 1 << 16):  # verify in chunks: per worker memory stays bounded
-            p = uv[near[i : i + 1 << 16]]
-            jac[near[i : i + 1 << 16]] = (_gather(sigs, offsets, p[:, 0]) == _gather(sigs, offsets, p[:, 1])).mean(1)
+        step = 1 << 16
+        for i in range(0, len(near), step):  # verify in chunks: memory stays bounded
+            chunk = near[i : i + step]
+            p = uv[chunk]
+            jac[chunk] = (_gather(sigs, offsets, p[:, 0]) == _gather(sigs, offsets, p[:, 1])).mean(1)
         ok = is_exact | ((jac >= cfg.threshold) if cfg.near else np.zeros(len(uv), bool))
         max_j = np.zeros(n)
         considered = is_exact | cfg.near
