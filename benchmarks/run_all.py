@@ -25,6 +25,9 @@ SUITE: list[tuple[str, list[str], list[str]]] = [
     ("bench_quality.py", [], ["--quick"]),
     ("bench_dedup.py", [], ["--quick"]),
     ("bench_generate.py", [], ["--quick"]),
+    ("bench_scale.py", ["dedup"], ["dedup", "--docs", "30000", "--repeat", "1"]),
+    ("bench_scale.py", ["check", "--repeat", "2"], ["check", "--samples", "4000", "--repeat", "1"]),
+    ("bench_scale.py", ["rss"], ["rss", "--rows", "50000", "200000"]),
 ]
 
 

@@ -33,7 +33,9 @@ def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options:
     work = ledger / "checks" / plan.params_hash
     work.mkdir(parents=True, exist_ok=True)
     funnels: dict[str, dict[str, int]] = {}
-    funnels["checks"] = tasks.row_checks(parts, work / "rows.parquet", recipe.checks)
+    jobs = tasks.plan_row_checks(parts, recipe.checks, home)  # one task per shard, cached per (shard, check)
+    dones = [f.result() for f in tasks.submit_shards(jobs)]
+    funnels["checks"] = tasks.write_row_checks(jobs, dones, work / "rows.parquet")
     funnels["dedup"] = tasks.corpus_check("dedup", work / "rows.parquet", work / "dedup.parquet", recipe.checks)
     funnels["judge"] = tasks.corpus_check("judge", work / "dedup.parquet", work / "final.parquet", recipe.checks)
     checked = tasks.publish_checked(home, f"{recipe.name}_checked", work / "final.parquet", recipe.checks,

@@ -127,6 +127,42 @@ def row_checks(parts: list[Path], out: Path, checks: dict[str, Any]) -> dict[str
     return report.funnel.to_dict()
 
 
+@task(cache_policy=NO_CACHE)
+def plan_row_checks(parts: list[Path], checks: dict[str, Any], home: str | None) -> list[Any]:
+    return pipeline.plan_row_checks(parts, checks, pipeline.check_cache(store_for(home)))
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
+def check_shard(job: Any) -> Any:
+    # A retry (or a new flow run after kill -9) finds the pieces this shard already finished in the cache.
+    return pipeline.check_shard(job)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
+def dedup_signatures(job: Any) -> Any:
+    from curate.dedup.stages import sign_shard
+
+    return sign_shard(job)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
+def dedup_marks(job: Any) -> Any:
+    from curate.dedup.run import mark_shard
+
+    return mark_shard(job)
+
+
+
+def submit_shards(jobs: list[Any]) -> list[Any]:
+    """One task run per shard, named after it: the Prefect UI shows one task per shard."""
+    return [check_shard.with_options(task_run_name=f"check-shard-{j.shard.index:05d}").submit(j) for j in jobs]
+
+
+@task(cache_policy=NO_CACHE)
+def write_row_checks(jobs: list[Any], dones: list[Any], out: Path) -> dict[str, int]:
+    return pipeline.write_row_checks(jobs, dones, out).funnel.to_dict()
+
+
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=transient_only)
 def corpus_check(name: str, inp: Path, out: Path, checks: dict[str, Any]) -> dict[str, int]:
     return pipeline.corpus_check(name, inp, out, checks)

@@ -41,10 +41,9 @@ def test_rejection_sampling_flow_publishes_and_resumes(harness: None, tiny_check
 
     home = tmp_path / "store"
     recipe = _recipe(tmp_path, tiny_checkpoint)
+    from curate.flows.tasks import recipe_tags
     from prefect import tags
     from prefect.client.orchestration import get_client
-
-    from curate.flows.tasks import recipe_tags
 
     with tags(*recipe_tags(recipe)):  # as `curate run` calls it
         first = rejection_sampling(recipe_path=str(recipe), home=str(home))

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import os
 import queue
+import resource
+import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -21,7 +24,16 @@ import orjson
 import polars as pl
 import pyarrow.parquet as pq
 
-from curate.checks.base import REASONS, Check, ensure_reasons, finalize
+from curate.checks.base import REASONS, Check, finalize
+from curate.checks.cached import (
+    GIVEN,
+    ShardDone,
+    ShardJob,
+    ShardOptions,
+    local_executor,
+    plan_check_jobs,
+    shard_frames,
+)
 from curate.checks.funnel import Funnel
 from curate.errors import RunFailed
 from curate.io.files import commit_file, sweep_tmp_beside
@@ -29,7 +41,7 @@ from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids, read_batches
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (rows done so far, estimated total rows)
 T = TypeVar("T")
 
 
@@ -43,6 +55,8 @@ class CheckReport:
     quarantine: Path | None
     read: ReadStats = field(default_factory=ReadStats)
     funnel: Funnel = field(default_factory=Funnel)
+    shards: list[ShardDone] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -56,7 +70,19 @@ class CheckReport:
         return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
                 "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
                 "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
-                "funnel": dict(self.funnel.reasons)}
+                "funnel": dict(self.funnel.reasons), "shards": self.shard_summary(), "stages": dict(self.stages)}
+
+    def shard_summary(self) -> dict[str, Any]:
+        """Shards, and per piece (``read``, each check) how many were computed (the rest were reused)
+        and the seconds spent computing them."""
+        computed: dict[str, int] = {}
+        seconds: dict[str, float] = {}
+        for d in self.shards:
+            for k in d.computed:
+                computed[k] = computed.get(k, 0) + 1
+            for k, v in d.seconds.items():
+                seconds[k] = seconds.get(k, 0.0) + v
+        return {"n": len(self.shards), "computed": computed, "seconds": {k: round(v, 3) for k, v in seconds.items()}}
 
 
 class RepeatedIds:
@@ -83,17 +109,18 @@ class RepeatedIds:
         return batch if all(keep) else batch.filter(pl.Series(keep))
 
 
+def _drop_repeated_ids(repeated: RepeatedIds, df: pl.DataFrame, on_bad: Callable[[BadRow], None]) -> pl.DataFrame:
+    """Repeated ``sample_id``s the input gave (not those derived from content) go to the quarantine."""
+    if GIVEN not in df.columns:
+        return df
+    probe = df.select(pl.col(GIVEN).alias("sample_id"), "input_line", "input_file").with_row_index("_i")
+    kept = repeated.drop_repeated(probe, on_bad)
+    return (df if kept.height == df.height else df[kept["_i"]]).drop(GIVEN)
+
+
 def quarantine_path(out: Path) -> Path:
     """``x.parquet`` -> ``x.quarantine.jsonl`` beside it."""
     return out.with_name(out.stem + ".quarantine.jsonl")
-
-
-def apply_row_checks(df: pl.DataFrame, checks: Sequence[Check[Any]]) -> pl.DataFrame:
-    df = ensure_reasons(fill_ids(df))
-    for check in checks:
-        if check.scope == "row":
-            df = check.run(df)
-    return df
 
 
 def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -172,8 +199,36 @@ class BackgroundWriter:
 
 def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
                 read_options: ReadConfig | None = None, max_bad_fraction: float | None = None,
-                progress: Progress | None = None) -> CheckReport:
-    """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``."""
+                progress: Progress | None = None, shards: ShardOptions | None = None) -> CheckReport:
+    """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``.
+
+    Row checks run per shard (:mod:`curate.checks.cached`): each finished (shard, check) piece is kept
+    in ``shards.cache`` and reused by a later run; the pieces are then streamed, in input order, into
+    one output, and corpus checks (dedup, the judge) run over it.
+    """
+    out = Path(out)
+    sopts = shards or ShardOptions()
+    scratch = out.with_name(f".{out.name}.{os.getpid()}.shards") if sopts.cache is None else None
+    try:
+        t0 = time.perf_counter()
+        jobs = plan_check_jobs(inputs, checks, scratch or sopts.cache or "", read_options=read_options,
+                               shard_bytes=sopts.shard_bytes)
+        plan_s = time.perf_counter() - t0
+        report = write_checked(jobs, (sopts.executor or local_executor)(jobs), out, checks,
+                               max_bad_fraction=max_bad_fraction, progress=progress)
+        report.stages["plan_s"] = plan_s
+        report.stages["wall_s"] += plan_s
+        return report
+    finally:
+        if scratch is not None and scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str | Path,
+                  checks: Sequence[Check[Any]], *, max_bad_fraction: float | None = None,
+                  progress: Progress | None = None) -> CheckReport:
+    """Stream finished shards (``dones``, in any order; written in shard order) into ``out``: quarantine,
+    repeated ids, the funnel, then corpus checks. The output appears atomically."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     qpath = quarantine_path(out)
@@ -181,13 +236,15 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
     sweep_tmp_beside(qpath)
     report = CheckReport(out=out, quarantine=None)
     schema = table("checked_sample")
-    arrow_schema = schema.arrow_schema()
     stage1 = out.with_name(f".{out.name}.{os.getpid()}.pass1")
     final_tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     qtmp = qpath.with_name(f".{qpath.name}.{os.getpid()}.tmp")
-    row_checks = [c for c in checks if c.scope == "row"]
+    row_checks = tuple(c for c in checks if c.scope == "row")
     corpus_checks = sorted((c for c in checks if c.scope == "corpus"), key=lambda c: c.cost)
+    cache = jobs[0].cache if jobs else ""
+    total_bytes = sum(j.shard.nbytes for j in jobs) or 1
     qfile: BinaryIO | None = None
+    t0 = time.perf_counter()
 
     def on_bad(row: BadRow) -> None:
         nonlocal qfile
@@ -197,30 +254,45 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         report.read.bad(row)
 
     repeated = RepeatedIds()
-    first_target = final_tmp if not corpus_checks else stage1
-    writer = BackgroundWriter(first_target, schema.to_arrow, arrow_schema)
+    pending: dict[int, ShardDone] = {}
+    next_index, done_bytes, done_rows = 0, 0, 0
+    writer = BackgroundWriter(final_tmp if not corpus_checks else stage1, schema.to_arrow, schema.arrow_schema())
     try:
         try:
-            for batch in prefetch(read_batches(inputs, schema, on_bad=on_bad, options=read_options)):
-                batch = repeated.drop_repeated(batch, on_bad)
-                checked = apply_row_checks(batch, row_checks)
-                checked = finalize(checked)  # corpus checks read "accepted so far"; pass 2 finalizes again
-                if not corpus_checks:
-                    report.funnel += Funnel.from_frame(checked)
-                writer.write(checked)
-                report.read.rows_ok += batch.height
-                if progress:
-                    progress(batch.height)
+            for done in prefetch(iter(dones), depth=1):
+                report.shards.append(done)
+                done_bytes += jobs[done.index].shard.nbytes
+                done_rows += done.rows
+                if progress:  # across shards; the total is estimated from the bytes seen so far
+                    progress(done_rows, int(done_rows * total_bytes / max(done_bytes, 1)))
+                pending[done.index] = done
+                while next_index in pending:
+                    ((checked, bad),) = shard_frames([pending.pop(next_index)], row_checks, cache)
+                    next_index += 1
+                    for row in bad:
+                        on_bad(row)
+                    if not checked.height:
+                        continue
+                    checked = finalize(_drop_repeated_ids(repeated, checked, on_bad))
+                    if not corpus_checks:
+                        report.funnel += Funnel.from_frame(checked)
+                    writer.write(checked)
+                    report.read.rows_ok += checked.height
         finally:
             writer.close()
             if qfile is not None:
                 qfile.close()
+        if next_index != len(jobs):
+            raise RunFailed(f"{len(jobs) - next_index} of {len(jobs)} shards did not finish")
+        report.stages["row_checks_s"] = time.perf_counter() - t0
         total = report.read.rows_ok + report.read.rows_bad
         if max_bad_fraction is not None and total and report.read.rows_bad / total > max_bad_fraction:
             raise TooManyBadRows(f"{report.read.rows_bad} of {total} rows unreadable "
                                  f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})")
         if corpus_checks:
+            t1 = time.perf_counter()
             _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
+            report.stages["corpus_checks_s"] = time.perf_counter() - t1
         commit_file(final_tmp, out)
         if report.read.rows_bad:
             commit_file(qtmp, qpath)
@@ -231,6 +303,9 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
         for p in (stage1, final_tmp, qtmp):
             if p.exists():
                 p.unlink()
+    report.stages["wall_s"] = time.perf_counter() - t0
+    report.stages["peak_rss_mb"] = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+                                       + [d.peak_rss_mb for d in report.shards])
     return report
 
 
@@ -289,6 +364,9 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
     funnel = report.funnel.to_dict()
     extra: dict[str, Any] = {"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
+    if report.shards or report.stages:  # per-stage seconds and peak memory, for sizing the next run
+        extra["stages"] = {k: round(v, 3) for k, v in report.stages.items()}
+        extra["shards"] = report.shard_summary()
     judge_cfg = (config.get("checks") or {}).get("judge") or {}
     if judge_cfg.get("enabled"):
         from curate.judge import usage_summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -56,10 +56,27 @@ def check_command(
         typer.Option("--publish", help="Also publish the output as the next version of this dataset (kind 'checked')"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
+    shard_mb: Annotated[
+        float, typer.Option("--shard-mb", min=0.001, help="Cut JSONL inputs into shards of about this many MB")
+    ] = 64.0,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Where finished (shard, check) results are kept [<home>/cache/checks]"),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything; keep nothing")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes for the shards")] = 1,
+    dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Run shards on the Dask scheduler at this address")
+    ] = None,
 ) -> None:
-    """Run every applicable check over samples; write each readable row with its verdict."""
+    """Run every applicable check over samples; write each readable row with its verdict.
+
+    Row checks run per shard; each finished (shard, check) result is kept under a key of the shard's
+    bytes, the check's options and its code, so a rerun (after a crash, or after changing one check's
+    options) recomputes only what changed."""
     from curate.checks.registry import build_checks
-    from curate.checks.runner import check_files
+    from curate.checks.runner import CheckReport, ShardOptions, check_files
 
     cfg = load_config(config)
     checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)
@@ -70,8 +87,19 @@ def check_command(
     if publish:
         store.check_name(publish)
     opts = ReadConfig(batch_rows=batch_rows)
+    from curate.checks.cached import run_shard
+    from curate.cli._dask import run_sharded
+
+    cache = None if no_cache else (cache_dir or store.home / "cache" / "checks")
     with progress("checking", "rows", enabled=not as_json) as tick:
-        report = check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction, progress=tick)
+
+        def call(mapper: Any) -> CheckReport:
+            shards = ShardOptions(shard_bytes=int(shard_mb * (1 << 20)), cache=cache,
+                                  executor=lambda jobs: mapper(run_shard, jobs, "check"))
+            return check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
+                               progress=tick.at, shards=shards)
+
+        report = run_sharded(dask, dask_address, call, workers)
     result = report.as_dict()
     if publish:
         from curate.checks.runner import publish_checked

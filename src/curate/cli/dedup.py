@@ -5,7 +5,6 @@ Thin: reading inputs, the pure ``dedup_frame``, optionally the persistent index,
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from curate.dedup.core import DedupConfig, dedup_frame, find_duplicates, sketch_frame
+from curate.dedup.core import DedupConfig, dedup_frame
 from curate.dedup.index import DedupIndex
 
 
@@ -63,8 +62,29 @@ def dedup_command(
         str | None, typer.Option(help="Add the kept rows to --index-dir as name@version")
     ] = None,
     drop: Annotated[bool, typer.Option("--drop", help="Write only the kept rows")] = False,
+    work_dir: Annotated[
+        Path | None,
+        typer.Option("--work-dir", help="Keep every stage's output here (resumable; default: beside --out, "
+                     "removed after a successful run)"),
+    ] = None,
+    shard_mb: Annotated[float, typer.Option("--shard-mb", min=0.001, help="JSONL shard size in MB")] = 64.0,
+    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit (bucket stage)")] = "2GB",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes for the shards")] = 1,
+    dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
+    dask_address: Annotated[
+        str | None, typer.Option("--dask-address", help="Run shards on the Dask scheduler at this address")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
 ) -> None:
-    """Mark exact and near-duplicate rows (dedup.exact / dedup.near / dedup.seen)."""
+    """Mark exact and near-duplicate rows (dedup.exact / dedup.near / dedup.seen).
+
+    Four stages, each one's output on disk: signatures per shard -> band buckets -> connected
+    components -> marks per shard. A rerun with the same --work-dir resumes at the stage that was
+    interrupted; memory per worker is bounded by the shard."""
+    from curate.cli._dask import run_sharded
+    from curate.dedup.run import clean, dedup_files
+    from curate.schema import table
+
     console = Console()
     try:
         cfg = DedupConfig(
@@ -82,28 +102,31 @@ def dedup_command(
         raise typer.BadParameter(str(e)) from e
     if record_as and not index_dir:
         raise typer.BadParameter("--record-as needs --index-dir")
-    df = read_inputs(inputs, text_column)
-    index = DedupIndex(index_dir, cfg.index_params()).load() if index_dir else None
-    sig, exact = sketch_frame(df, cfg)
-    res = find_duplicates(df, cfg, sig, exact, index)
-    dup = res["reject_reasons"].list.eval(pl.element().str.starts_with("dedup.")).list.any()
-    counts = Counter(c for rs in res["reject_reasons"].to_list() for c in rs if c.startswith("dedup."))
-    written = res.filter(~dup) if drop else res
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written.write_parquet(out)
-    if record_as and index is not None:
-        keep_mask = (~dup).to_numpy()
-        ids = (
-            res["sample_id"] if "sample_id" in res.columns else pl.Series([str(i) for i in range(res.height)])
-        )
-        index.add(record_as, ids.filter(~dup), sig[keep_mask], exact[keep_mask])
-    t = Table(title=f"dedup: {res.height} rows -> {int((~dup).sum())} kept")
+    if index_dir:
+        DedupIndex(index_dir, cfg.index_params())  # a mismatched index is refused before any work
+    work = work_dir or out.with_name(f".{out.name}.dedup")
+    rep = run_sharded(dask, dask_address, lambda mapper: dedup_files(
+        inputs, out, cfg, work=work, sample_shaped=text_column in table("sample").names, drop=drop,
+        record_as=record_as, mapper=mapper, shard_bytes=int(shard_mb * (1 << 20)), memory_limit=memory_limit),
+        workers)
+    if work_dir is None:
+        clean(work)
+    if as_json:
+        import orjson
+
+        print(orjson.dumps(rep.as_dict()).decode())
+        return
+    if rep.bad_rows:
+        Console(stderr=True).print(f"[yellow]{rep.bad_rows} unreadable row(s) skipped[/]")
+    t = Table(title=f"dedup: {rep.rows} rows -> {rep.kept} kept")
     t.add_column("reason")
     t.add_column("rows", justify="right")
     for code in ("dedup.exact", "dedup.near", "dedup.seen"):
-        t.add_row(code, str(counts.get(code, 0)))
+        t.add_row(code, str(rep.counts.get(code, 0)))
     console.print(t)
-    console.print(f"wrote {written.height} rows to {out}" + (f"; indexed {record_as}" if record_as else ""))
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in rep.stages.items())
+    console.print(f"wrote {rep.written} rows to {out}" + (f"; indexed {record_as}" if record_as else ""))
+    console.print(f"stages: {stages}; peak RSS {rep.peak_rss_mb:,.0f} MB")
 
 
 __all__ = ["dedup_command", "dedup_frame", "read_inputs"]

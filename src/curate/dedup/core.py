@@ -85,19 +85,32 @@ def sketch_frame(df: pl.DataFrame, cfg: DedupConfig) -> tuple[np.ndarray, np.nda
 
 def _keep_order(df: pl.DataFrame, cfg: DedupConfig) -> np.ndarray:
     """Rank of each row as a representative (0 = best); ties go to the earlier row."""
-    keys: list[np.ndarray] = [np.arange(df.height)]  # lexsort: last key is primary
+    length = score = rejected = None
     if cfg.keep == "shortest":
-        keys.append(df[cfg.text_column].cast(pl.String).str.len_chars().fill_null(0).to_numpy())
+        length = df[cfg.text_column].cast(pl.String).str.len_chars().fill_null(0).to_numpy()
     elif cfg.keep == "best_score":
         assert cfg.score_column is not None
         if cfg.score_column not in df.columns:
             raise ConfigError(f"dedup: keep=best_score but no column {cfg.score_column!r}")
-        keys.append(-df[cfg.score_column].cast(pl.Float64).fill_null(float("-inf")).to_numpy())
+        score = df[cfg.score_column].cast(pl.Float64).fill_null(float("-inf")).to_numpy()
     if cfg.prefer_accepted and REASONS in df.columns:
-        keys.append((df[REASONS].list.len().fill_null(0).to_numpy() > 0).astype(np.int8))
+        rejected = df[REASONS].list.len().fill_null(0).to_numpy() > 0
+    return keep_rank(df.height, length, score, rejected)
+
+
+def keep_rank(n: int, length: np.ndarray | None = None, score: np.ndarray | None = None,
+              rejected: np.ndarray | None = None) -> np.ndarray:
+    """Rank as a representative: not rejected first, then higher score or shorter text, then earlier."""
+    keys: list[np.ndarray] = [np.arange(n)]  # lexsort: last key is primary
+    if length is not None:
+        keys.append(length)
+    if score is not None:
+        keys.append(-score)
+    if rejected is not None:
+        keys.append(rejected.astype(np.int8))
     order = np.lexsort(keys)
-    rank = np.empty(df.height, dtype=np.int64)
-    rank[order] = np.arange(df.height)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
     return rank
 
 

@@ -70,12 +70,11 @@ def shingle_hashes(tokens: np.ndarray, counts: np.ndarray, ngram: int) -> tuple[
     short = np.flatnonzero((counts > 0) & (counts < ngram))
     if len(short):  # recompute the lone shingle of short documents from their own words only
         first = np.cumsum(n_sh) - n_sh
-        for d in short.tolist():
-            acc = np.uint64(0)
-            with np.errstate(over="ignore"):
-                for t in tokens[starts[d] : starts[d] + counts[d]]:
-                    acc = acc * _K + t
-            out[first[d]] = acc
+        acc = np.zeros(len(short), dtype=np.uint64)
+        for j in range(ngram - 1):  # Horner over each short document's words, all documents at once
+            live = counts[short] > j
+            acc[live] = acc[live] * _K + tokens[starts[short[live]] + j]
+        out[first[short]] = acc
     return mix64(out), n_sh
 
 
@@ -105,10 +104,11 @@ def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray
     probes = rng.integers(0, k, size=(_PROBES, k))
     sub, sub_empty = sig[rows], empty[rows]
     filled, todo = sub.copy(), sub_empty.copy()
-    for t in range(_PROBES):
-        cand = sub[:, probes[t]]
-        ok = todo & ~sub_empty[:, probes[t]]
-        filled[ok] = cand[ok]
+    ok = np.empty_like(todo)
+    for t in range(_PROBES):  # copyto(where=) rather than mask indexing: 3x faster on sparse documents
+        np.logical_not(sub_empty[:, probes[t]], out=ok)
+        ok &= todo
+        np.copyto(filled, sub[:, probes[t]], where=ok)
         todo &= ~ok
         if not todo.any():
             break
@@ -117,7 +117,7 @@ def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray
         doubled = np.concatenate([idx, idx + k * (idx < 2 * k)], axis=1)
         nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k] % k
         src = np.take_along_axis(sub, nxt, axis=1)
-        filled[todo] = src[todo]
+        np.copyto(filled, src, where=todo)
     sig[rows] = filled
     return sig
 
@@ -198,7 +198,7 @@ def sketch(texts: pl.Series, *, num_perm: int = 128, ngram: int = 5, scheme: Sch
 
     if batch_docs <= 0:
         avg = float(texts.str.len_bytes().cast(pl.Float64).fill_null(0.0).sum()) / max(len(texts), 1)
-        batch_docs = int(min(50_000, max(64, 3_000_000 / max(avg, 1.0))))
+        batch_docs = int(min(4096, max(64, 3_000_000 / max(avg, 1.0))))  # tiny texts: 4k, measured faster
 
     def one(lo: int) -> tuple[np.ndarray, np.ndarray]:
         tokens, counts = token_hashes(texts.slice(lo, batch_docs))

@@ -100,33 +100,9 @@ class BandSpill:
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """(u, v) candidate pairs and whether they came from the exact key, via DuckDB (spills to disk)."""
-        con = duckdb.connect()
-        con.execute(f"SET memory_limit='{self.memory_limit}'")
-        con.execute(f"SET temp_directory='{self.dir / 'duckdb_tmp'}'")
-        con.execute("SET preserve_insertion_order=false")
         glob = str(self.dir / "bands" / "*.parquet")
-        out = self.dir / "edges.parquet"
-        con.execute(f"""
-            COPY (
-              WITH b AS (SELECT band_id, band_hash, doc FROM read_parquet('{glob}')),
-              dup AS (SELECT band_id, band_hash FROM b GROUP BY band_id, band_hash HAVING count(*) > 1),
-              m AS (SELECT b.* FROM b SEMI JOIN dup USING (band_id, band_hash)),
-              e AS (SELECT band_id, doc,
-                           lag(doc) OVER w AS prev, min(doc) OVER (PARTITION BY band_id, band_hash) AS head
-                    FROM m WINDOW w AS (PARTITION BY band_id, band_hash ORDER BY doc))
-              SELECT DISTINCT least(doc, x) AS u, greatest(doc, x) AS v, bool_or(band_id = {EXACT_BAND})
-                       OVER (PARTITION BY least(doc, x), greatest(doc, x)) AS exact
-              FROM (SELECT band_id, doc, prev AS x FROM e WHERE prev IS NOT NULL
-                    UNION ALL SELECT band_id, doc, head AS x FROM e WHERE head <> doc)
-            ) TO '{out}' (FORMAT parquet)""")
-        con.close()
-        e = pl.read_parquet(out).unique(["u", "v"], keep="any")
-        uv = (
-            np.stack([e["u"].to_numpy(), e["v"].to_numpy()], axis=1)
-            if e.height
-            else np.zeros((0, 2), np.int64)
-        )
-        return uv.astype(np.int64), e["exact"].to_numpy().astype(bool) if e.height else np.zeros(0, bool)
+        return bucket_edges(f"SELECT band_id, band_hash, doc FROM read_parquet('{glob}')", self.dir / "edges.parquet",
+                            self.dir / "duckdb_tmp", self.memory_limit)
 
     def resolve(self, chunk: int = 1 << 16) -> SpillResult:
         cfg, n = self.cfg, self.n_docs
@@ -146,6 +122,36 @@ class BandSpill:
         kept = first[labels]
         exact = np.fromfile(self.exact_path, dtype=np.uint64)
         return SpillResult(labels, kept, exact == exact[kept], int(ok.sum()))
+
+
+def bucket_edges(source_sql: str, out: Path, tmp: Path, memory_limit: str = "2GB",
+                 threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate edges of a band table (``source_sql`` yields band_id, band_hash, doc): buckets of two or
+    more documents become chain + star edges, with ``exact`` where the exact-key band (-1) joined them.
+    DuckDB runs it under ``memory_limit``, spilling to ``tmp``; the edges are also written to ``out``."""
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit='{memory_limit}'")
+    con.execute(f"SET temp_directory='{tmp}'")
+    con.execute("SET preserve_insertion_order=false")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    con.execute(f"""
+        COPY (
+          WITH b AS ({source_sql}),
+          dup AS (SELECT band_id, band_hash FROM b GROUP BY band_id, band_hash HAVING count(*) > 1),
+          m AS (SELECT b.* FROM b SEMI JOIN dup USING (band_id, band_hash)),
+          e AS (SELECT band_id, doc,
+                       lag(doc) OVER w AS prev, min(doc) OVER (PARTITION BY band_id, band_hash) AS head
+                FROM m WINDOW w AS (PARTITION BY band_id, band_hash ORDER BY doc))
+          SELECT DISTINCT least(doc, x) AS u, greatest(doc, x) AS v, bool_or(band_id = {EXACT_BAND})
+                   OVER (PARTITION BY least(doc, x), greatest(doc, x)) AS exact
+          FROM (SELECT band_id, doc, prev AS x FROM e WHERE prev IS NOT NULL
+                UNION ALL SELECT band_id, doc, head AS x FROM e WHERE head <> doc)
+        ) TO '{out}' (FORMAT parquet)""")
+    con.close()
+    e = pl.read_parquet(out).unique(["u", "v"], keep="any").sort(["u", "v"])
+    uv = np.stack([e["u"].to_numpy(), e["v"].to_numpy()], axis=1) if e.height else np.zeros((0, 2), np.int64)
+    return uv.astype(np.int64), e["exact"].to_numpy().astype(bool) if e.height else np.zeros(0, bool)
 
 
 def dedup_stream(

@@ -68,6 +68,7 @@ def _loads(line: bytes) -> tuple[Any, Reason | None]:
 
 
 Line = tuple[int, bytes | None, int]  # (line number, bytes or None when too long, length)
+Span = tuple[int, int, int]  # (start byte, end byte, line number at start) of a slice of a file
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +87,25 @@ class Block:
         return sorted(out, key=lambda x: x[0])
 
 
-def iter_blocks(path: Path, opts: ReadConfig) -> Iterator[Block]:
-    """Yield blocks of whole lines, numbered, without ever holding an over-long line."""
-    lineno = 0  # lines yielded so far
+def iter_blocks(path: Path, opts: ReadConfig, span: Span | None = None) -> Iterator[Block]:
+    """Yield blocks of whole lines, numbered, without ever holding an over-long line.
+
+    ``span`` (start byte, end byte, number of the line at start) reads one slice of the file; its
+    ends must fall just after a newline (or at the file's ends), as :func:`curate.checks.shards` cuts them.
+    """
+    start, end, first_line = span if span is not None else (0, -1, 1)
+    lineno = first_line - 1  # lines yielded so far
     buf = b""
     skipping = False
     skipped = 0
-    first = True
+    first = start == 0
+    left = end - start if end >= 0 else -1
     with path.open("rb") as f:
+        f.seek(start)
         while True:
-            chunk = f.read(opts.chunk_bytes)
+            chunk = f.read(opts.chunk_bytes if left < 0 else min(opts.chunk_bytes, left))
+            if left > 0:
+                left -= len(chunk)
             if first:
                 if chunk.startswith(BOM):  # a leading BOM is an encoding artifact, not data
                     chunk = chunk[len(BOM) :]
@@ -168,11 +178,11 @@ def parse_block(
 
 
 def jsonl_batches(
-    path: Path, table: Table, opts: ReadConfig, on_bad: Callable[[BadRow], None]
+    path: Path, table: Table, opts: ReadConfig, on_bad: Callable[[BadRow], None], span: Span | None = None
 ) -> Iterator[pl.DataFrame]:
     name = str(path)
     rules = rules_for(table, opts.required)
-    for block in iter_blocks(path, opts):
+    for block in iter_blocks(path, opts, span):
         fast = fast_block(block, name, rules, opts)
         frames, bad = (
             fast if fast is not None else parse_block(block, name, rules, opts.max_line_bytes, opts.batch_rows)

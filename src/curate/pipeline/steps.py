@@ -15,9 +15,18 @@ from typing import Any
 
 import polars as pl
 
+from curate.checks.cached import ShardDone, ShardJob, run_shard
 from curate.checks.funnel import Funnel
 from curate.checks.registry import build_checks
-from curate.checks.runner import CheckReport, check_files, publish_checked, run_corpus_checks
+from curate.checks.runner import (
+    CheckReport,
+    ShardOptions,
+    check_files,
+    plan_check_jobs,
+    publish_checked,
+    run_corpus_checks,
+    write_checked,
+)
 from curate.recipes.config import GenerateConfig, Recipe
 from curate.recipes.run import Published, run_recipe
 from curate.store import DatasetVersion, Store
@@ -135,10 +144,34 @@ def ledger_parts(ledger: Path) -> list[Path]:
     return Ledger(ledger).parts()
 
 
-def row_checks(inputs: Sequence[Path], out: Path, checks_config: dict[str, Any]) -> CheckReport:
-    """Every row-scope check (format, readability, language, math, code, decontamination) over ``inputs``."""
+def row_checks(inputs: Sequence[Path], out: Path, checks_config: dict[str, Any],
+               cache: Path | None = None) -> CheckReport:
+    """Every row-scope check (format, readability, language, math, code, decontamination) over ``inputs``,
+    shard by shard; with ``cache``, finished (shard, check) results are kept there and reused."""
     checks = [c for c in build_checks(checks_config) if c.scope == "row"]
-    return check_files(inputs, out, checks)
+    return check_files(inputs, out, checks, shards=ShardOptions(cache=cache))
+
+
+def check_cache(store: Store) -> Path:
+    """Where the store keeps finished (shard, check) results: ``<home>/cache/checks``."""
+    return store.home / "cache" / "checks"
+
+
+def plan_row_checks(inputs: Sequence[Path], checks_config: dict[str, Any], cache: Path) -> list[ShardJob]:
+    """One job per input shard for the row checks (the fan-out form of :func:`row_checks`)."""
+    checks = [c for c in build_checks(checks_config) if c.scope == "row"]
+    return plan_check_jobs(inputs, checks, cache)
+
+
+def check_shard(job: ShardJob) -> ShardDone:
+    """The row checks of one shard; what is cached already is not recomputed."""
+    return run_shard(job)
+
+
+def write_row_checks(jobs: Sequence[ShardJob], dones: Sequence[ShardDone], out: Path) -> CheckReport:
+    """The finished shards, in order, into one checked file (quarantine and funnel included)."""
+    checks = list(jobs[0].checks) if jobs else []
+    return write_checked(jobs, dones, out, checks)
 
 
 def corpus_check(name: str, inp: Path, out: Path, checks_config: dict[str, Any]) -> dict[str, int]:

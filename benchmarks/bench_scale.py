@@ -1,0 +1,298 @@
+"""Sharded checks and staged dedup as processes, each beside a named baseline measured in the same run.
+
+    python benchmarks/bench_scale.py check  --samples 20000           # every default check, 1 and 2 workers
+    python benchmarks/bench_scale.py dedup  --docs 150000 --words 300 # curate dedup vs a datasketch loop
+    python benchmarks/bench_scale.py rss    --rows 250000 1000000     # peak RSS does not grow with the input
+    python benchmarks/bench_scale.py capacity --samples 2000 --bytes 20000  # core-seconds per stage -> hours
+
+check: clean R1-style traces of ~8 KB (curate.testing.traces) as JSONL; ``curate check`` with every
+default check (cold: --no-cache; then a warm rerun that finds every piece cached). Baseline: the same
+command on the unsharded engine is gone, so the named baseline is ``polars.read_ndjson`` of the input
+(read only: the floor of any JSONL tool), plus the per-check seconds the report gives (the profile).
+dedup: random-word documents with 1% exact and 1% near copies; ``curate dedup`` end to end (JSONL in,
+Parquet out, interpreter start included) vs datasketch ``MinHash.update_batch`` + ``MinHashLSH.insert``
+per document on ``--baseline-docs`` of them, extrapolated (said so in the output).
+rss: tiny rows; peak RSS of ``curate check --checks format`` and ``curate dedup`` at each size.
+Each figure is the median of ``--repeat`` runs; the machine is shared, so read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
+
+CURATE = [sys.executable, "-m", "curate.cli"]
+
+
+# Runs the command and reports the peak RSS of its largest process (workers included) on stderr.
+_PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+         "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+         "sys.exit(r.returncode)")
+
+
+def run(cmd: list[str]) -> tuple[float, float, dict]:
+    """(wall seconds, peak RSS MB of the command's largest process, its --json report)."""
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True)
+    wall = time.perf_counter() - t0
+    if p.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-3000:]}")
+    peak = [line for line in p.stderr.decode().splitlines() if line.startswith("PEAK ")]
+    out = p.stdout.decode().strip().splitlines()
+    rep = json.loads(out[-1]) if out and out[-1].startswith("{") else {}
+    return wall, int(peak[-1].split()[1]) / 1024 if peak else 0.0, rep
+
+
+def traces(path: Path, n: int) -> None:
+    from curate.testing.traces import make_trace
+
+    rng = random.Random(0)
+    with path.open("wb") as f:
+        for i in range(n):
+            f.write(orjson.dumps({"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?",
+                                  "response": make_trace(rng, 8192), "reference": "42",
+                                  "finish_reason": "stop"}) + b"\n")
+
+
+def bench_check(args: argparse.Namespace, work: Path) -> None:
+    import polars as pl
+
+    if args.against:
+        return compare_check(args, work)
+    inp = work / "traces.jsonl"
+    traces(inp, args.samples)
+    n = args.samples
+    base = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        pl.read_ndjson(inp)
+        base.append(time.perf_counter() - t0)
+    b = statistics.median(base)
+    print(f"baseline polars.read_ndjson (read only): {n / b:,.0f} samples/s")
+    for workers in (1, 2):
+        walls, reps = [], []
+        for _ in range(args.repeat):
+            w, rss, rep = run([*CURATE, "check", str(inp), "--out", str(work / "out.parquet"), "--no-cache",
+                               "--workers", str(workers), "--json"])
+            walls.append(w)
+            reps.append(rep)
+        w = statistics.median(walls)
+        print(f"curate check, every default check, {workers} worker(s): {n / w:,.0f} samples/s (median of "
+              f"{args.repeat}: {', '.join(f'{x:.1f}s' for x in walls)}; ratio vs baseline {b / w:.2f}x)")
+        print(f"  profile (seconds summed over shards): {reps[-1].get('shards', {}).get('seconds')}; "
+              f"stages {reps[-1].get('stages')}")
+        result(f"check (all default checks, {workers} worker(s))", f"{n:,} x 8 KB R1-style traces", n / w, n / b,
+               "samples/s", "polars.read_ndjson", peak_rss_mb=rss)
+    cache = work / "cache"
+    run([*CURATE, "check", str(inp), "--out", str(work / "a.parquet"), "--cache-dir", str(cache), "--json"])
+    w, _, rep = run([*CURATE, "check", str(inp), "--out", str(work / "b.parquet"), "--cache-dir", str(cache),
+                     "--json"])
+    print(f"warm rerun (every piece cached): {w:.1f}s, {n / w:,.0f} samples/s; computed {rep['shards']['computed']}")
+
+
+def compare_check(args: argparse.Namespace, work: Path) -> None:
+    """Interleaved runs of another checkout's ``curate check`` (``--against SRC``: the named baseline,
+    e.g. ``git archive house src flows schemas``) and this one at 1 and 2 workers, same input."""
+    import os
+
+    inp = work / "traces.jsonl"
+    traces(inp, args.samples)
+    n = args.samples
+    env_base = {**os.environ, "PYTHONPATH": str(Path(args.against).resolve())}
+    times: dict[str, list[float]] = {"baseline": [], "1 worker": [], "2 workers": []}
+    for _ in range(args.repeat):
+        for name in times:
+            cmd = [*CURATE, "check", str(inp), "--out", str(work / "o.parquet"), "--json"]
+            if name != "baseline":
+                cmd += ["--no-cache", "--workers", name[0]]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env_base if name == "baseline" else None)
+            times[name].append(time.perf_counter() - t0)
+    b = statistics.median(times["baseline"])
+    print(f"baseline curate check at {args.against} (unsharded streaming engine): {n / b:,.0f} samples/s "
+          f"({', '.join(f'{x:.1f}s' for x in times['baseline'])})")
+    for name in ("1 worker", "2 workers"):
+        w = statistics.median(times[name])
+        runs = ", ".join(f"{x:.1f}s" for x in times[name])
+        print(f"curate check (sharded), {name}: {n / w:,.0f} samples/s ({runs}); RATIO vs baseline {b / w:.2f}x")
+        result(f"check (all default checks, {name})", f"{n:,} x 8 KB R1-style traces", n / w, n / b, "samples/s",
+               "curate check on the house branch (unsharded)")
+
+
+def corpus(path: Path, n: int, words: int) -> None:
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    vocab = np.array([f"w{i}" for i in range(50_000)])
+    idx = rng.integers(0, len(vocab), (n, words))
+    k = n // 100
+    idx[n - 2 * k : n - k] = idx[:k]  # exact copies
+    idx[n - k :] = idx[k : 2 * k]
+    idx[n - k :, : max(1, words // 100)] = 0  # near copies: 1% of words changed
+    texts = pl.DataFrame({"w": vocab[idx].tolist()}).select(pl.col("w").list.join(" ").alias("response"))
+    texts.with_columns(pl.lit("q").alias("prompt"), pl.int_range(pl.len()).cast(pl.String).alias("sample_id")
+                       ).write_ndjson(path)
+
+
+def datasketch_rate(path: Path, docs: int) -> float:
+    from datasketch import MinHash, MinHashLSH
+
+    texts = [json.loads(line)["response"] for _, line in zip(range(docs), path.open(), strict=False)]
+    t0 = time.perf_counter()
+    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    for i, t in enumerate(texts):
+        w = t.lower().split()
+        m = MinHash(num_perm=128)
+        m.update_batch([" ".join(w[j : j + 5]).encode() for j in range(max(1, len(w) - 4))])
+        lsh.insert(i, m)
+    return docs / (time.perf_counter() - t0)
+
+
+def bench_dedup(args: argparse.Namespace, work: Path) -> None:
+    inp = work / "docs.jsonl"
+    corpus(inp, args.docs, args.words)
+    print("hashing limit, in this process:")
+    hashing_limit(inp, min(args.docs, 50_000))
+    for workers in (1, 2):
+        walls, rates = [], []
+        for _ in range(args.repeat):  # baseline and ours interleaved: the machine is shared
+            rates.append(datasketch_rate(inp, args.baseline_docs))
+            w, rss, rep = run([*CURATE, "dedup", str(inp), "--out", str(work / "out.parquet"), "--workers",
+                               str(workers), "--json"])
+            walls.append(w)
+        w, ds = statistics.median(walls), statistics.median(rates)
+        ours = args.docs / w
+        print(f"baseline datasketch update_batch + MinHashLSH.insert: {ds:,.0f} docs/s (median of "
+              f"{', '.join(f'{r:,.0f}' for r in rates)}; measured on {args.baseline_docs:,} docs, extrapolated)")
+        print(f"curate dedup, {workers} worker(s): {ours:,.0f} docs/s end to end (median of {args.repeat}: "
+              f"{', '.join(f'{x:.1f}s' for x in walls)}); RATIO vs datasketch {ours / ds:.1f}x; "
+              f"stages {rep['stages']}; counts {rep['counts']}; peak RSS {rss:,.0f} MB")
+        result(f"dedup end to end ({workers} worker(s))", f"{args.docs:,} docs x {args.words} words", ours, ds,
+               "docs/s", "datasketch MinHash.update_batch + MinHashLSH loop", peak_rss_mb=rss)
+
+
+def hashing_limit(path: Path, docs: int) -> None:
+    """The signature stage beside the floor of any word-shingle MinHash: hashing every word once
+    (``token_hashes``: lowercase, split, Polars' native string hash) and reading the bytes (xxh3)."""
+    import polars as pl
+    import xxhash
+
+    from curate.dedup.minhash import sketch
+    from curate.dedup.normalize import token_hashes
+
+    texts = pl.read_ndjson(path, n_rows=docs)["response"]
+    raw = texts.str.join("\n").item().encode()
+    best: dict[str, float] = {}
+    for _ in range(3):
+        for name, fn in (("xxh3 over the bytes", lambda: xxhash.xxh3_64(raw)),
+                         ("word hashes (token_hashes)", lambda: token_hashes(texts)),
+                         ("signatures + exact keys (sketch)", lambda: sketch(texts, threads=2))):
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best.get(name, 1e9), time.perf_counter() - t0)
+    mb = len(raw) / 1e6
+    for name, t in best.items():
+        print(f"  {name:34s} {mb / t:8,.0f} MB/s  ({len(texts) / t:,.0f} docs/s; best of 3)")
+    print(f"  signatures take {best['signatures + exact keys (sketch)'] / best['word hashes (token_hashes)']:.1f}x "
+          "the time of hashing the words alone")
+
+
+def bench_rss(args: argparse.Namespace, work: Path) -> None:
+    for rows in args.rows:
+        inp = work / f"tiny-{rows}.jsonl"
+        with inp.open("wb") as f:
+            for i in range(rows):
+                f.write(orjson.dumps({"prompt": f"q{i % 1000}", "response": f"<think>t {i}</think> answer {i % 97}"
+                                      + (" words" * (i % 7))}) + b"\n")
+        w, rss, _ = run([*CURATE, "check", str(inp), "--out", str(work / "c.parquet"), "--checks", "format",
+                         "--no-cache", "--json"])
+        print(f"check --checks format, {rows:,} rows ({inp.stat().st_size / 1e6:,.0f} MB): {w:.1f}s, "
+              f"peak RSS {rss:,.0f} MB")
+        result("check (format) peak RSS", f"{rows:,} tiny rows", rows / w, None, "rows/s", "-", peak_rss_mb=rss)
+        w, rss, rep = run([*CURATE, "dedup", str(inp), "--out", str(work / "d.parquet"), "--json"])
+        print(f"dedup, {rows:,} rows: {w:.1f}s, peak RSS {rss:,.0f} MB ({rss * 1e6 / rows / 1e3:,.2f} KB/row); "
+              f"stages {rep['stages']}")
+        result("dedup peak RSS", f"{rows:,} tiny rows", rows / w, None, "rows/s", "-", peak_rss_mb=rss)
+        inp.unlink()
+
+
+def bench_capacity(args: argparse.Namespace, work: Path) -> None:
+    """CPU-seconds per sample of each stage on ``--bytes`` traces, in this process, one stage at a time
+    (process CPU time counts every thread: core-seconds, what a cluster is sized by; it moves far less
+    than wall time on a shared machine), then hours and memory for 10M and 100M samples."""
+    import polars as pl
+
+    from curate.checks.cached import read_shard
+    from curate.checks.registry import build_checks
+    from curate.checks.shards import plan_shards
+    from curate.dedup import DedupCheck
+    from curate.io.rows import ReadConfig
+
+    inp = work / "traces.jsonl"
+    from curate.testing.traces import make_trace
+
+    rng = random.Random(1)
+    with inp.open("wb") as f:
+        for i in range(args.samples):
+            f.write(orjson.dumps({"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?",
+                                  "response": make_trace(rng, args.bytes), "reference": "42"}) + b"\n")
+    shards = plan_shards([inp], 1 << 40)
+    c0 = time.process_time()
+    df, _ = read_shard(shards[0], ReadConfig())
+    cpu = {"read (JSONL parse)": time.process_time() - c0}
+    for check in build_checks(None):
+        if check.scope != "row":
+            continue
+        check.run(df.head(64))  # warm: models loaded, pools started
+        c0 = time.process_time()
+        for lo in range(0, df.height, 8192):
+            check.run(df.slice(lo, 8192))
+        cpu[check.name] = time.process_time() - c0
+    c0 = time.process_time()
+    DedupCheck().run(df.select("sample_id", "prompt_id", "response").with_columns(pl.lit(True).alias("accepted")))
+    cpu["dedup (signatures + LSH)"] = time.process_time() - c0
+    n = df.height
+    print(f"{n:,} samples of ~{args.bytes / 1000:.0f} KB; CPU-seconds in this process (all its threads; the math "
+          f"and code checks' worker processes are not counted, so those two read low)")
+    total = 0.0
+    for name, sec in cpu.items():
+        total += sec
+        print(f"  {name:28s} {n / sec:>9,.0f} samples per core-second")
+    print(f"  {'all of the above':28s} {n / total:>9,.0f} samples per core-second")
+    for samples in (10_000_000, 100_000_000):
+        core_h = samples * total / n / 3600
+        print(f"{samples:>12,} samples: {core_h:,.1f} core-hours -> " + ", ".join(
+            f"{core_h / w:,.1f} h on {w} workers" for w in (8, 32, 128)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["check", "dedup", "rss", "capacity"])
+    ap.add_argument("--bytes", type=int, default=20_000, help="capacity: sample size")
+    ap.add_argument("--samples", type=int, default=20_000)
+    ap.add_argument("--docs", type=int, default=150_000)
+    ap.add_argument("--words", type=int, default=300)
+    ap.add_argument("--baseline-docs", type=int, default=3000)
+    ap.add_argument("--rows", type=int, nargs="+", default=[250_000, 1_000_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--against", default=None, help="check: a src folder of another checkout (the baseline)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as d:
+        what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "capacity": bench_capacity}
+        what[args.what](args, Path(d))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""``curate dedup`` over files: the four stages of :mod:`curate.dedup.stages`, then one output file.
+
+Stage 4 (marks) runs per shard: the shard's rows get the dedup columns of their documents, ``dedup.seen``
+from the published-versions index, and their reason codes, exactly as :func:`curate.dedup.find_duplicates`
+adds them in memory. The parts are then copied into the output (atomically), dropping duplicates with
+``drop``. Timings and peak memory per stage come back in :class:`DedupReport`.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.checks.base import REASONS, add_reasons
+from curate.checks.cached import ShardCache
+from curate.checks.shards import DEFAULT_SHARD_BYTES, _h, plan_shards
+from curate.dedup.core import DedupConfig
+from curate.dedup.index import DedupIndex
+from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, resolve, sig_key, sign_shard
+from curate.io.files import commit_file
+
+CODES = ("dedup.exact", "dedup.near", "dedup.seen")
+MARK_COLUMNS = ["dedup_cluster_id", "dedup_cluster_size", "dedup_kept_sample_id", "dedup_max_jaccard",
+                "dedup_seen_in", "dedup_seen_sample_id", REASONS]
+
+
+@dataclass(slots=True)
+class DedupReport:
+    rows: int = 0
+    kept: int = 0
+    written: int = 0
+    bad_rows: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    stages: dict[str, float] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "kept": self.kept, "written": self.written, "bad_rows": self.bad_rows,
+                "counts": {c: self.counts.get(c, 0) for c in CODES}, "computed": self.computed,
+                "stages": {k: round(v, 3) for k, v in self.stages.items()}, "peak_rss_mb": round(self.peak_rss_mb)}
+
+
+def mark_shard(job: DedupJob) -> StageDone:
+    """Stage 4 for one shard: its rows with their dedup columns and codes -> ``<run>/out/part-<i>``."""
+    t0 = time.perf_counter()
+    run, cfg, key = Path(job.run), job.cfg, job.key or sig_key(job)
+    part = run / "out" / f"part-{job.shard.index:06d}.parquet"
+    done = StageDone(job.shard.index, key)
+    if part.exists():
+        done.rows = pq_rows(part)
+        return done
+    cache = ShardCache(job.work)
+    df = cache.load("parsed", key)
+    n = df.height
+    marks = pl.scan_parquet(run / "marks.parquet").slice(job.offset, n).collect()
+    out = df.with_columns(marks.get_columns())
+    codes: dict[str, Any] = {"dedup.exact": pl.col("_exact"), "dedup.near": pl.col("_near")}
+    seen_ds: list[str | None] = [None] * n
+    seen_id: list[str | None] = [None] * n
+    if cfg.index_dir and n:
+        index = DedupIndex(cfg.index_dir, cfg.index_params()).load()
+        facts = pl.read_parquet(cache.path("rows", key), columns=["exact_raw"])
+        sig = np.load(cache.path("sigs", key, ".npy"))
+        hits = index.query(sig, facts["exact_raw"].to_numpy().view(np.uint64), cfg.threshold)
+        seen_ds, seen_id = hits.dataset, hits.sample_id
+    out = out.with_columns(pl.Series("dedup_seen_in", seen_ds, pl.String),
+                           pl.Series("dedup_seen_sample_id", seen_id, pl.String))
+    codes["dedup.seen"] = pl.col("dedup_seen_in").is_not_null()
+    out = add_reasons(out, codes).drop("_exact", "_near")
+    # Only what dedup adds is kept here (small); the output joins it to the parsed rows shard by shard.
+    out = out.select(MARK_COLUMNS) if n else pl.DataFrame({REASONS: pl.Series([], dtype=pl.List(pl.String))})
+    ShardCache._atomic(part, lambda p: out.write_parquet(p, compression="lz4", statistics=False))
+    done.rows, done.computed = n, True
+    done.seconds = time.perf_counter() - t0
+    done.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return done
+
+
+def dedup_files(inputs: Sequence[str | Path], out: str | Path, cfg: DedupConfig, *, work: str | Path,
+                sample_shaped: bool = True, drop: bool = False, record_as: str | None = None,
+                mapper: Mapper | None = None, shard_bytes: int = DEFAULT_SHARD_BYTES,
+                memory_limit: str = "2GB") -> DedupReport:
+    """Mark (or with ``drop`` remove) duplicates across ``inputs`` into ``out``; every stage's output
+    stays under ``work``, so a rerun resumes where the last one stopped."""
+    fan = mapper or local_map
+    out, work = Path(out), Path(work)
+    rep = DedupReport()
+    t0 = time.perf_counter()
+    jobs = [DedupJob(s, cfg, str(work), sample_shaped) for s in plan_shards(inputs, shard_bytes)]
+    rep.stages["plan"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    signed = sorted(fan(sign_shard, jobs, "signatures"), key=lambda d: d.index)
+    rep.stages["signatures"] = time.perf_counter() - t
+    rep.computed["signatures"] = sum(d.computed for d in signed)
+    rep.bad_rows = sum(d.bad for d in signed)
+    keys = [d.key for d in signed]
+    index_tag = ",".join(DedupIndex(cfg.index_dir, cfg.index_params()).versions()) if cfg.index_dir else ""
+    run = work / "run" / _h("dedup-run", keys, sorted(vars_of(cfg).items()), index_tag)
+    run.mkdir(parents=True, exist_ok=True)
+    res = resolve(run, work, keys, cfg, memory_limit)
+    rep.stages.update(res.seconds)
+    offsets = np.concatenate([[0], np.cumsum([d.rows for d in signed])])
+    t = time.perf_counter()
+    marked = list(fan(mark_shard, [replace(j, offset=int(offsets[i]), run=str(run), key=keys[i])
+                                   for i, j in enumerate(jobs)],
+                      "marks"))
+    rep.stages["marks"] = time.perf_counter() - t
+    rep.computed["marks"] = sum(d.computed for d in marked)
+    t = time.perf_counter()
+    _write_output(run, work, keys, out, drop, rep)
+    rep.stages["write"] = time.perf_counter() - t
+    if record_as and cfg.index_dir:
+        _record(run, work, keys, cfg, record_as)
+    rep.stages["wall"] = time.perf_counter() - t0
+    rep.peak_rss_mb = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
+                          + [d.peak_rss_mb for d in signed + marked])
+    return rep
+
+
+def vars_of(cfg: DedupConfig) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(cfg).items() if k not in ("threads", "batch_docs")}
+
+
+def _output_frames(run: Path, work: Path, keys: Sequence[str]) -> Iterator[pl.DataFrame]:
+    """Each shard's parsed rows with the dedup columns of stage 4 (as ``find_duplicates`` adds them)."""
+    cache = ShardCache(work)
+    for i, key in enumerate(keys):
+        marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet")
+        if not marks.height:
+            continue
+        df = cache.load("parsed", key)
+        yield df.drop([c for c in MARK_COLUMNS if c in df.columns]).hstack(marks)
+
+
+def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: bool, rep: DedupReport) -> None:
+    """Stream the shards into ``out`` (atomically), counting codes; with ``drop``, only kept rows."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    writer: pq.ParquetWriter | None = None
+    dedup = pl.col(REASONS).list.eval(pl.element().str.starts_with("dedup.")).list.any()
+    cache = ShardCache(work)
+    parts = [(cache.path("parsed", k), run / "out" / f"part-{i:06d}.parquet") for i, k in enumerate(keys)]
+    # Shards can differ in which columns they have or in a column that is all null in one: one schema.
+    schemas = [pa.unify_schemas([pq.read_schema(a).remove_metadata(), pq.read_schema(b).remove_metadata()],
+                                promote_options="permissive") for a, b in parts if pq_rows(b)]
+    schema = pa.unify_schemas(schemas or [pa.schema([])], promote_options="permissive")
+    try:
+        for df in _output_frames(run, work, keys):
+            dup = df.select(dedup)[REASONS]
+            rep.rows += df.height
+            rep.kept += int((~dup).sum())
+            codes = df.select(pl.col(REASONS).explode()).filter(pl.col(REASONS).str.starts_with("dedup."))
+            rep.counts.update(dict(codes[REASONS].value_counts().iter_rows()))
+            if drop:
+                df = df.filter(~dup)
+            table = df.to_arrow()
+            table = pa.table([table[f.name] if f.name in table.column_names else pa.nulls(len(table), f.type)
+                              for f in schema], schema=schema.remove_metadata()) if table.schema != schema else table
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", compression_level=1)
+            writer.write_table(table.cast(writer.schema))
+            rep.written += df.height
+        if writer is None:
+            pl.DataFrame().write_parquet(tmp)
+        else:
+            writer.close()
+            writer = None
+        commit_file(tmp, out)
+    finally:
+        if writer is not None:
+            writer.close()
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _record(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, tag: str) -> None:
+    """Add the kept rows to the published-versions index as ``tag`` (signatures read shard by shard)."""
+    assert cfg.index_dir
+    cache = ShardCache(work)
+    ids, sigs, exact = [], [], []
+    for i, k in enumerate(keys):
+        marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet", columns=[REASONS])
+        if not marks.height or "sample_id" not in pq.read_schema(cache.path("parsed", k)).names:
+            continue
+        part = pl.read_parquet(cache.path("parsed", k), columns=["sample_id"]).hstack(marks)
+        if not part.height:
+            continue
+        keep = (~part[REASONS].list.eval(pl.element().str.starts_with("dedup.")).list.any()).to_numpy()
+        ids.append(part["sample_id"].filter(pl.Series(keep)))
+        sigs.append(np.load(cache.path("sigs", k, ".npy"))[keep])
+        exact.append(pl.read_parquet(cache.path("rows", k), columns=["exact_raw"])["exact_raw"].to_numpy()
+                     .view(np.uint64)[keep])
+    if ids:
+        DedupIndex(cfg.index_dir, cfg.index_params()).add(tag, pl.concat(ids), np.concatenate(sigs),
+                                                          np.concatenate(exact))
+
+
+def clean(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)

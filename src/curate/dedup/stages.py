@@ -1,0 +1,259 @@
+"""Dedup as four explicit stages, each one's output on disk, so a crash resumes at the stage it was in.
+
+1. **signatures** (per shard, in parallel): read the shard, sketch it (MinHash + exact key), write its
+   band table (``bands/<key>.parquet``: band_id, band_hash, row), its signatures (``sigs/<key>.npy``)
+   its per-row facts (``rows/<key>.parquet``: id, keep-rule keys, exact keys) and its parsed rows
+   (``parsed/<key>.parquet``, so the input is parsed once). The key hashes the
+   shard's bytes, the dedup settings that change signatures and the code, so a finished shard is reused.
+2. **buckets**: DuckDB groups every shard's band table by (band, hash) under a memory limit, spilling to
+   disk, and writes the candidate edges (chain + star per bucket) to ``edges.parquet``.
+3. **components**: candidate pairs verified by estimated Jaccard (signatures read through a memory
+   map), connected components, one representative per component by the keep rule -> ``marks.parquet``
+   (one small row per document: cluster, size, kept id, max Jaccard, exact/near).
+4. **marks** (per shard, in parallel): each shard's rows with their dedup columns and reason codes, and
+   ``dedup.seen`` from the index of published versions -> ``out/part-<i>.parquet``.
+
+Memory per worker is bounded by the shard; the coordinator holds O(documents) small arrays (about 60
+bytes per row), never the texts or all signatures. Stages 2-4 live under ``run/<key>``, the key of
+every shard's stage-1 key and the settings, so another input or setting never reuses them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from curate.checks.base import REASONS
+from curate.checks.cached import ShardCache
+from curate.checks.shards import Shard, _h, source_version
+from curate.dedup.core import DedupConfig, keep_rank, sketch_frame
+from curate.dedup.lsh import band_hashes, band_table, components
+from curate.dedup.minhash import is_empty, mix64
+from curate.dedup.normalize import hash_strings
+from curate.dedup.spill import EXACT_BAND, bucket_edges
+
+Mapper = Callable[[Callable[[Any], Any], Sequence[Any], str], Iterator[Any]]
+
+
+def local_map(fn: Callable[[Any], Any], jobs: Sequence[Any], stage: str) -> Iterator[Any]:
+    for job in jobs:
+        yield fn(job)
+
+
+@dataclass(frozen=True, slots=True)
+class DedupJob:
+    shard: Shard
+    cfg: DedupConfig
+    work: str
+    sample_shaped: bool
+    offset: int = 0  # the shard's first document number (stage 4)
+    run: str = ""  # the run folder (stage 4)
+    key: str = ""  # the shard's stage-1 key (stage 4: taken from stage 1, never recomputed mid-run)
+
+
+@dataclass(slots=True)
+class StageDone:
+    index: int
+    key: str
+    rows: int = 0
+    bad: int = 0
+    computed: bool = False
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+def _sig_settings(cfg: DedupConfig) -> dict[str, Any]:
+    skip = {"index_dir", "threads", "batch_docs", "threshold", "near", "keep", "prefer_accepted", "fp_weight"}
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in skip} | {"bands": cfg.band_rows()}
+
+
+def sig_key(job: DedupJob) -> str:
+    import curate.dedup.minhash
+    import curate.dedup.normalize
+
+    s = job.shard
+    return _h("dedup-sig", s.digest, s.path, s.first_line, job.sample_shaped, _sig_settings(job.cfg),
+              job.cfg.keep, job.cfg.score_column, job.cfg.prefer_accepted,
+              source_version(curate.dedup.minhash, curate.dedup.normalize, __file__))
+
+
+def read_rows(shard: Shard, text_column: str, sample_shaped: bool) -> tuple[pl.DataFrame, int]:
+    """A shard's rows (sample-shaped inputs through the quarantining reader, ids filled) and the number
+    of unreadable rows skipped."""
+    if sample_shaped:
+        from curate.io.jsonl import jsonl_batches
+        from curate.io.parquet import parquet_batches
+        from curate.io.rows import ReadConfig, ReadStats, fill_ids
+        from curate.schema import table
+
+        stats, opts, path = ReadStats(), ReadConfig(required=(text_column,)), Path(shard.path)
+        frames = list(parquet_batches(path, table("sample"), opts, stats.bad) if shard.kind == "parquet"
+                      else jsonl_batches(path, table("sample"), opts, stats.bad, span=shard.span))
+        df = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame({text_column: []},
+                                                                                  schema={text_column: pl.String})
+        return (fill_ids(df) if "prompt" in df.columns and df.height else df), stats.rows_bad
+    if shard.kind == "parquet":
+        return pl.read_parquet(shard.path), 0
+    with open(shard.path, "rb") as f:
+        f.seek(shard.start)
+        data = f.read(shard.nbytes)
+    # every line decides the schema, not the first hundred
+    return (pl.read_ndjson(io.BytesIO(data), infer_schema_length=None) if data.strip() else pl.DataFrame()), 0
+
+
+def _salt(df: pl.DataFrame, cfg: DedupConfig) -> np.ndarray | None:
+    if cfg.scope != "per-prompt":
+        return None
+    if "prompt_id" not in df.columns:
+        from curate.checks.base import ConfigError
+
+        raise ConfigError("dedup: scope=per-prompt needs a prompt_id column")
+    return hash_strings(df["prompt_id"].cast(pl.String).fill_null(""))
+
+
+def sign_shard(job: DedupJob) -> StageDone:
+    """Stage 1 for one shard (skipped when its outputs exist)."""
+    t0, key, cache = time.perf_counter(), sig_key(job), ShardCache(job.work)
+    done = StageDone(job.shard.index, key)
+    if cache.has("rows", key):
+        done.rows = pq_rows(cache.path("rows", key))  # the footer has it
+        return done
+    cfg = job.cfg
+    df, done.bad = read_rows(job.shard, cfg.text_column, job.sample_shaped)
+    n = df.height
+    sig, exact = sketch_frame(df, cfg) if n else (np.zeros((0, cfg.num_perm), np.uint32), np.zeros(0, np.uint64))
+    salt = _salt(df, cfg) if n else None
+    keyed = mix64(exact ^ mix64(salt)) if salt is not None else exact
+    live = np.flatnonzero(~is_empty(sig))
+    b, r = cfg.band_rows()
+    rows = np.arange(n, dtype=np.int64)
+    bands = pl.concat([
+        band_table(band_hashes(sig[live], b, r, None if salt is None else salt[live]), live),
+        pl.DataFrame({"band_id": np.full(n, EXACT_BAND, np.int16), "band_hash": keyed.view(np.int64), "doc": rows}),
+    ]).rename({"doc": "row"})
+    rank_cols = _keep_order_inputs(df, cfg)
+    ids = df["sample_id"].cast(pl.String) if "sample_id" in df.columns else None
+    facts = pl.DataFrame({"exact": keyed.view(np.int64), "exact_raw": exact.view(np.int64), **rank_cols})
+    if ids is not None:
+        facts = facts.with_columns(ids.alias("sample_id"))
+    path = cache.path("sigs", key, ".npy")
+    cache._atomic(path, lambda p: np.save(p.open("wb"), sig))
+    cache.put("bands", key, bands)
+    cache.put("parsed", key, df)  # stage 4 reads the rows from here: the input is parsed once
+    cache.put("rows", key, facts)  # written last: it marks the shard done
+    done.rows, done.computed = n, True
+    done.seconds = time.perf_counter() - t0
+    done.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return done
+
+
+def _keep_order_inputs(df: pl.DataFrame, cfg: DedupConfig) -> dict[str, Any]:
+    """The columns the keep rule ranks by (so stage 3 never needs the texts)."""
+    out: dict[str, Any] = {}
+    if cfg.keep == "shortest":
+        out["len"] = df[cfg.text_column].cast(pl.String).str.len_chars().fill_null(0).to_numpy()
+    elif cfg.keep == "best_score" and cfg.score_column in df.columns:
+        out["score"] = df[cfg.score_column].cast(pl.Float64).fill_null(float("-inf")).to_numpy()
+    if cfg.prefer_accepted and REASONS in df.columns:
+        out["rejected"] = (df[REASONS].list.len().fill_null(0).to_numpy() > 0).astype(np.int8)
+    return out
+
+
+@dataclass(slots=True)
+class Resolved:
+    n_docs: int
+    n_edges: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def resolve(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, memory_limit: str = "2GB") -> Resolved:
+    """Stages 2 and 3 (each skipped when its output exists)."""
+    cache = ShardCache(work)
+    facts = pl.concat([pl.read_parquet(cache.path("rows", k)) for k in keys], how="diagonal_relaxed")
+    n = facts.height
+    offsets = np.concatenate([[0], np.cumsum([pq_rows(cache.path("rows", k)) for k in keys])])
+    res = Resolved(n, 0)
+    t0 = time.perf_counter()
+    edges_path = run / "edges.parquet"
+    if not edges_path.exists():
+        files = ", ".join(f"('{cache.path('bands', k)}', {int(o)})" for k, o in zip(keys, offsets, strict=False))
+        src = (f"SELECT band_id, band_hash, row + o.off AS doc FROM read_parquet("
+               f"[{', '.join(repr(str(cache.path('bands', k))) for k in keys)}], filename=true) b "
+               f"JOIN (VALUES {files}) o(f, off) ON b.filename = o.f")
+        tmp = run / f".edges.{os.getpid()}.parquet"
+        bucket_edges(src, tmp, run / "duckdb_tmp", memory_limit)
+        os.replace(tmp, edges_path)
+    e = pl.read_parquet(edges_path)
+    uv = np.stack([e["u"].to_numpy(), e["v"].to_numpy()], axis=1) if e.height else np.zeros((0, 2), np.int64)
+    is_exact = e["exact"].to_numpy().astype(bool) if e.height else np.zeros(0, bool)
+    res.seconds["buckets"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    marks = run / "marks.parquet"
+    if not marks.exists():
+        jac = np.ones(len(uv))
+        near = np.flatnonzero(~is_exact)
+        sigs = [np.load(cache.path("sigs", k, ".npy"), mmap_mode="r") for k in keys]
+        step = 1 << 16
+        for i in range(0, len(near), step):  # verify in chunks: memory stays bounded
+            chunk = near[i : i + step]
+            p = uv[chunk]
+            jac[chunk] = (_gather(sigs, offsets, p[:, 0]) == _gather(sigs, offsets, p[:, 1])).mean(1)
+        ok = is_exact | ((jac >= cfg.threshold) if cfg.near else np.zeros(len(uv), bool))
+        max_j = np.zeros(n)
+        considered = is_exact | cfg.near
+        np.maximum.at(max_j, uv[considered, 0], jac[considered])
+        np.maximum.at(max_j, uv[considered, 1], jac[considered])
+        labels = components(n, uv[ok])
+        col = {c: facts[c].to_numpy() if c in facts.columns else None for c in ("len", "score", "rejected")}
+        if cfg.keep == "best_score" and col["score"] is None:
+            from curate.checks.base import ConfigError
+
+            raise ConfigError(f"dedup: keep=best_score but no column {cfg.score_column!r}")
+        rank = keep_rank(n, col["len"], col["score"], col["rejected"])
+        by = np.lexsort((rank, labels))
+        head = np.ones(n, dtype=bool)
+        head[1:] = labels[by][1:] != labels[by][:-1]
+        rep = np.zeros(labels.max() + 1 if n else 0, dtype=np.int64)
+        rep[labels[by][head]] = by[head]
+        kept = rep[labels]
+        first = np.full(len(rep), n, dtype=np.int64)
+        np.minimum.at(first, labels, np.arange(n))
+        exact = facts["exact"].to_numpy()
+        ids = facts["sample_id"] if "sample_id" in facts.columns else pl.Series(np.arange(n).astype(str))
+        dup, same = kept != np.arange(n), exact == exact[kept]
+        out = pl.DataFrame({
+            "dedup_cluster_id": pl.Series(first[labels], dtype=pl.Int64),
+            "dedup_cluster_size": pl.Series(np.bincount(labels, minlength=len(rep))[labels], dtype=pl.Int32),
+            "dedup_kept_sample_id": ids.cast(pl.String).gather(kept),
+            "dedup_max_jaccard": pl.Series(max_j, dtype=pl.Float64),
+            "_exact": dup & same, "_near": dup & ~same,
+        })
+        ShardCache._atomic(marks, lambda p: out.write_parquet(p))
+        res.n_edges = int(ok.sum())
+    res.seconds["components"] = time.perf_counter() - t0
+    return res
+
+
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _gather(sigs: list[np.ndarray], offsets: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    shard = np.searchsorted(offsets, docs, side="right") - 1
+    out = np.empty((len(docs), sigs[0].shape[1] if sigs else 0), dtype=np.uint32)
+    for s in np.unique(shard):
+        m = shard == s
+        out[m] = sigs[s][docs[m] - offsets[s]]
+    return out

@@ -1,0 +1,150 @@
+"""Per-shard, cached row checks: resume after kill -9, one changed option, identical output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from curate.checks.base import Check, add_reasons
+from curate.checks.format import FormatCheck
+from curate.checks.runner import ShardOptions, check_files
+from curate.checks.shards import plan_shards
+from curate.schema import CheckDecl
+
+SHARD = 4096  # bytes: the inputs below make about a dozen shards
+
+
+@dataclass(frozen=True, slots=True)
+class MarkConfig:
+    mark: str = "7"
+    kill_flag: str = ""  # a file: while it exists, the check kills its process at the row "die"
+
+
+class MarkCheck(Check[MarkConfig]):
+    """Flags responses containing ``mark``; kills its own process (SIGKILL) when told to."""
+
+    name = "mark"
+    cost = 5
+    Config = MarkConfig
+    declared = CheckDecl("mark", "test check", (), {"mark.hit": "response contains the mark"})
+    calls: ClassVar[int] = 0
+
+    def run(self, df: pl.DataFrame) -> pl.DataFrame:
+        if self.config.kill_flag and os.path.exists(self.config.kill_flag) and (df["prompt"] == "die").any():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return add_reasons(df, {"mark.hit": pl.col("response").str.contains(self.config.mark, literal=True)})
+
+
+def write_input(path: Path, n: int = 240, die_at: int | None = None) -> Path:
+    with path.open("wb") as f:
+        for i in range(n):
+            resp = f"<think>step {i} " + "word " * (i % 13) + f"</think>\nThe answer is {i % 17}."
+            if i % 11 == 0:
+                resp = f"no think tags {i}"
+            prompt = "die" if i == die_at else f"q{i // 4}"
+            f.write(orjson.dumps({"prompt_id": f"p{i // 4}", "task": "math", "prompt": prompt, "response": resp,
+                                  "reference": str(i % 17)}) + b"\n")
+        f.write(b"{not json\n")  # one quarantined row
+    return path
+
+
+def run(inp: Path, out: Path, cache: Path | None, checks: list[Check[Any]]) -> Any:
+    return check_files([inp], out, checks, shards=ShardOptions(shard_bytes=SHARD, cache=cache))
+
+
+def computed(report: Any) -> dict[int, list[str]]:
+    return {d.index: d.computed for d in report.shards}
+
+
+def test_shards_keep_line_numbers_and_cover_the_file(tmp_path: Path) -> None:
+    inp = write_input(tmp_path / "in.jsonl")
+    shards = plan_shards([inp], SHARD)
+    assert len(shards) > 5
+    assert shards[0].start == 0 and shards[-1].end == inp.stat().st_size
+    assert all(a.end == b.start for a, b in zip(shards, shards[1:], strict=False))
+    lines = inp.read_bytes().split(b"\n")
+    offsets = [0]
+    for line in lines[:-1]:
+        offsets.append(offsets[-1] + len(line) + 1)
+    for s in shards:  # every cut falls just after a newline, and first_line is that line's number
+        assert offsets[s.first_line - 1] == s.start
+
+
+def test_cached_run_is_identical_and_reuses_everything(tmp_path: Path) -> None:
+    inp = write_input(tmp_path / "in.jsonl")
+    checks: list[Check[Any]] = [FormatCheck(), MarkCheck()]
+    fresh = run(inp, tmp_path / "fresh.parquet", None, checks)
+    first = run(inp, tmp_path / "a.parquet", tmp_path / "cache", checks)
+    second = run(inp, tmp_path / "b.parquet", tmp_path / "cache", checks)
+    assert all(c == ["read", "format", "mark"] for c in computed(first).values())
+    assert all(c == [] for c in computed(second).values())
+    want = pl.read_parquet(tmp_path / "fresh.parquet")
+    assert want.height == 240 and fresh.read.rows_bad == 1
+    assert want["reject_reasons"].list.len().sum() > 0
+    for name in ("a", "b"):
+        assert_frame_equal(pl.read_parquet(tmp_path / f"{name}.parquet"), want)
+    assert (tmp_path / "b.quarantine.jsonl").read_bytes() == (tmp_path / "fresh.quarantine.jsonl").read_bytes()
+
+
+def test_changing_one_option_recomputes_only_that_check(tmp_path: Path) -> None:
+    inp = write_input(tmp_path / "in.jsonl")
+    run(inp, tmp_path / "a.parquet", tmp_path / "cache", [FormatCheck(), MarkCheck()])
+    changed = [FormatCheck(), MarkCheck(MarkConfig(mark="9"))]
+    report = run(inp, tmp_path / "b.parquet", tmp_path / "cache", changed)
+    assert all(c == ["mark"] for c in computed(report).values())
+    run(inp, tmp_path / "fresh.parquet", None, changed)
+    assert_frame_equal(pl.read_parquet(tmp_path / "b.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
+
+
+def _killed_run(inp: Path, out: Path, cache: Path, flag: Path) -> None:
+    run(inp, out, cache, [FormatCheck(), MarkCheck(MarkConfig(kill_flag=str(flag)))])
+
+
+def test_resume_after_kill_9_recomputes_only_the_missing_shards(tmp_path: Path) -> None:
+    inp = write_input(tmp_path / "in.jsonl", die_at=150)
+    n = len(plan_shards([inp], SHARD))
+    flag = tmp_path / "kill"
+    flag.touch()
+    child = ("import importlib.util, sys\nfrom pathlib import Path\n"
+             "spec = importlib.util.spec_from_file_location('shards_child', sys.argv[1])\n"
+             "m = sys.modules['shards_child'] = importlib.util.module_from_spec(spec)\n"
+             "spec.loader.exec_module(m)\n"
+             "m._killed_run(*map(Path, sys.argv[2:]))\n")
+    proc = subprocess.run([sys.executable, "-c", child, __file__, str(inp), str(tmp_path / "out.parquet"),
+                           str(tmp_path / "cache"), str(flag)], timeout=300, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert not (tmp_path / "out.parquet").exists()  # nothing half-written where the output goes
+    flag.unlink()
+    checks: list[Check[Any]] = [FormatCheck(), MarkCheck(MarkConfig(kill_flag=str(flag)))]
+    report = run(inp, tmp_path / "out.parquet", tmp_path / "cache", checks)
+    done = computed(report)
+    dead = min(i for i, c in done.items() if c)  # the shard the process died in
+    assert 0 < dead < n - 1
+    assert all(done[i] == [] for i in range(dead))  # finished shards: nothing recomputed
+    assert done[dead] == ["mark"]  # read and format were finished before the kill
+    assert all(done[i] == ["read", "format", "mark"] for i in range(dead + 1, n))
+    run(inp, tmp_path / "fresh.parquet", None, checks)
+    assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
+
+
+def test_repeated_ids_across_shards_go_to_the_quarantine_but_derived_ids_do_not(tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    with inp.open("wb") as f:
+        for i in range(200):  # the same text twice without ids (dedup's business), then a given id repeated
+            f.write(orjson.dumps({"prompt": "q", "response": f"<think>x</think> same {i % 100}"}) + b"\n")
+        for i in range(100):
+            f.write(orjson.dumps({"prompt": "q", "sample_id": f"s{i % 60}", "response": f"r {i}"}) + b"\n")
+    report = run(inp, tmp_path / "out.parquet", None, [FormatCheck()])
+    assert len(report.shards) > 3
+    assert report.read.bad_by_reason == {"input.duplicate_id": 40}
+    out = pl.read_parquet(tmp_path / "out.parquet")
+    assert out.height == 260 and "_given_sample_id" not in out.columns
