@@ -37,7 +37,7 @@ from curate.checks.cached import (
 from curate.checks.funnel import Funnel
 from curate.errors import RunFailed
 from curate.io.files import commit_file, sweep_tmp_beside
-from curate.io.rows import BadRow, ReadConfig, ReadStats, fill_ids, read_batches
+from curate.io.rows import BadRow, ReadConfig, ReadStats
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 

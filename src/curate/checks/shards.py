@@ -198,4 +198,5 @@ def code_version(cls: type) -> str:
 
 def check_key(read: str, check: Any) -> str:
     """A (shard, check) result depends on the shard as read, the check's name, options and code."""
-    return _h("check", read, check.name, config_hash(check.config), code_version(type(check)))
+    cls: Any = type(check)  # a class is hashable; mypy cannot tell for type[Any]
+    return _h("check", read, check.name, config_hash(check.config), code_version(cls))

@@ -75,8 +75,9 @@ def check_command(
     Row checks run per shard; each finished (shard, check) result is kept under a key of the shard's
     bytes, the check's options and its code, so a rerun (after a crash, or after changing one check's
     options) recomputes only what changed."""
+    from curate.checks.cached import ShardOptions
     from curate.checks.registry import build_checks
-    from curate.checks.runner import CheckReport, ShardOptions, check_files
+    from curate.checks.runner import CheckReport, check_files
 
     cfg = load_config(config)
     checks = build_checks(cfg.get("checks"), only=[s.strip() for s in only.split(",")] if only else None)

@@ -15,14 +15,12 @@ from typing import Any
 
 import polars as pl
 
-from curate.checks.cached import ShardDone, ShardJob, run_shard
+from curate.checks.cached import ShardDone, ShardJob, ShardOptions, plan_check_jobs, run_shard
 from curate.checks.funnel import Funnel
 from curate.checks.registry import build_checks
 from curate.checks.runner import (
     CheckReport,
-    ShardOptions,
     check_files,
-    plan_check_jobs,
     publish_checked,
     run_corpus_checks,
     write_checked,
