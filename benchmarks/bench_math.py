@@ -32,9 +32,11 @@ from importlib.resources import files
 
 from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
 
-REASONING = ("Let me set up the problem. We have the given quantities, so I will substitute them and "
-             "simplify "
-             "step by step, checking each intermediate result. ") * 3
+REASONING = (
+    "Let me set up the problem. We have the given quantities, so I will substitute them and "
+    "simplify "
+    "step by step, checking each intermediate result. "
+) * 3
 
 
 def _bump(gold: str, rng: random.Random) -> str:
@@ -93,8 +95,9 @@ def gsm8k_variants(gold: str, rng: random.Random, golds: list[str]) -> list[tupl
 def _golds(workload: str) -> list[str]:
     if workload == "gsm8k":
         path = files("curate").joinpath("data/benchmarks/gsm8k_test.jsonl")
-        golds = [json.loads(x)["answer"].rsplit("####", 1)[1].strip().replace(",", "")
-                 for x in path.read_text().splitlines()]
+        golds = [
+            json.loads(x)["answer"].rsplit("####", 1)[1].strip().replace(",", "") for x in path.read_text().splitlines()
+        ]
         return [g for g in golds if re.fullmatch(r"-?\d+", g)]
     path = files("curate").joinpath("data/benchmarks/math500.jsonl")
     return [json.loads(x)["answer"] for x in path.read_text().splitlines()]
@@ -177,25 +180,38 @@ def run(workload: str, n_pairs: int, n_base: int, workers: int) -> None:
     for r in ours:
         statuses[r.status] = statuses.get(r.status, 0) + 1  # type: ignore[attr-defined]
     name = "MATH-500" if workload == "math500" else "GSM8K"
-    print(f"== {name}-style pairs: {len(pairs)} ({len(distinct)} distinct), workers: {workers or default_workers()}, "
-          f"pool start: {start_s:.2f} s (once per process)")
+    print(
+        f"== {name}-style pairs: {len(pairs)} ({len(distinct)} distinct), workers: {workers or default_workers()}, "
+        f"pool start: {start_s:.2f} s (once per process)"
+    )
     print(f"statuses: {statuses}")
     print(f"baseline math-verify (1 process): {base_rate:8.0f} pairs/s  ({len(sub)} pairs, {base_s:.2f} s)")
     print(f"curate verify_math, all pairs:    {ours_rate:8.0f} pairs/s  ({len(pairs)} pairs, {ours_s:.2f} s)")
     n_dist = len(distinct)
     print(f"curate verify_math, distinct:     {dist_rate:8.0f} pairs/s  ({n_dist} pairs, {dist_s:.2f} s)")
-    print(f"speedup: {ours_rate / base_rate:.2f}x (distinct only: {dist_rate / base_rate:.2f}x); "
-          f"verdicts agree with math-verify on {agree}/{len(sub)}")
+    print(
+        f"speedup: {ours_rate / base_rate:.2f}x (distinct only: {dist_rate / base_rate:.2f}x); "
+        f"verdicts agree with math-verify on {agree}/{len(sub)}"
+    )
     # On a shared machine wall time depends on other load; CPU time does much less. The per-2-core figure
     # is pairs / (CPU seconds / 2): what two otherwise idle cores would do.
     w = workers or default_workers()
-    print(f"CPU-time view: baseline {len(sub) / base_cpu:.0f} pairs/CPU-s; "
-          f"ours {len(pairs) / ours_cpu * w:.0f} pairs/s on {w} cores "
-          f"(distinct only {len(distinct) / dist_cpu * w:.0f}); "
-          f"ratio {len(pairs) / ours_cpu * w / (len(sub) / base_cpu):.2f}x")
+    print(
+        f"CPU-time view: baseline {len(sub) / base_cpu:.0f} pairs/CPU-s; "
+        f"ours {len(pairs) / ours_cpu * w:.0f} pairs/s on {w} cores "
+        f"(distinct only {len(distinct) / dist_cpu * w:.0f}); "
+        f"ratio {len(pairs) / ours_cpu * w / (len(sub) / base_cpu):.2f}x"
+    )
     # The first (cold) pass over all pairs is the headline; the distinct-only pass runs with warm caches.
-    result("math verify", f"{len(pairs)} {name}-style pairs ({n_dist} distinct)", ours_rate, base_rate,
-           "pairs/s", "math-verify parse+verify, 1 process", distinct_warm_rate=dist_rate)
+    result(
+        "math verify",
+        f"{len(pairs)} {name}-style pairs ({n_dist} distinct)",
+        ours_rate,
+        base_rate,
+        "pairs/s",
+        "math-verify parse+verify, 1 process",
+        distinct_warm_rate=dist_rate,
+    )
 
 
 def main() -> None:

@@ -43,8 +43,10 @@ def main() -> int:
 
     df = make_traces(args.rows, target_bytes=args.bytes, seed=0)
     mb = df["response"].str.len_bytes().sum() / 1e6
-    print(f"{df.height} traces, {mb:.1f} MB, mean {mb * 1e6 / df.height:.0f} bytes; polars threads "
-          f"{pl.thread_pool_size()}, cores {os.cpu_count()}")
+    print(
+        f"{df.height} traces, {mb:.1f} MB, mean {mb * 1e6 / df.height:.0f} bytes; polars threads "
+        f"{pl.thread_pool_size()}, cores {os.cpu_count()}"
+    )
 
     read, lang = ReadabilityCheck(), LanguageCheck()
     lang.run(df.head(10))  # load the fastText model outside the timing
@@ -59,8 +61,10 @@ def main() -> int:
         for k, w, c in (("readability", t1 - t0, c1 - c0), ("lang", t2 - t1, c2 - c1), ("both", t2 - t0, c2 - c0)):
             best[k], cpu[k] = min(best[k], w), min(cpu[k], c)
     for k, v in best.items():
-        print(f"ours {k:12s}: {df.height / v:9.0f} traces/s wall ({v:.3f} s), CPU {cpu[k]:.3f} s "
-              f"= {df.height / cpu[k]:.0f} traces per CPU-second")
+        print(
+            f"ours {k:12s}: {df.height / v:9.0f} traces/s wall ({v:.3f} s), CPU {cpu[k]:.3f} s "
+            f"= {df.height / cpu[k]:.0f} traces per CPU-second"
+        )
     with open("/proc/loadavg") if os.path.exists("/proc/loadavg") else open(os.devnull) as f:
         print("load average:", f.read().strip() or "n/a")
     reasons = b.select(pl.col("reject_reasons").explode().value_counts(sort=True)).unnest("reject_reasons")
@@ -83,11 +87,21 @@ def main() -> int:
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("RESULT " + json.dumps({
-        "stage": "quality", "workload": f"readability+lang, {df.height} x {args.bytes // 1024} KB traces",
-        "ours": ours_rate, "baseline": base_rate, "unit": "traces/s", "baseline_name": "langdetect per segment",
-        "ratio": ours_rate / base_rate, "peak_rss_mb": rss,
-    }))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "stage": "quality",
+                "workload": f"readability+lang, {df.height} x {args.bytes // 1024} KB traces",
+                "ours": ours_rate,
+                "baseline": base_rate,
+                "unit": "traces/s",
+                "baseline_name": "langdetect per segment",
+                "ratio": ours_rate / base_rate,
+                "peak_rss_mb": rss,
+            }
+        )
+    )
     if args.calibrate:
         calibrate(b)
     return 0
@@ -114,8 +128,14 @@ def calibrate(synthetic: object) -> None:
         "synthetic chinese": synthetic.filter(pl.col("defect") == "chinese"),
         "synthetic french": synthetic.filter(pl.col("defect") == "french"),
     }
-    feats = ["readability_longest_paragraph_words", "readability_repeat_line_frac", "readability_ngram_repeat_frac",
-             "readability_compression_ratio", "readability_junk_run", "lang_target_share"]
+    feats = [
+        "readability_longest_paragraph_words",
+        "readability_repeat_line_frac",
+        "readability_ngram_repeat_frac",
+        "readability_compression_ratio",
+        "readability_junk_run",
+        "lang_target_share",
+    ]
     for name, d in groups.items():
         print(f"\n{name}: {d.height} rows; quantiles p50 / p90 / p99 / max (lang share: min / p1 / p10 / p50)")
         for c in feats:

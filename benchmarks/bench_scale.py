@@ -35,9 +35,11 @@ CURATE = [sys.executable, "-m", "curate.cli"]
 
 
 # Runs the command and reports the peak RSS of its largest process (workers included) on stderr.
-_PEAK = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-         "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-         "sys.exit(r.returncode)")
+_PEAK = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(r.returncode)"
+)
 
 
 def run(cmd: list[str]) -> tuple[float, float, dict]:
@@ -59,9 +61,19 @@ def traces(path: Path, n: int) -> None:
     rng = random.Random(0)
     with path.open("wb") as f:
         for i in range(n):
-            f.write(orjson.dumps({"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?",
-                                  "response": make_trace(rng, 8192), "reference": "42",
-                                  "finish_reason": "stop"}) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {
+                        "prompt_id": f"p{i // 8}",
+                        "task": "math",
+                        "prompt": f"What is {i}?",
+                        "response": make_trace(rng, 8192),
+                        "reference": "42",
+                        "finish_reason": "stop",
+                    }
+                )
+                + b"\n"
+            )
 
 
 def bench_check(args: argparse.Namespace, work: Path) -> None:
@@ -82,21 +94,42 @@ def bench_check(args: argparse.Namespace, work: Path) -> None:
     for workers in (1, 2):
         walls, reps = [], []
         for _ in range(args.repeat):
-            w, rss, rep = run([*CURATE, "check", str(inp), "--out", str(work / "out.parquet"), "--no-cache",
-                               "--workers", str(workers), "--json"])
+            w, rss, rep = run(
+                [
+                    *CURATE,
+                    "check",
+                    str(inp),
+                    "--out",
+                    str(work / "out.parquet"),
+                    "--no-cache",
+                    "--workers",
+                    str(workers),
+                    "--json",
+                ]
+            )
             walls.append(w)
             reps.append(rep)
         w = statistics.median(walls)
-        print(f"curate check, every default check, {workers} worker(s): {n / w:,.0f} samples/s (median of "
-              f"{args.repeat}: {', '.join(f'{x:.1f}s' for x in walls)}; ratio vs baseline {b / w:.2f}x)")
-        print(f"  profile (seconds summed over shards): {reps[-1].get('shards', {}).get('seconds')}; "
-              f"stages {reps[-1].get('stages')}")
-        result(f"check (all default checks, {workers} worker(s))", f"{n:,} x 8 KB R1-style traces", n / w, n / b,
-               "samples/s", "polars.read_ndjson", peak_rss_mb=rss)
+        print(
+            f"curate check, every default check, {workers} worker(s): {n / w:,.0f} samples/s (median of "
+            f"{args.repeat}: {', '.join(f'{x:.1f}s' for x in walls)}; ratio vs baseline {b / w:.2f}x)"
+        )
+        print(
+            f"  profile (seconds summed over shards): {reps[-1].get('shards', {}).get('seconds')}; "
+            f"stages {reps[-1].get('stages')}"
+        )
+        result(
+            f"check (all default checks, {workers} worker(s))",
+            f"{n:,} x 8 KB R1-style traces",
+            n / w,
+            n / b,
+            "samples/s",
+            "polars.read_ndjson",
+            peak_rss_mb=rss,
+        )
     cache = work / "cache"
     run([*CURATE, "check", str(inp), "--out", str(work / "a.parquet"), "--cache-dir", str(cache), "--json"])
-    w, _, rep = run([*CURATE, "check", str(inp), "--out", str(work / "b.parquet"), "--cache-dir", str(cache),
-                     "--json"])
+    w, _, rep = run([*CURATE, "check", str(inp), "--out", str(work / "b.parquet"), "--cache-dir", str(cache), "--json"])
     print(f"warm rerun (every piece cached): {w:.1f}s, {n / w:,.0f} samples/s; computed {rep['shards']['computed']}")
 
 
@@ -119,14 +152,22 @@ def compare_check(args: argparse.Namespace, work: Path) -> None:
             subprocess.run(cmd, check=True, capture_output=True, env=env_base if name == "baseline" else None)
             times[name].append(time.perf_counter() - t0)
     b = statistics.median(times["baseline"])
-    print(f"baseline curate check at {args.against} (unsharded streaming engine): {n / b:,.0f} samples/s "
-          f"({', '.join(f'{x:.1f}s' for x in times['baseline'])})")
+    print(
+        f"baseline curate check at {args.against} (unsharded streaming engine): {n / b:,.0f} samples/s "
+        f"({', '.join(f'{x:.1f}s' for x in times['baseline'])})"
+    )
     for name in ("1 worker", "2 workers"):
         w = statistics.median(times[name])
         runs = ", ".join(f"{x:.1f}s" for x in times[name])
         print(f"curate check (sharded), {name}: {n / w:,.0f} samples/s ({runs}); RATIO vs baseline {b / w:.2f}x")
-        result(f"check (all default checks, {name})", f"{n:,} x 8 KB R1-style traces", n / w, n / b, "samples/s",
-               "curate check on the house branch (unsharded)")
+        result(
+            f"check (all default checks, {name})",
+            f"{n:,} x 8 KB R1-style traces",
+            n / w,
+            n / b,
+            "samples/s",
+            "curate check on the house branch (unsharded)",
+        )
 
 
 def corpus(path: Path, n: int, words: int) -> None:
@@ -141,8 +182,9 @@ def corpus(path: Path, n: int, words: int) -> None:
     idx[n - k :] = idx[k : 2 * k]
     idx[n - k :, : max(1, words // 100)] = 0  # near copies: 1% of words changed
     texts = pl.DataFrame({"w": vocab[idx].tolist()}).select(pl.col("w").list.join(" ").alias("response"))
-    texts.with_columns(pl.lit("q").alias("prompt"), pl.int_range(pl.len()).cast(pl.String).alias("sample_id")
-                       ).write_ndjson(path)
+    texts.with_columns(
+        pl.lit("q").alias("prompt"), pl.int_range(pl.len()).cast(pl.String).alias("sample_id")
+    ).write_ndjson(path)
 
 
 def datasketch_rate(path: Path, docs: int) -> float:
@@ -168,18 +210,30 @@ def bench_dedup(args: argparse.Namespace, work: Path) -> None:
         walls, rates = [], []
         for _ in range(args.repeat):  # baseline and ours interleaved: the machine is shared
             rates.append(datasketch_rate(inp, args.baseline_docs))
-            w, rss, rep = run([*CURATE, "dedup", str(inp), "--out", str(work / "out.parquet"), "--workers",
-                               str(workers), "--json"])
+            w, rss, rep = run(
+                [*CURATE, "dedup", str(inp), "--out", str(work / "out.parquet"), "--workers", str(workers), "--json"]
+            )
             walls.append(w)
         w, ds = statistics.median(walls), statistics.median(rates)
         ours = args.docs / w
-        print(f"baseline datasketch update_batch + MinHashLSH.insert: {ds:,.0f} docs/s (median of "
-              f"{', '.join(f'{r:,.0f}' for r in rates)}; measured on {args.baseline_docs:,} docs, extrapolated)")
-        print(f"curate dedup, {workers} worker(s): {ours:,.0f} docs/s end to end (median of {args.repeat}: "
-              f"{', '.join(f'{x:.1f}s' for x in walls)}); RATIO vs datasketch {ours / ds:.1f}x; "
-              f"stages {rep['stages']}; counts {rep['counts']}; peak RSS {rss:,.0f} MB")
-        result(f"dedup end to end ({workers} worker(s))", f"{args.docs:,} docs x {args.words} words", ours, ds,
-               "docs/s", "datasketch MinHash.update_batch + MinHashLSH loop", peak_rss_mb=rss)
+        print(
+            f"baseline datasketch update_batch + MinHashLSH.insert: {ds:,.0f} docs/s (median of "
+            f"{', '.join(f'{r:,.0f}' for r in rates)}; measured on {args.baseline_docs:,} docs, extrapolated)"
+        )
+        print(
+            f"curate dedup, {workers} worker(s): {ours:,.0f} docs/s end to end (median of {args.repeat}: "
+            f"{', '.join(f'{x:.1f}s' for x in walls)}); RATIO vs datasketch {ours / ds:.1f}x; "
+            f"stages {rep['stages']}; counts {rep['counts']}; peak RSS {rss:,.0f} MB"
+        )
+        result(
+            f"dedup end to end ({workers} worker(s))",
+            f"{args.docs:,} docs x {args.words} words",
+            ours,
+            ds,
+            "docs/s",
+            "datasketch MinHash.update_batch + MinHashLSH loop",
+            peak_rss_mb=rss,
+        )
 
 
 def hashing_limit(path: Path, docs: int) -> None:
@@ -195,17 +249,21 @@ def hashing_limit(path: Path, docs: int) -> None:
     raw = texts.str.join("\n").item().encode()
     best: dict[str, float] = {}
     for _ in range(3):
-        for name, fn in (("xxh3 over the bytes", lambda: xxhash.xxh3_64(raw)),
-                         ("word hashes (token_hashes)", lambda: token_hashes(texts)),
-                         ("signatures + exact keys (sketch)", lambda: sketch(texts, threads=2))):
+        for name, fn in (
+            ("xxh3 over the bytes", lambda: xxhash.xxh3_64(raw)),
+            ("word hashes (token_hashes)", lambda: token_hashes(texts)),
+            ("signatures + exact keys (sketch)", lambda: sketch(texts, threads=2)),
+        ):
             t0 = time.perf_counter()
             fn()
             best[name] = min(best.get(name, 1e9), time.perf_counter() - t0)
     mb = len(raw) / 1e6
     for name, t in best.items():
         print(f"  {name:34s} {mb / t:8,.0f} MB/s  ({len(texts) / t:,.0f} docs/s; best of 3)")
-    print(f"  signatures take {best['signatures + exact keys (sketch)'] / best['word hashes (token_hashes)']:.1f}x "
-          "the time of hashing the words alone")
+    print(
+        f"  signatures take {best['signatures + exact keys (sketch)'] / best['word hashes (token_hashes)']:.1f}x "
+        "the time of hashing the words alone"
+    )
 
 
 def bench_rss(args: argparse.Namespace, work: Path) -> None:
@@ -213,16 +271,28 @@ def bench_rss(args: argparse.Namespace, work: Path) -> None:
         inp = work / f"tiny-{rows}.jsonl"
         with inp.open("wb") as f:
             for i in range(rows):
-                f.write(orjson.dumps({"prompt": f"q{i % 1000}", "response": f"<think>t {i}</think> answer {i % 97}"
-                                      + (" words" * (i % 7))}) + b"\n")
-        w, rss, _ = run([*CURATE, "check", str(inp), "--out", str(work / "c.parquet"), "--checks", "format",
-                         "--no-cache", "--json"])
-        print(f"check --checks format, {rows:,} rows ({inp.stat().st_size / 1e6:,.0f} MB): {w:.1f}s, "
-              f"peak RSS {rss:,.0f} MB")
+                f.write(
+                    orjson.dumps(
+                        {
+                            "prompt": f"q{i % 1000}",
+                            "response": f"<think>t {i}</think> answer {i % 97}" + (" words" * (i % 7)),
+                        }
+                    )
+                    + b"\n"
+                )
+        w, rss, _ = run(
+            [*CURATE, "check", str(inp), "--out", str(work / "c.parquet"), "--checks", "format", "--no-cache", "--json"]
+        )
+        print(
+            f"check --checks format, {rows:,} rows ({inp.stat().st_size / 1e6:,.0f} MB): {w:.1f}s, "
+            f"peak RSS {rss:,.0f} MB"
+        )
         result("check (format) peak RSS", f"{rows:,} tiny rows", rows / w, None, "rows/s", "-", peak_rss_mb=rss)
         w, rss, rep = run([*CURATE, "dedup", str(inp), "--out", str(work / "d.parquet"), "--json"])
-        print(f"dedup, {rows:,} rows: {w:.1f}s, peak RSS {rss:,.0f} MB ({rss * 1e6 / rows / 1e3:,.2f} KB/row); "
-              f"stages {rep['stages']}")
+        print(
+            f"dedup, {rows:,} rows: {w:.1f}s, peak RSS {rss:,.0f} MB ({rss * 1e6 / rows / 1e3:,.2f} KB/row); "
+            f"stages {rep['stages']}"
+        )
         result("dedup peak RSS", f"{rows:,} tiny rows", rows / w, None, "rows/s", "-", peak_rss_mb=rss)
         inp.unlink()
 
@@ -245,8 +315,18 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     rng = random.Random(1)
     with inp.open("wb") as f:
         for i in range(args.samples):
-            f.write(orjson.dumps({"prompt_id": f"p{i // 8}", "task": "math", "prompt": f"What is {i}?",
-                                  "response": make_trace(rng, args.bytes), "reference": "42"}) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {
+                        "prompt_id": f"p{i // 8}",
+                        "task": "math",
+                        "prompt": f"What is {i}?",
+                        "response": make_trace(rng, args.bytes),
+                        "reference": "42",
+                    }
+                )
+                + b"\n"
+            )
     shards = plan_shards([inp], 1 << 40)
     c0 = time.process_time()
     df, _ = read_shard(shards[0], ReadConfig())
@@ -263,8 +343,10 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     DedupCheck().run(df.select("sample_id", "prompt_id", "response").with_columns(pl.lit(True).alias("accepted")))
     cpu["dedup (signatures + LSH)"] = time.process_time() - c0
     n = df.height
-    print(f"{n:,} samples of ~{args.bytes / 1000:.0f} KB; CPU-seconds in this process (all its threads; the math "
-          f"and code checks' worker processes are not counted, so those two read low)")
+    print(
+        f"{n:,} samples of ~{args.bytes / 1000:.0f} KB; CPU-seconds in this process (all its threads; the math "
+        f"and code checks' worker processes are not counted, so those two read low)"
+    )
     total = 0.0
     for name, sec in cpu.items():
         total += sec
@@ -272,8 +354,10 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     print(f"  {'all of the above':28s} {n / total:>9,.0f} samples per core-second")
     for samples in (10_000_000, 100_000_000):
         core_h = samples * total / n / 3600
-        print(f"{samples:>12,} samples: {core_h:,.1f} core-hours -> " + ", ".join(
-            f"{core_h / w:,.1f} h on {w} workers" for w in (8, 32, 128)))
+        print(
+            f"{samples:>12,} samples: {core_h:,.1f} core-hours -> "
+            + ", ".join(f"{core_h / w:,.1f} h on {w} workers" for w in (8, 32, 128))
+        )
 
 
 def main() -> None:

@@ -47,8 +47,12 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         found = [json.loads(line[7:]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         if proc.returncode != 0 or not found:
-            rows.append({"stage": script, "workload": f"FAILED rc={proc.returncode}: "
-                         f"{(proc.stderr.strip().splitlines() or [''])[-1][:80]}"})
+            rows.append(
+                {
+                    "stage": script,
+                    "workload": f"FAILED rc={proc.returncode}: {(proc.stderr.strip().splitlines() or [''])[-1][:80]}",
+                }
+            )
         rows.extend(found)
         print(f"# {script}: {time.perf_counter() - t0:.0f}s", file=sys.stderr)
     from rich.console import Console
@@ -65,9 +69,14 @@ def main() -> None:
         unit = str(r.get("unit", ""))
         ratio = r.get("ratio")
         base = f"{num(r.get('baseline'), unit)} ({r.get('baseline_name', '')})" if r.get("baseline") else "-"
-        t.add_row(str(r["stage"]), str(r.get("workload", "")), num(r.get("ours"), unit), base,
-                  f"{ratio:.1f}x" if isinstance(ratio, (int, float)) else "-",
-                  num(r.get("peak_rss_mb"), "MB") if r.get("peak_rss_mb") else "-")
+        t.add_row(
+            str(r["stage"]),
+            str(r.get("workload", "")),
+            num(r.get("ours"), unit),
+            base,
+            f"{ratio:.1f}x" if isinstance(ratio, (int, float)) else "-",
+            num(r.get("peak_rss_mb"), "MB") if r.get("peak_rss_mb") else "-",
+        )
     Console().print(t)
 
 

@@ -10,7 +10,12 @@ from curate.flows.launch_training import launch_training
 from curate.flows.recipes_flows import cold_start, distill, rl_prompts
 from curate.flows.rejection_sampling import rejection_sampling
 
-FLOWS: dict[str, Any] = {"rejection_sampling": rejection_sampling, "cold_start": cold_start, "distill": distill,
-         "rl_prompts": rl_prompts, "launch_training": launch_training}
+FLOWS: dict[str, Any] = {
+    "rejection_sampling": rejection_sampling,
+    "cold_start": cold_start,
+    "distill": distill,
+    "rl_prompts": rl_prompts,
+    "launch_training": launch_training,
+}
 
 __all__ = ["FLOWS", "cold_start", "distill", "launch_training", "rejection_sampling", "rl_prompts"]

@@ -21,8 +21,16 @@ def grpo(home: str | None, dataset: str, model: str, out: str, spec: GRPORunConf
 
 
 @flow(name="launch_training", flow_run_name=training_run_name)
-def launch_training(dataset: str, model: str, out: str, kind: str = "sft", home: str | None = None,
-                    max_steps: int = -1, epochs: float = 2.0, learning_rate: float | None = None) -> RunRecord:
+def launch_training(
+    dataset: str,
+    model: str,
+    out: str,
+    kind: str = "sft",
+    home: str | None = None,
+    max_steps: int = -1,
+    epochs: float = 2.0,
+    learning_rate: float | None = None,
+) -> RunRecord:
     """``dataset`` is NAME@VERSION (a trigger fills it from the curate.dataset.published event); returns the
     run as recorded in the store (``runs/<run_id>/run.json``)."""
     if kind == "sft":

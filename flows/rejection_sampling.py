@@ -17,8 +17,9 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")[:60]
 
 
-def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options: dict[str, Any] | None
-                 ) -> pipeline.PipelineResult:
+def run_pipeline(
+    recipe: Recipe, home: str | None, workers: int, engine_options: dict[str, Any] | None
+) -> pipeline.PipelineResult:
     logger = get_run_logger()
     store = tasks.store_for(home)
     spec = recipe.generate
@@ -38,19 +39,27 @@ def run_pipeline(recipe: Recipe, home: str | None, workers: int, engine_options:
     funnels["checks"] = tasks.write_row_checks(jobs, dones, work / "rows.parquet")
     funnels["dedup"] = tasks.corpus_check("dedup", work / "rows.parquet", work / "dedup.parquet", recipe.checks)
     funnels["judge"] = tasks.corpus_check("judge", work / "dedup.parquet", work / "final.parquet", recipe.checks)
-    checked = tasks.publish_checked(home, f"{recipe.name}_checked", work / "final.parquet", recipe.checks,
-                                    [f"ledger:{ledger}"])
+    checked = tasks.publish_checked(
+        home, f"{recipe.name}_checked", work / "final.parquet", recipe.checks, [f"ledger:{ledger}"]
+    )
     out = tasks.build_recipe(recipe, home, checked)
     funnels["select"] = out["funnel"]
     tasks.funnel_artifact(funnels, key=f"funnel-{_slug(recipe.name)}")
-    return pipeline.PipelineResult(checked=checked, dataset=out["dataset"], rows=out["rows"],
-                                   selection=out["selection"], pass_rates=out["pass_rates"], funnels=funnels,
-                                   generation=gen)
+    return pipeline.PipelineResult(
+        checked=checked,
+        dataset=out["dataset"],
+        rows=out["rows"],
+        selection=out["selection"],
+        pass_rates=out["pass_rates"],
+        funnels=funnels,
+        generation=gen,
+    )
 
 
 @flow(name="rejection_sampling", log_prints=True, flow_run_name=tasks.recipe_run_name)
-def rejection_sampling(recipe_path: str, home: str | None = None, workers: int = 1,
-                       engine_options: dict[str, Any] | None = None) -> pipeline.PipelineResult:
+def rejection_sampling(
+    recipe_path: str, home: str | None = None, workers: int = 1, engine_options: dict[str, Any] | None = None
+) -> pipeline.PipelineResult:
     """Sample with the recipe's generate section, check, dedup, judge, select and publish."""
     recipe = tasks.load_recipe_task(str(Path(recipe_path)))
     return run_pipeline(recipe, home, workers, engine_options)

@@ -23,10 +23,17 @@ PUBLISHED_EVENT = "curate.dataset.published"
 def emit_published(dv: DatasetVersion) -> None:
     """Store hook: tell Prefect a version is published (a deployment trigger can start training)."""
     m = dv.manifest
-    emit_event(event=PUBLISHED_EVENT,
-               resource={"prefect.resource.id": f"curate.dataset.{m.name}", "curate.name": m.name,
-                         "curate.version": str(m.version), "curate.kind": m.kind, "curate.ref": m.ref},
-               payload={"rows": m.rows, "path": str(dv.path), "parents": list(m.parents)})
+    emit_event(
+        event=PUBLISHED_EVENT,
+        resource={
+            "prefect.resource.id": f"curate.dataset.{m.name}",
+            "curate.name": m.name,
+            "curate.version": str(m.version),
+            "curate.kind": m.kind,
+            "curate.ref": m.ref,
+        },
+        payload={"rows": m.rows, "path": str(dv.path), "parents": list(m.parents)},
+    )
 
 
 def recipe_run_name() -> str:
@@ -110,8 +117,9 @@ def plan_generation(spec: GenerateConfig, ledger: Path) -> pipeline.GenerationPl
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=transient_only, tags=["gpu"])
-def generate_shards(spec: GenerateConfig, ledger: Path, worker: tuple[int, int],
-                    engine_options: dict[str, Any] | None = None) -> dict[str, float]:
+def generate_shards(
+    spec: GenerateConfig, ledger: Path, worker: tuple[int, int], engine_options: dict[str, Any] | None = None
+) -> dict[str, float]:
     # A retry (or a new flow run after kill -9) skips the shards this worker already wrote.
     return pipeline.generate_shards(spec, ledger, worker, engine_options)
 
@@ -152,7 +160,6 @@ def dedup_marks(job: Any) -> Any:
     return mark_shard(job)
 
 
-
 def submit_shards(jobs: list[Any]) -> list[Any]:
     """One task run per shard, named after it: the Prefect UI shows one task per shard."""
     return [check_shard.with_options(task_run_name=f"check-shard-{j.shard.index:05d}").submit(j) for j in jobs]
@@ -176,9 +183,13 @@ def publish_checked(home: str | None, name: str, path: Path, checks: dict[str, A
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=transient_only)
 def build_recipe(recipe: Recipe, home: str | None, checked_ref: str) -> dict[str, Any]:
     pub = pipeline.build_recipe(recipe, store_for(home), checked_ref)
-    return {"dataset": pub.dataset.manifest.ref, "rows": pub.dataset.manifest.rows,
-            "selection": pub.selection.manifest.ref, "pass_rates": pub.pass_rates.manifest.ref,
-            "funnel": dict(pub.dataset.manifest.funnel)}
+    return {
+        "dataset": pub.dataset.manifest.ref,
+        "rows": pub.dataset.manifest.rows,
+        "selection": pub.selection.manifest.ref,
+        "pass_rates": pub.pass_rates.manifest.ref,
+        "funnel": dict(pub.dataset.manifest.funnel),
+    }
 
 
 def funnel_artifact(stage_funnels: dict[str, dict[str, int]], key: str) -> None:
@@ -187,6 +198,7 @@ def funnel_artifact(stage_funnels: dict[str, dict[str, int]], key: str) -> None:
     for stage, flat in stage_funnels.items():
         funnel = Funnel.from_dict(flat)
         for r in funnel.rows():
-            rows.append({"stage": stage, "reason": r.reason, "rows": r.rows,
-                         "share": f"{r.share:.1%}" if funnel.total else "-"})
+            rows.append(
+                {"stage": stage, "reason": r.reason, "rows": r.rows, "share": f"{r.share:.1%}" if funnel.total else "-"}
+            )
     create_table_artifact(key=key, table=rows, description="curate funnel per stage and reason")

@@ -51,8 +51,18 @@ def write_input(path: Path, n: int = 240, die_at: int | None = None) -> Path:
             if i % 11 == 0:
                 resp = f"no think tags {i}"
             prompt = "die" if i == die_at else f"q{i // 4}"
-            f.write(orjson.dumps({"prompt_id": f"p{i // 4}", "task": "math", "prompt": prompt, "response": resp,
-                                  "reference": str(i % 17)}) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {
+                        "prompt_id": f"p{i // 4}",
+                        "task": "math",
+                        "prompt": prompt,
+                        "response": resp,
+                        "reference": str(i % 17),
+                    }
+                )
+                + b"\n"
+            )
         f.write(b"{not json\n")  # one quarantined row
     return path
 
@@ -114,13 +124,27 @@ def test_resume_after_kill_9_recomputes_only_the_missing_shards(tmp_path: Path) 
     n = len(plan_shards([inp], SHARD))
     flag = tmp_path / "kill"
     flag.touch()
-    child = ("import importlib.util, sys\nfrom pathlib import Path\n"
-             "spec = importlib.util.spec_from_file_location('shards_child', sys.argv[1])\n"
-             "m = sys.modules['shards_child'] = importlib.util.module_from_spec(spec)\n"
-             "spec.loader.exec_module(m)\n"
-             "m._killed_run(*map(Path, sys.argv[2:]))\n")
-    proc = subprocess.run([sys.executable, "-c", child, __file__, str(inp), str(tmp_path / "out.parquet"),
-                           str(tmp_path / "cache"), str(flag)], timeout=300, capture_output=True)
+    child = (
+        "import importlib.util, sys\nfrom pathlib import Path\n"
+        "spec = importlib.util.spec_from_file_location('shards_child', sys.argv[1])\n"
+        "m = sys.modules['shards_child'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "m._killed_run(*map(Path, sys.argv[2:]))\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            child,
+            __file__,
+            str(inp),
+            str(tmp_path / "out.parquet"),
+            str(tmp_path / "cache"),
+            str(flag),
+        ],
+        timeout=300,
+        capture_output=True,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     assert not (tmp_path / "out.parquet").exists()  # nothing half-written where the output goes
     flag.unlink()

@@ -25,12 +25,25 @@ def test_dask_run_is_identical_to_the_single_process_run(harness: None, tmp_path
     inp = tmp_path / "in.jsonl"
     with inp.open("wb") as f:
         for i in range(400):
-            resp = (f"<think>Let me work through step {i}. " + "We add the terms. " * (i % 9)
-                    + f"</think>\nThe answer is \\boxed{{{i % 23}}}.")
+            resp = (
+                f"<think>Let me work through step {i}. "
+                + "We add the terms. " * (i % 9)
+                + f"</think>\nThe answer is \\boxed{{{i % 23}}}."
+            )
             if i % 13 == 0:
                 resp = resp.replace("</think>", "")
-            f.write(orjson.dumps({"prompt_id": f"p{i // 4}", "task": "math", "prompt": f"What is {i % 23}?",
-                                  "response": resp, "reference": str(i % 23 if i % 7 else 1)}) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {
+                        "prompt_id": f"p{i // 4}",
+                        "task": "math",
+                        "prompt": f"What is {i % 23}?",
+                        "response": resp,
+                        "reference": str(i % 23 if i % 7 else 1),
+                    }
+                )
+                + b"\n"
+            )
         f.write(b"not json\n")
     checks = "format,readability,lang,math"
     runner = CliRunner()
@@ -43,10 +56,20 @@ def test_dask_run_is_identical_to_the_single_process_run(harness: None, tmp_path
     from curate.checks.runner import ShardOptions, check_files
     from curate.cli._dask import run_sharded
 
-    report = run_sharded(2, None, lambda mapper: check_files(
-        [inp], tmp_path / "dask.parquet", build_checks(None, only=checks.split(",")), shards=ShardOptions(
-            shard_bytes=int(0.01 * (1 << 20)), cache=tmp_path / "cache",
-            executor=lambda jobs: mapper(run_shard, jobs, "check"))))
+    report = run_sharded(
+        2,
+        None,
+        lambda mapper: check_files(
+            [inp],
+            tmp_path / "dask.parquet",
+            build_checks(None, only=checks.split(",")),
+            shards=ShardOptions(
+                shard_bytes=int(0.01 * (1 << 20)),
+                cache=tmp_path / "cache",
+                executor=lambda jobs: mapper(run_shard, jobs, "check"),
+            ),
+        ),
+    )
     summary = report.shard_summary()
     assert summary["n"] > 4 and summary["computed"]["read"] == summary["n"]
     want = pl.read_parquet(tmp_path / "single.parquet")
@@ -68,9 +91,18 @@ def test_dedup_on_dask_is_identical_to_the_single_process_run(harness: None, tmp
             f.write(orjson.dumps({"prompt": "q", "prompt_id": f"p{i % 4}", "response": words}) + b"\n")
 
     def run(name: str, n: int) -> pl.DataFrame:
-        rep = run_sharded(n, None, lambda mapper: dedup_files(
-            [inp], tmp_path / f"{name}.parquet", DedupConfig(), work=tmp_path / name, mapper=mapper,
-            shard_bytes=5000))
+        rep = run_sharded(
+            n,
+            None,
+            lambda mapper: dedup_files(
+                [inp],
+                tmp_path / f"{name}.parquet",
+                DedupConfig(),
+                work=tmp_path / name,
+                mapper=mapper,
+                shard_bytes=5000,
+            ),
+        )
         assert rep.computed["signatures"] > 4
         return pl.read_parquet(tmp_path / f"{name}.parquet")
 

@@ -14,8 +14,9 @@ GOOD = {"prompt": "What is 2+2?", "response": "<think>2+2=4</think>\\boxed{4}", 
 
 
 def curate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "curate.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "curate.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def _input(tmp_path: Path) -> Path:
@@ -33,11 +34,15 @@ def test_check_publish_query_roundtrip(tmp_path: Path) -> None:
     assert (rep["rows"], rep["accepted"], rep["bad_rows"], rep["published"]) == (2, 1, 2, "demo@1")
     assert rep["funnel"] == {"format.missing_think": 1, "math.no_answer": 1}
     assert (tmp_path / "out.quarantine.jsonl").exists()
-    r = curate("query", "select unnest(reject_reasons) as reason, count(*) as n from demo group by reason",
-               "--format", "csv", cwd=tmp_path)
+    r = curate(
+        "query",
+        "select unnest(reject_reasons) as reason, count(*) as n from demo group by reason",
+        "--format",
+        "csv",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "format.missing_think,1" in r.stdout
-    r = curate("query", "select name, version from datasets", "--format", "parquet", "--out", "q.parquet",
-               cwd=tmp_path)
+    r = curate("query", "select name, version from datasets", "--format", "parquet", "--out", "q.parquet", cwd=tmp_path)
     assert r.returncode == 0 and pl.read_parquet(tmp_path / "q.parquet").rows() == [("demo", 1)]
     r = curate("datasets", "show", "demo@1", cwd=tmp_path)
     assert r.returncode == 0 and "format.missing_think" in r.stdout

@@ -43,9 +43,7 @@ def test_contaminated_prompts_are_flagged(
     its = items(name, field)
     texts = [
         str(its[0][field]),  # verbatim
-        "Please solve the following problem carefully.\n\n"
-        + str(its[1][field])
-        + "\nPut the answer in \\boxed{}.",
+        "Please solve the following problem carefully.\n\n" + str(its[1][field]) + "\nPut the answer in \\boxed{}.",
         str(its[2][field]).upper().replace(",", " ,"),  # case and punctuation changes
     ]
     out = check.run(pl.DataFrame({"prompt": texts, "response": ["x"] * 3}))
@@ -59,19 +57,13 @@ def test_training_prompts_are_clean(check: DecontamCheck) -> None:
     lines = (DATA / "prompts" / "gsm8k_train.jsonl").read_text().splitlines()[:400]
     prompts = [json.loads(line).get("prompt") or json.loads(line).get("question") for line in lines]
     out = check.run(pl.DataFrame({"prompt": prompts, "response": ["x"] * len(prompts)}))
-    assert (
-        out.filter(pl.col("reject_reasons").list.len() > 0).height <= 2
-    )  # GSM8K train/test near-twins exist
-    assert set(c for rs in out["reject_reasons"].to_list() for c in rs) <= set(
-        check_decls()["decontam"].reasons
-    )
+    assert out.filter(pl.col("reject_reasons").list.len() > 0).height <= 2  # GSM8K train/test near-twins exist
+    assert set(c for rs in out["reject_reasons"].to_list() for c in rs) <= set(check_decls()["decontam"].reasons)
 
 
 def test_responses_only_when_asked(check: DecontamCheck) -> None:
     problem = str(items("math500.jsonl", "problem")[4]["problem"])
-    df = pl.DataFrame(
-        {"prompt": ["Say something nice about the weather today please."], "response": [problem]}
-    )
+    df = pl.DataFrame({"prompt": ["Say something nice about the weather today please."], "response": [problem]})
     assert check.run(df)["reject_reasons"].to_list() == [[]]
     both = DecontamCheck(DecontamConfig(benchmarks=("math500",), columns=("prompt", "response")))
     assert both.run(df)["reject_reasons"].to_list() == [["decontam.math500"]]

@@ -112,9 +112,7 @@ def test_keep_rules(keep: str, kept: str) -> None:
 
 def test_prefers_row_not_already_rejected() -> None:
     text = " ".join(doc(100))
-    df = pl.DataFrame(
-        {"sample_id": ["a", "b"], "response": [text, text], "reject_reasons": [["math.wrong"], []]}
-    )
+    df = pl.DataFrame({"sample_id": ["a", "b"], "response": [text, text], "reject_reasons": [["math.wrong"], []]})
     out = dedup_frame(df)
     assert out["reject_reasons"].to_list() == [["math.wrong", "dedup.exact"], []]
 

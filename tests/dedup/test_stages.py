@@ -23,8 +23,11 @@ def corpus() -> pl.DataFrame:
         base = VOCAB[RNG.integers(0, len(VOCAB), 120)]
         near = base.copy()
         near[RNG.integers(0, 120, 2)] = "zz"
-        rows += [(f"o{i}", f"p{i % 7}", " ".join(base)), (f"e{i}", f"p{i % 5}", " ".join(base).upper() + " !"),
-                 (f"n{i}", f"p{i % 7}", " ".join(near))]
+        rows += [
+            (f"o{i}", f"p{i % 7}", " ".join(base)),
+            (f"e{i}", f"p{i % 5}", " ".join(base).upper() + " !"),
+            (f"n{i}", f"p{i % 7}", " ".join(near)),
+        ]
     rows.append(("empty", "p0", ""))
     order = RNG.permutation(len(rows))
     df = pl.DataFrame(rows, schema=["sample_id", "prompt_id", "response"], orient="row")[order]
@@ -39,8 +42,14 @@ def test_staged_run_gives_the_in_memory_verdicts(tmp_path: Path, corpus: pl.Data
     rep = dedup_files([inp], tmp_path / "out.parquet", cfg, work=tmp_path / "work", shard_bytes=20_000)
     got = pl.read_parquet(tmp_path / "out.parquet")
     want = dedup_frame(corpus, cfg)
-    cols = ["sample_id", "dedup_cluster_id", "dedup_cluster_size", "dedup_kept_sample_id", "dedup_max_jaccard",
-            "reject_reasons"]
+    cols = [
+        "sample_id",
+        "dedup_cluster_id",
+        "dedup_cluster_size",
+        "dedup_kept_sample_id",
+        "dedup_max_jaccard",
+        "reject_reasons",
+    ]
     assert_frame_equal(got.select(cols), want.select(cols))
     assert rep.rows == corpus.height and rep.computed["signatures"] > 5
     if not kw:
@@ -66,11 +75,16 @@ def test_cross_version_index_through_the_stages(tmp_path: Path, corpus: pl.DataF
     v1.write_ndjson(tmp_path / "v1.jsonl")
     v2.write_ndjson(tmp_path / "v2.jsonl")
     cfg = DedupConfig(index_dir=str(tmp_path / "idx"))
-    dedup_files([tmp_path / "v1.jsonl"], tmp_path / "o1.parquet", cfg, work=tmp_path / "w1", record_as="ds@1",
-                shard_bytes=20_000)
+    dedup_files(
+        [tmp_path / "v1.jsonl"],
+        tmp_path / "o1.parquet",
+        cfg,
+        work=tmp_path / "w1",
+        record_as="ds@1",
+        shard_bytes=20_000,
+    )
     assert DedupIndex(tmp_path / "idx", cfg.index_params()).versions() == ["ds@1"]
-    rep = dedup_files([tmp_path / "v2.jsonl"], tmp_path / "o2.parquet", cfg, work=tmp_path / "w2",
-                      shard_bytes=20_000)
+    rep = dedup_files([tmp_path / "v2.jsonl"], tmp_path / "o2.parquet", cfg, work=tmp_path / "w2", shard_bytes=20_000)
     out = pl.read_parquet(tmp_path / "o2.parquet")
     want = dedup_frame(v2, cfg, DedupIndex(tmp_path / "idx", cfg.index_params()).load())
     assert rep.counts["dedup.seen"] > 0

@@ -25,12 +25,31 @@ def harness() -> Iterator[None]:
 
 def _recipe(tmp_path: Path, ckpt: Path, name: str = "rs", kind: str = "rs_sft") -> Path:
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_bytes(b"".join(orjson.dumps({"prompt_id": f"q{i}", "prompt": f"What is {i} + {i}?", "task": "math",
-                                               "reference": str(2 * i)}) + b"\n" for i in range(6)))
-    recipe = {"recipe": kind, "name": name,
-              "generate": {"prompts": str(prompts), "model": str(ckpt), "engine": "hf", "n": 2, "max_tokens": 12,
-                           "temperature": 1.0, "shard_size": 2, "seed": 1},
-              "checks": {"judge": {"enabled": False}}, "select": {"k": 2}}
+    prompts.write_bytes(
+        b"".join(
+            orjson.dumps(
+                {"prompt_id": f"q{i}", "prompt": f"What is {i} + {i}?", "task": "math", "reference": str(2 * i)}
+            )
+            + b"\n"
+            for i in range(6)
+        )
+    )
+    recipe = {
+        "recipe": kind,
+        "name": name,
+        "generate": {
+            "prompts": str(prompts),
+            "model": str(ckpt),
+            "engine": "hf",
+            "n": 2,
+            "max_tokens": 12,
+            "temperature": 1.0,
+            "shard_size": 2,
+            "seed": 1,
+        },
+        "checks": {"judge": {"enabled": False}},
+        "select": {"k": 2},
+    }
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
@@ -73,9 +92,10 @@ def test_dask_task_runner_fans_out_shards(harness: None, tiny_checkpoint: Path, 
     from curate.flows import rejection_sampling
     from prefect_dask import DaskTaskRunner
 
-    runner = DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
-                                            "dashboard_address": None})
+    runner = DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None},
+    )
     flow = rejection_sampling.with_options(task_runner=runner)
     out = flow(recipe_path=str(_recipe(tmp_path, tiny_checkpoint, "dk")), home=str(tmp_path / "store"), workers=2)
     written = sorted(g["shards_written"] for g in out.generation)

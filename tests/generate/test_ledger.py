@@ -266,18 +266,36 @@ def test_prompt_pool_fast_path_and_parquet(tmp_path: Path) -> None:
     pool = read_prompt_pool(pq_src)
     assert pool.table["prompt"].to_list() == ["a?"]
     assert [(b.line, b.reason) for b in pool.bad] == [
-        (2, "input.missing_field"), (3, "input.missing_field"), (4, "input.duplicate_id")]
+        (2, "input.missing_field"),
+        (3, "input.missing_field"),
+        (4, "input.duplicate_id"),
+    ]
 
 
 def test_cli_generates_good_rows_and_quarantines_bad(tmp_path: Path, tiny_checkpoint: Path) -> None:
     prompts, out = _messy_prompts(tmp_path / "p.jsonl"), tmp_path / "L"
-    args = ["--prompts", str(prompts), "--model", str(tiny_checkpoint), "--out", str(out), "--n", "2",
-            "--shard-size", "2", "--max-tokens", "4", "--no-progress"]
+    args = [
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(tiny_checkpoint),
+        "--out",
+        str(out),
+        "--n",
+        "2",
+        "--shard-size",
+        "2",
+        "--max-tokens",
+        "4",
+        "--no-progress",
+    ]
     code, text = _cli(args)
     q = out / QUARANTINE_NAME
     assert code == 0, text
-    assert (f"{prompts}: read 3 prompts, quarantined 6 (input.missing_field 2, input.wrong_type 2, "
-            f"input.invalid_json 1, input.duplicate_id 1) -> {q}") in text
+    assert (
+        f"{prompts}: read 3 prompts, quarantined 6 (input.missing_field 2, input.wrong_type 2, "
+        f"input.invalid_json 1, input.duplicate_id 1) -> {q}"
+    ) in text
     assert [(r["line"], r["reason"]) for r in map(orjson.loads, q.read_bytes().splitlines())] == BAD_LINES
     df = Ledger(out).scan().collect()
     assert sorted(set(df["prompt_id"])) == sorted(["q000", "q002", derive_prompt_id("What is 2 + 2?")])
@@ -293,15 +311,17 @@ def test_cli_generates_good_rows_and_quarantines_bad(tmp_path: Path, tiny_checkp
     assert code == 2 and "prompts_sha256" in text and q.read_bytes() == before
 
 
-def test_plan_generation_quarantines_in_the_ledger(tmp_path: Path, tiny_checkpoint: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_plan_generation_quarantines_in_the_ledger(
+    tmp_path: Path, tiny_checkpoint: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """The flows' path (curate.pipeline): quarantine in the ledger directory, counts logged and returned."""
     from curate import pipeline
     from curate.recipes.config import GenerateConfig
 
     prompts, ledger = _messy_prompts(tmp_path / "p.jsonl"), tmp_path / "ledger"
-    spec = GenerateConfig(prompts=str(prompts), model=str(tiny_checkpoint), engine="hf", n=2, max_tokens=4,
-                        shard_size=2)
+    spec = GenerateConfig(
+        prompts=str(prompts), model=str(tiny_checkpoint), engine="hf", n=2, max_tokens=4, shard_size=2
+    )
     with caplog.at_level("INFO", logger="curate.pipeline"):
         plan = pipeline.plan_generation(spec, ledger)
     assert (plan.n_prompts, plan.n_shards, plan.quarantined) == (3, 2, 6)
@@ -319,7 +339,8 @@ def test_kill_9_and_resume(tmp_path: Path, tiny_checkpoint: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "curate.cli", "generate",
+        "curate.cli",
+        "generate",
         "--prompts",
         str(prompts),
         "--model",

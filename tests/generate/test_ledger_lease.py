@@ -19,15 +19,39 @@ from curate.generate.ledger import Ledger
 
 
 def _prompts(path: Path, k: int) -> Path:
-    path.write_bytes(b"".join(orjson.dumps({"prompt_id": f"q{i:03d}", "prompt": f"What is {i} + {i}?"}) + b"\n"
-                              for i in range(k)))
+    path.write_bytes(
+        b"".join(orjson.dumps({"prompt_id": f"q{i:03d}", "prompt": f"What is {i} + {i}?"}) + b"\n" for i in range(k))
+    )
     return path
 
 
 def _cmd(prompts: Path, model: Path, out: Path, stats: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "curate.cli", "generate", "--prompts", str(prompts), "--model", str(model),
-            "--engine", "hf", "--n", "2", "--shard-size", "1", "--out", str(out), "--max-tokens", "24",
-            "--temperature", "1.0", "--stats", str(stats), "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "curate.cli",
+        "generate",
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(model),
+        "--engine",
+        "hf",
+        "--n",
+        "2",
+        "--shard-size",
+        "1",
+        "--out",
+        str(out),
+        "--max-tokens",
+        "24",
+        "--temperature",
+        "1.0",
+        "--stats",
+        str(stats),
+        "--no-progress",
+        *extra,
+    ]
 
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
@@ -49,16 +73,22 @@ def test_two_identical_runs_share_the_shards(tmp_path: Path, tiny_checkpoint: Pa
 
 def test_other_parameters_refused_while_a_run_lives(tmp_path: Path, tiny_checkpoint: Path) -> None:
     prompts, out, stats = _prompts(tmp_path / "p.jsonl", 40), tmp_path / "L", tmp_path / "stats"
-    first = subprocess.Popen(_cmd(prompts, tiny_checkpoint, out, stats), env=ENV,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        _cmd(prompts, tiny_checkpoint, out, stats), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "manifest.json").exists():  # the first run holds the ledger now
             assert first.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
         # A new ledger, no part written yet (or a few): the other run is refused with one line, exit 2.
-        other = subprocess.run(_cmd(prompts, tiny_checkpoint, out, tmp_path / "s2", "--top-p", "0.5"),
-                               env=ENV, capture_output=True, text=True, timeout=120)
+        other = subprocess.run(
+            _cmd(prompts, tiny_checkpoint, out, tmp_path / "s2", "--top-p", "0.5"),
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert other.returncode == 2, other.stderr
         assert other.stderr.count("\n") == 1 and "top_p: ledger has 0.95, run has 0.5" in other.stderr
         assert not (tmp_path / "s2").exists() or "call" not in (tmp_path / "s2").read_text()
@@ -72,10 +102,18 @@ def test_other_parameters_refused_while_a_run_lives(tmp_path: Path, tiny_checkpo
 def test_lease_dies_with_its_holder(tmp_path: Path) -> None:
     """A shard lease held by a killed process is free again (no timeout, no stale lock to clean)."""
     led = Ledger(tmp_path / "L")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from curate.generate.ledger import Ledger\n"
-        f"l = Ledger({str(tmp_path / 'L')!r}); lease = l.claim(3); print('held', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from curate.generate.ledger import Ledger\n"
+                f"l = Ledger({str(tmp_path / 'L')!r}); lease = l.claim(3); print('held', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert led.claim(3) is None  # someone else writes shard 3

@@ -52,16 +52,34 @@ def _cli(args: list[str]) -> tuple[int, str]:
 
 
 def _prompts(path: Path, k: int = 3) -> Path:
-    path.write_bytes(b"".join(orjson.dumps({"prompt_id": f"q{i}", "prompt": f"What is {i} + 1?"}) + b"\n"
-                              for i in range(k)))
+    path.write_bytes(
+        b"".join(orjson.dumps({"prompt_id": f"q{i}", "prompt": f"What is {i} + 1?"}) + b"\n" for i in range(k))
+    )
     return path
 
 
 @pytest.mark.parametrize("template", ["r1", "chat"])
 def test_hf_ledger_records_the_template_prefill(template: str, distill: Path, tmp_path: Path) -> None:
     out = tmp_path / "L"
-    code, msg = _cli(["--prompts", str(_prompts(tmp_path / "p.jsonl")), "--model", str(distill), "--engine", "hf",
-                      "--n", "2", "--max-tokens", "6", "--template", template, "--out", str(out), "--no-progress"])
+    code, msg = _cli(
+        [
+            "--prompts",
+            str(_prompts(tmp_path / "p.jsonl")),
+            "--model",
+            str(distill),
+            "--engine",
+            "hf",
+            "--n",
+            "2",
+            "--max-tokens",
+            "6",
+            "--template",
+            template,
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0, msg
     df = pl.read_parquet(out / "part-*.parquet")
     assert set(df["prefill"]) == {"<think>\n"}
@@ -69,8 +87,9 @@ def test_hf_ledger_records_the_template_prefill(template: str, distill: Path, tm
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(distill)
-    text = tok.apply_chat_template([{"role": "user", "content": "What is 0 + 1?"}], tokenize=False,
-                                   add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 0 + 1?"}], tokenize=False, add_generation_prompt=True
+    )
     # The prompt holds <think>\n once (the template's); r1's own prefill was not appended again.
     assert df.filter(pl.col("prompt_id") == "q0")["tokens_in"][0] == len(tok(text, add_special_tokens=False).input_ids)
     # The format check sees prefill + completion: no format.missing_think_open-style rejection for the tag.
@@ -105,11 +124,21 @@ def test_options_checked_before_anything_starts(tmp_path: Path, tiny_checkpoint:
         "--max-tokens 32768 leaves no room for the prompt in the model's context length": ["--engine", "hf"],
         f"--max-tokens {ctx} leaves no room": ["--engine", "vllm", "--max-tokens", str(ctx)],
         "--max-tokens 600 leaves no room for the prompt in --max-model-len, 512": [
-            "--engine", "vllm", "--max-tokens", "600", "--max-model-len", "512"],
+            "--engine",
+            "vllm",
+            "--max-tokens",
+            "600",
+            "--max-model-len",
+            "512",
+        ],
         "--batch-size is an option of --engine hf, not of --engine vllm": ["--engine", "vllm", "--batch-size", "4"],
         "--concurrency is an option of --engine openai, not of --engine hf": ["--concurrency", "3"],
         "--kv-cache-gib is an option of --engine vllm, not of --engine openai": [
-            "--engine", "openai", "--kv-cache-gib", "1"],
+            "--engine",
+            "openai",
+            "--kv-cache-gib",
+            "1",
+        ],
         "checkpoint directory not found": ["--engine", "vllm", "--model", str(tmp_path / "missing")],
         "--vllm-option must look like KEY=VALUE": ["--engine", "vllm", "--vllm-option", "eager"],
     }
@@ -125,7 +154,20 @@ def test_vllm_not_installed_is_one_line_before_any_ledger(tmp_path: Path, tiny_c
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
-    code, out = _cli(["--prompts", str(_prompts(tmp_path / "p.jsonl")), "--model", str(tiny_checkpoint),
-                      "--engine", "vllm", "--max-tokens", "8", "--out", str(tmp_path / "L"), "--no-progress"])
+    code, out = _cli(
+        [
+            "--prompts",
+            str(_prompts(tmp_path / "p.jsonl")),
+            "--model",
+            str(tiny_checkpoint),
+            "--engine",
+            "vllm",
+            "--max-tokens",
+            "8",
+            "--out",
+            str(tmp_path / "L"),
+            "--no-progress",
+        ]
+    )
     assert code == 2 and "vllm is not installed" in out and ".ci/vllm-env" in out and len(out.strip().splitlines()) == 1
     assert not (tmp_path / "L").exists()

@@ -37,8 +37,10 @@ def _require_vllm() -> None:
     try:
         import vllm  # noqa: F401
     except Exception as e:  # ImportError, or a broken install (mismatched torch extensions)
-        msg = (f"vllm is not importable ({type(e).__name__}: {e}); build its environment with .ci/vllm-env "
-               "and run .venv-vllm/bin/python -m pytest -m vllm")
+        msg = (
+            f"vllm is not importable ({type(e).__name__}: {e}); build its environment with .ci/vllm-env "
+            "and run .venv-vllm/bin/python -m pytest -m vllm"
+        )
         if os.environ.get("CURATE_REQUIRE_VLLM") == "1":
             pytest.fail(msg)
         pytest.skip(msg)
@@ -51,8 +53,9 @@ def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from curate.testing.tiny import CHAT_TEMPLATE, build_tiny_checkpoint
 
-    out = build_tiny_checkpoint(tmp_path_factory.mktemp("vllm") / "r1-distill-tiny", hidden_size=128, num_heads=2,
-                                num_kv_heads=1)
+    out = build_tiny_checkpoint(
+        tmp_path_factory.mktemp("vllm") / "r1-distill-tiny", hidden_size=128, num_heads=2, num_kv_heads=1
+    )
     tok = AutoTokenizer.from_pretrained(out)
     tok.chat_template = CHAT_TEMPLATE.replace("<|assistant|>\n{% endif %}", "<|assistant|>\n<think>\n{% endif %}")
     tok.save_pretrained(out)
@@ -65,11 +68,18 @@ def prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (4,096 tokens) for more than it holds: before the fix, prefills were split and seeded requests died
     with ``CPU Generator does not use offset``."""
     path = tmp_path_factory.mktemp("prompts") / "p.jsonl"
-    text = ("Natalia sold clips to {i} of her friends in April, and then she sold half as many clips in May. "
-            "Each clip cost 3 dollars and she paid 1 dollar for every 4 clips. How much money did she make "
-            "altogether, and how many clips did she sell?")
-    path.write_bytes(b"".join(orjson.dumps({"prompt_id": f"q{i:03d}", "prompt": text.format(i=i), "task": "math",
-                                            "reference": str(i)}) + b"\n" for i in range(32)))
+    text = (
+        "Natalia sold clips to {i} of her friends in April, and then she sold half as many clips in May. "
+        "Each clip cost 3 dollars and she paid 1 dollar for every 4 clips. How much money did she make "
+        "altogether, and how many clips did she sell?"
+    )
+    path.write_bytes(
+        b"".join(
+            orjson.dumps({"prompt_id": f"q{i:03d}", "prompt": text.format(i=i), "task": "math", "reference": str(i)})
+            + b"\n"
+            for i in range(32)
+        )
+    )
     return path
 
 
@@ -90,7 +100,7 @@ def _live_in_group(pgid: int) -> list[int]:
             stat = (d / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[2]) == pgid and fields[0] != "Z":
             out.append(int(d.name))
     return out
@@ -120,10 +130,30 @@ def _stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace:
 def hf_ledger(ckpt: Path, prompts: Path, tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     """The same prompts, checkpoint and sampling parameters through the transformers engine."""
     out = tmp_path_factory.mktemp("hf") / "L"
-    subprocess.run(_generate("--prompts", str(prompts), "--model", str(ckpt), "--engine", "hf", "--n", str(N),
-                             "--shard-size", "8", "--max-tokens", str(MAX_TOKENS), "--temperature", "1.0",
-                             "--out", str(out)),
-                   env=ENV, check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        _generate(
+            "--prompts",
+            str(prompts),
+            "--model",
+            str(ckpt),
+            "--engine",
+            "hf",
+            "--n",
+            str(N),
+            "--shard-size",
+            "8",
+            "--max-tokens",
+            str(MAX_TOKENS),
+            "--temperature",
+            "1.0",
+            "--out",
+            str(out),
+        ),
+        env=ENV,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return pl.read_parquet(out / "part-*.parquet")
 
 
@@ -163,9 +193,26 @@ def test_vllm_generate_kill9_resume(ckpt: Path, prompts: Path, hf_ledger: pl.Dat
     included) mid-run, then rerun: a complete ledger, no duplicate, no finished shard redone, and the
     sample ids and seeds of the transformers engine."""
     out, stats = tmp_path / "L", tmp_path / "stats"
-    cmd = _generate("--prompts", str(prompts), "--model", str(ckpt), "--engine", "vllm", "--n", str(N),
-                    "--shard-size", "8", "--max-tokens", str(MAX_TOKENS), "--temperature", "1.0", "--out", str(out),
-                    "--stats", str(stats))
+    cmd = _generate(
+        "--prompts",
+        str(prompts),
+        "--model",
+        str(ckpt),
+        "--engine",
+        "vllm",
+        "--n",
+        str(N),
+        "--shard-size",
+        "8",
+        "--max-tokens",
+        str(MAX_TOKENS),
+        "--temperature",
+        "1.0",
+        "--out",
+        str(out),
+        "--stats",
+        str(stats),
+    )
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
@@ -215,9 +262,24 @@ def server(ckpt: Path) -> Iterator[str]:
     import httpx
 
     port = _free_port()
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ckpt), "--host", "127.0.0.1",
-           "--port", str(port), "--max-model-len", "4096", "--no-enable-chunked-prefill",
-           "--max-num-batched-tokens", "8192", "--kv-cache-memory-bytes", str(1 << 30)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(ckpt),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "4096",
+        "--no-enable-chunked-prefill",
+        "--max-num-batched-tokens",
+        "8192",
+        "--kv-cache-memory-bytes",
+        str(1 << 30),
+    ]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
@@ -234,8 +296,9 @@ def server(ckpt: Path) -> Iterator[str]:
         _stop_group(proc)
 
 
-def test_openai_engine_against_real_vllm_server(server: str, ckpt: Path, prompts: Path, hf_ledger: pl.DataFrame,
-                                                tmp_path: Path) -> None:
+def test_openai_engine_against_real_vllm_server(
+    server: str, ckpt: Path, prompts: Path, hf_ledger: pl.DataFrame, tmp_path: Path
+) -> None:
     """The `openai` engine against a real server: n per prompt, token counts, and the same sample ids.
 
     ``r1`` sends curate's ``<think>\\n`` as an assistant turn to continue; ``chat`` sends none and the
@@ -243,11 +306,36 @@ def test_openai_engine_against_real_vllm_server(server: str, ckpt: Path, prompts
     """
     for template in ("r1", "chat"):
         out = tmp_path / template
-        r = subprocess.run(_generate("--prompts", str(prompts), "--model", str(ckpt), "--engine", "openai",
-                                     "--base-url", server, "--n", str(N), "--shard-size", "8", "--max-tokens",
-                                     str(MAX_TOKENS), "--temperature", "1.0", "--template", template,
-                                     "--out", str(out), "--max-retries", "1"),
-                           env=ENV, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            _generate(
+                "--prompts",
+                str(prompts),
+                "--model",
+                str(ckpt),
+                "--engine",
+                "openai",
+                "--base-url",
+                server,
+                "--n",
+                str(N),
+                "--shard-size",
+                "8",
+                "--max-tokens",
+                str(MAX_TOKENS),
+                "--temperature",
+                "1.0",
+                "--template",
+                template,
+                "--out",
+                str(out),
+                "--max-retries",
+                "1",
+            ),
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         df = pl.read_parquet(out / "part-*.parquet")
         _check_ledger(df.with_columns(pl.col("tokens_out").fill_null(1)), "openai", ckpt)  # usage is summed over n
@@ -261,8 +349,10 @@ def test_openai_engine_against_real_vllm_server(server: str, ckpt: Path, prompts
 
     eng = OpenAIEngine(str(ckpt), OpenAIConfig(base_url=server, split_n=True, max_retries=1))
     try:
-        reqs = [Request(f"z{i}", PromptTemplate("r1-zero").render(f"What is {i} + 1?"), prompt_seed(0, f"z{i}"))
-                for i in range(2)]
+        reqs = [
+            Request(f"z{i}", PromptTemplate("r1-zero").render(f"What is {i} + 1?"), prompt_seed(0, f"z{i}"))
+            for i in range(2)
+        ]
         out = eng.generate(reqs, SamplingParams(n=3, temperature=1.0, max_tokens=MAX_TOKENS))
     finally:
         eng.close()
@@ -278,12 +368,24 @@ def test_judge_against_real_vllm_server(server: str, ckpt: Path, tmp_path: Path)
     the verdicts paid for are cached (a rerun sends nothing)."""
     from curate.judge import JudgeCheck, JudgeConfig
 
-    df = pl.DataFrame({"task": ["general"] * 3, "prompt": ["Say hi.", "Name a colour.", "2+2?"],
-                       "response": ["<think>ok</think>hi", "<think>hm</think>blue", "<think>sum</think>4"],
-                       "reference": [None, None, "4"], "reject_reasons": [[], [], []]},
-                      schema_overrides={"reference": pl.String, "reject_reasons": pl.List(pl.String)})
-    cfg = JudgeConfig(engine="openai", model=str(ckpt), engine_options={"base_url": server, "max_retries": 1},
-                      rubric="quality", max_tokens=24, cache_dir=str(tmp_path / "cache"))
+    df = pl.DataFrame(
+        {
+            "task": ["general"] * 3,
+            "prompt": ["Say hi.", "Name a colour.", "2+2?"],
+            "response": ["<think>ok</think>hi", "<think>hm</think>blue", "<think>sum</think>4"],
+            "reference": [None, None, "4"],
+            "reject_reasons": [[], [], []],
+        },
+        schema_overrides={"reference": pl.String, "reject_reasons": pl.List(pl.String)},
+    )
+    cfg = JudgeConfig(
+        engine="openai",
+        model=str(ckpt),
+        engine_options={"base_url": server, "max_retries": 1},
+        rubric="quality",
+        max_tokens=24,
+        cache_dir=str(tmp_path / "cache"),
+    )
     out = JudgeCheck(cfg).run(df)
     assert out["reject_reasons"].to_list() == [["judge.unparseable"]] * 3, out["judge_rationale"].to_list()
     assert out["judge_calls"].to_list() == [2, 2, 2] and min(out["judge_tokens_in"]) > 0

@@ -97,8 +97,9 @@ def test_crlf_and_missing_final_newline(tmp_path: Path) -> None:
 
 def test_parquet_input_with_nulls_and_unknown_columns(tmp_path: Path) -> None:
     path = tmp_path / "in.parquet"
-    pl.DataFrame({"prompt": ["a", "b", None], "response": ["r", None, "r"], "task": ["math", "code", "math"],
-                  "score": [1, 2, 3]}).write_parquet(path)
+    pl.DataFrame(
+        {"prompt": ["a", "b", None], "response": ["r", None, "r"], "task": ["math", "code", "math"], "score": [1, 2, 3]}
+    ).write_parquet(path)
     df, bad = _read(path)
     assert df["input_line"].to_list() == [1]
     assert json.loads(df["extra"].item()) == {"score": 1}
@@ -108,8 +109,12 @@ def test_parquet_input_with_nulls_and_unknown_columns(tmp_path: Path) -> None:
 def test_unreadable_inputs_raise_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     (tmp_path / "x.csv").write_text("a,b\n")
-    for p, msg in [(tmp_path / "nope.jsonl", "no such file"), (tmp_path, "is a directory"),
-                   (tmp_path / "x.parquet", "not a readable Parquet"), (tmp_path / "x.csv", "unknown format")]:
+    for p, msg in [
+        (tmp_path / "nope.jsonl", "no such file"),
+        (tmp_path, "is a directory"),
+        (tmp_path / "x.parquet", "not a readable Parquet"),
+        (tmp_path / "x.csv", "unknown format"),
+    ]:
         with pytest.raises(InputError, match=msg):
             _read(p)
 

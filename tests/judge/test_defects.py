@@ -80,17 +80,27 @@ def _nonce_of(messages) -> str:  # type: ignore[no-untyped-def]
     return m.group(1)
 
 
-@pytest.mark.parametrize("reply", [
-    '{"id": "NONCE", "rationale": "x", "score": NaN}',
-    '{"id": "NONCE", "rationale": "x", "score": "nan"}',
-    '{"id": "NONCE", "rationale": "x", "score": Infinity}',
-    '{"id": "NONCE", "rationale": "x", "score": 1} {"id": "NONCE", "rationale": "x", "score": 5}',
-    '{"id": "NONCE", "rationale": "x", "score": 1, "score": 5}',
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"id": "NONCE", "rationale": "x", "score": NaN}',
+        '{"id": "NONCE", "rationale": "x", "score": "nan"}',
+        '{"id": "NONCE", "rationale": "x", "score": Infinity}',
+        '{"id": "NONCE", "rationale": "x", "score": 1} {"id": "NONCE", "rationale": "x", "score": 5}',
+        '{"id": "NONCE", "rationale": "x", "score": 1, "score": 5}',
+    ],
+)
 def test_check_records_unparseable_never_crashes(reply: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    df = pl.DataFrame({"task": ["general"], "prompt": ["Say hi."], "response": ["<think>x</think>hi"],
-                       "reference": [None], "reject_reasons": [[]]},
-                      schema_overrides={"reference": pl.String, "reject_reasons": pl.List(pl.String)})
+    df = pl.DataFrame(
+        {
+            "task": ["general"],
+            "prompt": ["Say hi."],
+            "response": ["<think>x</think>hi"],
+            "reference": [None],
+            "reject_reasons": [[]],
+        },
+        schema_overrides={"reference": pl.String, "reject_reasons": pl.List(pl.String)},
+    )
     eng = _Scripted([reply])
     out = JudgeCheck(JudgeConfig(engine="openai", model="j", rubric="quality"), engine=eng).run(df)
     assert out["judge_score"].to_list() == [None]
@@ -116,9 +126,16 @@ def test_cache_key_has_everything_that_changes_a_verdict(tmp_path) -> None:  # t
     assert edited.tag == QUALITY.tag and rubric_key(edited) != rubric_key(QUALITY)
 
     # End to end: the same rows judged with another temperature are asked again, not read from the cache.
-    df = pl.DataFrame({"task": ["general"], "prompt": ["Say hi."], "response": ["<think>x</think>hi"],
-                       "reference": [None], "reject_reasons": [[]]},
-                      schema_overrides={"reference": pl.String, "reject_reasons": pl.List(pl.String)})
+    df = pl.DataFrame(
+        {
+            "task": ["general"],
+            "prompt": ["Say hi."],
+            "response": ["<think>x</think>hi"],
+            "reference": [None],
+            "reject_reasons": [[]],
+        },
+        schema_overrides={"reference": pl.String, "reject_reasons": pl.List(pl.String)},
+    )
     ok = '{"id": "NONCE", "rationale": "fine", "score": 4}'
     cache = str(tmp_path / "cache")
     for temperature, calls in [(0.0, 1), (0.0, 0), (0.5, 1)]:

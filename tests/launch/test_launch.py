@@ -18,14 +18,22 @@ def _rl_store(tmp_path: Path) -> tuple[Store, str]:
     for p in range(4):
         for i in range(2):
             ok = i == 0
-            rows.append({"sample_id": f"s{p}{i}", "prompt_id": f"p{p}", "task": "math", "prompt": f"{p}+{p}=?",
-                         "response": "<think>x</think>\\boxed{1}", "reference": str(2 * p),
-                         "math_score": 1.0 if ok else 0.0, "accepted": ok,
-                         "reject_reasons": [] if ok else ["math.incorrect"]})
+            rows.append(
+                {
+                    "sample_id": f"s{p}{i}",
+                    "prompt_id": f"p{p}",
+                    "task": "math",
+                    "prompt": f"{p}+{p}=?",
+                    "response": "<think>x</think>\\boxed{1}",
+                    "reference": str(2 * p),
+                    "math_score": 1.0 if ok else 0.0,
+                    "accepted": ok,
+                    "reject_reasons": [] if ok else ["math.incorrect"],
+                }
+            )
     store = Store(tmp_path / "store")
     checked = store.publish_frame("c", "checked", table("checked_sample"), pl.DataFrame(rows))
-    pub = run_recipe(recipe_from_dict({"recipe": "rl_prompts", "name": "rl", "inputs": [checked.manifest.ref]}),
-                     store)
+    pub = run_recipe(recipe_from_dict({"recipe": "rl_prompts", "name": "rl", "inputs": [checked.manifest.ref]}), store)
     return store, pub.dataset.manifest.ref
 
 

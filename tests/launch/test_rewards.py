@@ -60,8 +60,10 @@ def test_math_reward_is_the_check() -> None:
     df = pl.DataFrame({"task": ["math"] * 5, "response": COMPLETIONS, "reference": REFS})
     assert MathCheck().run(df)["math_score"].to_list() == math_reward(COMPLETIONS, reference=REFS)
     r1_zero = make_math_reward(MathConfig(template="r1_zero"))
-    assert r1_zero(["<think>a</think><answer>24</answer>", "<think>a</think>\\boxed{24}"],
-                   reference=["24", "24"]) == [1.0, 0.0]
+    assert r1_zero(["<think>a</think><answer>24</answer>", "<think>a</think>\\boxed{24}"], reference=["24", "24"]) == [
+        1.0,
+        0.0,
+    ]
 
 
 def test_format_reward_is_the_check() -> None:
@@ -76,15 +78,17 @@ def test_format_reward_is_the_check() -> None:
 
 
 def test_completion_text() -> None:
-    msgs = [{"role": "assistant", "content": "a"}, {"role": "tool", "content": "x"},
-            {"role": "assistant", "content": "b"}]
+    msgs = [
+        {"role": "assistant", "content": "a"},
+        {"role": "tool", "content": "x"},
+        {"role": "assistant", "content": "b"},
+    ]
     assert completion_text(msgs) == "ab"
     assert completion_text("plain") == "plain"
 
 
 def test_verl_compute_score_math() -> None:
-    assert compute_score("openai/gsm8k", COMPLETIONS[0], "24") == {"score": 1.0, "decided": True,
-                                                                   "status": "correct"}
+    assert compute_score("openai/gsm8k", COMPLETIONS[0], "24") == {"score": 1.0, "decided": True, "status": "correct"}
     assert compute_score("math500", COMPLETIONS[1], "24")["score"] == 0.0
     undecided = compute_score("math500", COMPLETIONS[0], None)
     assert undecided == {"score": 0.0, "decided": False, "status": "gold_unparseable"}
@@ -92,10 +96,12 @@ def test_verl_compute_score_math() -> None:
     assert zero["score"] == 1.0
 
 
-needs_code = pytest.mark.skipif(importlib.util.find_spec("curate.verify.code") is None,
-                                reason="curate.verify.code not available yet")
-needs_lang = pytest.mark.skipif(importlib.util.find_spec("curate.quality.language") is None,
-                                reason="curate.quality.language not available yet")
+needs_code = pytest.mark.skipif(
+    importlib.util.find_spec("curate.verify.code") is None, reason="curate.verify.code not available yet"
+)
+needs_lang = pytest.mark.skipif(
+    importlib.util.find_spec("curate.quality.language") is None, reason="curate.quality.language not available yet"
+)
 
 
 @needs_code
@@ -103,8 +109,9 @@ def test_code_reward_runs_the_sandbox() -> None:
     good = "<think>easy</think>\n```python\ndef add(a, b):\n    return a + b\n```"
     bad = "<think>easy</think>\n```python\ndef add(a, b):\n    return a - b\n```"
     tests = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
-    out = code_reward([good, bad, good], tests=[tests, tests, None], entry_point=["add", "add", None],
-                      task=["code", "code", "math"])
+    out = code_reward(
+        [good, bad, good], tests=[tests, tests, None], entry_point=["add", "add", None], task=["code", "code", "math"]
+    )
     assert out == [1.0, 0.0, None]
     assert compute_score("humaneval", good, tests, {"entry_point": "add"})["score"] == 1.0
 

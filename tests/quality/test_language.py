@@ -141,11 +141,13 @@ CASES: list[tuple[str, str, str, set[str]]] = [
 
 @pytest.fixture(scope="module")
 def checked() -> pl.DataFrame:
-    df = pl.DataFrame({
-        "sample_id": [c[0] for c in CASES],
-        "response": [c[1] for c in CASES],
-        "language": [c[2] for c in CASES],
-    })
+    df = pl.DataFrame(
+        {
+            "sample_id": [c[0] for c in CASES],
+            "response": [c[1] for c in CASES],
+            "language": [c[2] for c in CASES],
+        }
+    )
     return LanguageCheck().run(df)
 
 
@@ -188,8 +190,10 @@ def test_consistency_reward() -> None:
 
 
 def test_no_think_block_and_null_language() -> None:
-    df = pl.DataFrame({"response": [ALL_FR.replace("</think>", ""), EN_MATH], "language": [None, None]},
-                      schema={"response": pl.String, "language": pl.String})
+    df = pl.DataFrame(
+        {"response": [ALL_FR.replace("</think>", ""), EN_MATH], "language": [None, None]},
+        schema={"response": pl.String, "language": pl.String},
+    )
     out = LanguageCheck().run(df)
     assert out["reject_reasons"].to_list() == [["lang.wrong_language"], []]
     # No language column at all: the default target applies.

@@ -33,9 +33,7 @@ LOOP = (
     + "</think>\n12"
 )
 NGRAM_LOOP = (
-    "<think>\n"
-    + " ".join(["so the total is twelve and then we add three more to get fifteen"] * 40)
-    + "\n</think>\n15"
+    "<think>\n" + " ".join(["so the total is twelve and then we add three more to get fifteen"] * 40) + "\n</think>\n15"
 )
 CHAR_RUN = "<think>\nLet me think about this problem.\n" + "!" * 80 + "\nSo the answer is 3.\n</think>\n3"
 BLOB = (
@@ -58,32 +56,58 @@ CASES: list[tuple[str, str, str, set[str]]] = [
     ("wall of text", WALL, "general", {"readability.long_paragraph", "readability.repeated_ngrams"}),
     ("code block in math", CODE_IN_MATH, "math", {"readability.code_block"}),
     ("code block in code", CODE_IN_MATH, "code", set()),
-    ("recompute loop", LOOP, "math",
-     {"readability.repeated_lines", "readability.repeated_ngrams", "readability.compressible"}),
-    ("n-gram loop on one line", NGRAM_LOOP, "general",
-     {"readability.repeated_ngrams", "readability.long_paragraph", "readability.compressible"}),
+    (
+        "recompute loop",
+        LOOP,
+        "math",
+        {"readability.repeated_lines", "readability.repeated_ngrams", "readability.compressible"},
+    ),
+    (
+        "n-gram loop on one line",
+        NGRAM_LOOP,
+        "general",
+        {"readability.repeated_ngrams", "readability.long_paragraph", "readability.compressible"},
+    ),
     ("repeated character", CHAR_RUN, "general", {"readability.junk"}),
     ("base64 blob", BLOB, "general", {"readability.junk"}),
     ("120-digit number is math", BIG_NUMBER, "math", set()),
     ("short separator", SEPARATOR, "general", set()),
-    ("over the general budget", LONG, "general",
-     {"readability.too_long", "readability.repeated_lines", "readability.repeated_ngrams",
-      "readability.compressible"}),
+    (
+        "over the general budget",
+        LONG,
+        "general",
+        {
+            "readability.too_long",
+            "readability.repeated_lines",
+            "readability.repeated_ngrams",
+            "readability.compressible",
+        },
+    ),
     ("chinese trace", ZH_GOOD, "math", set()),
-    ("chinese wall of text", ZH_WALL, "math",
-     {"readability.long_paragraph", "readability.repeated_ngrams", "readability.compressible"}),
-    ("never closed, looping", UNCLOSED_LOOP, "math",
-     {"readability.repeated_lines", "readability.repeated_ngrams", "readability.compressible"}),
+    (
+        "chinese wall of text",
+        ZH_WALL,
+        "math",
+        {"readability.long_paragraph", "readability.repeated_ngrams", "readability.compressible"},
+    ),
+    (
+        "never closed, looping",
+        UNCLOSED_LOOP,
+        "math",
+        {"readability.repeated_lines", "readability.repeated_ngrams", "readability.compressible"},
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def checked() -> pl.DataFrame:
-    df = pl.DataFrame({
-        "sample_id": [c[0] for c in CASES],
-        "response": [c[1] for c in CASES],
-        "task": [c[2] for c in CASES],
-    })
+    df = pl.DataFrame(
+        {
+            "sample_id": [c[0] for c in CASES],
+            "response": [c[1] for c in CASES],
+            "task": [c[2] for c in CASES],
+        }
+    )
     return ReadabilityCheck().run(df)
 
 
@@ -156,6 +180,7 @@ def test_reference_solutions_pass() -> None:
 
 
 def test_empty_frame() -> None:
-    out = ReadabilityCheck().run(pl.DataFrame({"response": [], "task": []}, schema={"response": pl.String,
-                                                                                    "task": pl.String}))
+    out = ReadabilityCheck().run(
+        pl.DataFrame({"response": [], "task": []}, schema={"response": pl.String, "task": pl.String})
+    )
     assert out.height == 0 and "readability_score" in out.columns

@@ -30,14 +30,14 @@ def execute(name: str, home: Path | None = None) -> nbformat.NotebookNode:
     if home is not None:  # what papermill -p HOME does: a cell after the one tagged "parameters"
         at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
         nb.cells.insert(at + 1, nbformat.v4.new_code_cell(f"HOME = {str(home)!r}"))
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()  # raises CellExecutionError
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()  # raises CellExecutionError
     return nb
 
 
 def outputs(nb: nbformat.NotebookNode, kind: str) -> int:
-    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-               if kind in o.get("data", {}))
+    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if kind in o.get("data", {}))
 
 
 def test_inspect_samples_builds_its_own_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,8 +49,9 @@ def test_inspect_samples_builds_its_own_store(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize(("name", "figures"), [("funnel.ipynb", 4), ("compare_versions.ipynb", 3)])
-def test_notebook_on_existing_store(name: str, figures: int, example_home: Path,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_on_existing_store(
+    name: str, figures: int, example_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CURATE_HOME", str(example_home))
     nb = execute(name)
     assert outputs(nb, "image/png") >= figures
@@ -68,15 +69,18 @@ def demo_like_home(example_home: Path, tmp_path_factory: pytest.TempPathFactory)
     store = Store(home)
     df = Store(example_home).get("checked@2").scan().collect()
     ref = store.publish_frame("demo_checked", "checked", table("checked_sample"), df).manifest.ref
-    run_recipe(recipe_from_dict({"recipe": "rs_sft", "name": "demo_rs_sft", "format": "prompt_completion",
-                                 "inputs": [ref]}), store)
+    run_recipe(
+        recipe_from_dict({"recipe": "rs_sft", "name": "demo_rs_sft", "format": "prompt_completion", "inputs": [ref]}),
+        store,
+    )
     run_recipe(recipe_from_dict({"recipe": "rl_prompts", "name": "demo_rl_prompts", "inputs": [ref]}), store)
     return home
 
 
 @pytest.mark.parametrize("name", ["inspect_samples.ipynb", "funnel.ipynb", "compare_versions.ipynb"])
-def test_notebook_on_a_demo_like_store_through_its_parameters(name: str, demo_like_home: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_on_a_demo_like_store_through_its_parameters(
+    name: str, demo_like_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CURATE_HOME", raising=False)
     nb = execute(name, home=demo_like_home)
     setup = next(c for c in nb.cells if c.cell_type == "code" and "open_store(" in c.source)
@@ -111,8 +115,14 @@ def test_example_store_contents(example_home: Path) -> None:
     assert a.rows == b.rows == 320
     assert b.funnel["accepted"] > a.funnel["accepted"]  # ckpt-b is the stronger checkpoint
     seen = set(a.funnel) | set(b.funnel)
-    for code in ("math.incorrect", "format.truncated", "format.missing_think", "lang.mixed",
-                 "readability.repeated_lines", "math.conflicting_answers"):
+    for code in (
+        "math.incorrect",
+        "format.truncated",
+        "format.missing_think",
+        "lang.mixed",
+        "readability.repeated_lines",
+        "math.conflicting_answers",
+    ):
         assert code in seen, code
     rl = store.get(refs["rl_prompts"]).scan().collect()
     assert rl.height > 0
@@ -130,24 +140,42 @@ def test_samples_are_deterministic(checkpoint: object) -> None:
 
 
 def _frame() -> pl.DataFrame:
-    return pl.DataFrame({
-        "sample_id": ["s1", "s2", "s3", "s4"], "prompt_id": ["p1", "p1", "p2", "p2"], "sample_index": [0, 1, 0, 1],
-        "prompt": ["q1", "q1", "q2", "q2"], "checkpoint": ["a", "a", "b", "b"],
-        "response": ["<think>fine</think>The answer is 4.", "<think>so <b>bold</b> and never closed",
-                     "<think>x</think>y", "no tags at all"],
-        "accepted": [True, False, False, False],
-        "reject_reasons": [[], ["format.truncated", "math.no_answer"], ["math.incorrect"],
-                           ["format.missing_think", "math.no_answer"]],
-        "tokens_out": [10, 2048, 5, 7],
-    })
+    return pl.DataFrame(
+        {
+            "sample_id": ["s1", "s2", "s3", "s4"],
+            "prompt_id": ["p1", "p1", "p2", "p2"],
+            "sample_index": [0, 1, 0, 1],
+            "prompt": ["q1", "q1", "q2", "q2"],
+            "checkpoint": ["a", "a", "b", "b"],
+            "response": [
+                "<think>fine</think>The answer is 4.",
+                "<think>so <b>bold</b> and never closed",
+                "<think>x</think>y",
+                "no tags at all",
+            ],
+            "accepted": [True, False, False, False],
+            "reject_reasons": [
+                [],
+                ["format.truncated", "math.no_answer"],
+                ["math.incorrect"],
+                ["format.missing_think", "math.no_answer"],
+            ],
+            "tokens_out": [10, 2048, 5, 7],
+        }
+    )
 
 
 def test_funnel_table_counts_every_reason_with_its_meaning() -> None:
     from curate.report.plots import compare_funnels, funnel_table
 
     ft = funnel_table(_frame())
-    assert ft.row(0, named=True) == {"reason": "math.no_answer", "check": "math", "rows": 2, "share": 0.5,
-                                     "meaning": ft["meaning"][0]}
+    assert ft.row(0, named=True) == {
+        "reason": "math.no_answer",
+        "check": "math",
+        "rows": 2,
+        "share": 0.5,
+        "meaning": ft["meaning"][0],
+    }
     assert ft["meaning"][0].startswith("No answer")
     assert ft["rows"].sum() == 5 and ft.height == 4
     wide = compare_funnels({"x": _frame(), "y": _frame().filter(pl.col("prompt_id") == "p2")})
@@ -177,8 +205,11 @@ def test_plots_draw_without_a_display() -> None:
     from curate.recipes.select import pass_rates
     from curate.report import plots
 
-    df = _frame().with_columns(pl.lit("math").alias("task"), pl.lit(None, pl.Float64).alias("math_score"),
-                               pl.lit(1.0).alias("lang_target_share"))
+    df = _frame().with_columns(
+        pl.lit("math").alias("task"),
+        pl.lit(None, pl.Float64).alias("math_score"),
+        pl.lit(1.0).alias("lang_target_share"),
+    )
     assert len(plots.funnel_bar(plots.funnel_table(df)).patches) == 4
     assert plots.length_hist(df).get_legend() is not None
     plots.pass_rate_hist(pass_rates(df))

@@ -22,7 +22,8 @@ def test_arrow_schema_carries_name_and_version() -> None:
     schema = table("sample").arrow_schema()
     assert schema.metadata[b"curate.schema"] == b"sample@1"
     assert schema.field("io_tests").type == pa.large_list(
-        pa.struct([("input", pa.large_string()), ("output", pa.large_string())]))
+        pa.struct([("input", pa.large_string()), ("output", pa.large_string())])
+    )
 
 
 def test_every_reason_code_is_prefixed_and_explained() -> None:
@@ -36,8 +37,10 @@ def test_every_reason_code_is_prefixed_and_explained() -> None:
 
 def test_conform_fills_defaults_and_rejects_bad_enum() -> None:
     t = table("sample")
-    df = pl.DataFrame({"sample_id": ["s"], "prompt_id": ["p"], "prompt": ["q"], "response": ["r"],
-                       "task": [None]}, schema_overrides={"task": pl.String})
+    df = pl.DataFrame(
+        {"sample_id": ["s"], "prompt_id": ["p"], "prompt": ["q"], "response": ["r"], "task": [None]},
+        schema_overrides={"task": pl.String},
+    )
     out = t.conform(df)
     assert out["task"].to_list() == ["general"] and out["language"].to_list() == ["en"]
     assert out.columns == list(t.names)

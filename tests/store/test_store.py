@@ -15,14 +15,29 @@ from curate.store import Store, StoreError, parse_ref
 
 
 def _rows(n: int, tag: str = "a") -> pl.DataFrame:
-    return pl.DataFrame({"sample_id": [f"{tag}{i}" for i in range(n)], "prompt_id": [f"p{i % 3}" for i in range(n)],
-                         "prompt": ["q"] * n, "response": ["<think>x</think>y"] * n, "task": ["math"] * n})
+    return pl.DataFrame(
+        {
+            "sample_id": [f"{tag}{i}" for i in range(n)],
+            "prompt_id": [f"p{i % 3}" for i in range(n)],
+            "prompt": ["q"] * n,
+            "response": ["<think>x</think>y"] * n,
+            "task": ["math"] * n,
+        }
+    )
 
 
 def test_publish_layout_manifest_and_catalog(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    dv = store.publish_frame("demo_set", "checked", table("sample"), _rows(10), funnel={"format.truncated": 2},
-                             config={"k": 1}, parents=("ledger@1",), source={"checkpoint": "ckpt"})
+    dv = store.publish_frame(
+        "demo_set",
+        "checked",
+        table("sample"),
+        _rows(10),
+        funnel={"format.truncated": 2},
+        config={"k": 1},
+        parents=("ledger@1",),
+        source={"checkpoint": "ckpt"},
+    )
     assert dv.path == tmp_path / "datasets" / "demo_set" / "v1"
     m = dv.manifest
     assert (m.version, m.rows, m.schema, m.parents) == (1, 10, "sample@1", ("ledger@1",))

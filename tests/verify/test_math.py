@@ -67,8 +67,10 @@ EQUIVALENT = [
     ("(a+5)(b+2)", "(b+2)(a+5)"),
     ("\\text{Evelyn}", "\\text{Evelyn}"),
     ("\\text{(C)}", "C"),
-    ("\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
-     "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}"),
+    (
+        "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}",
+        "\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}",
+    ),
     ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3, \\pi/2)"),
     ("1 - \\frac{1}{\\mathrm{e}}", "1 - e^{-1}"),
     ("32349", "32,\\! 349"),  # a thousands separator
@@ -142,12 +144,20 @@ EXTRACTION = [
     ("<think>a</think>I think so", "r1", None, "none"),
     ("<think>a</think>Final Answer: The final answer is 7.78. I hope it is correct.", "r1", "7.78", "anchor"),
     ("<think>a</think>Final Answer: The largest $n$ is 34.", "r1", "34", "anchor"),
-    ("<think>a</think>So \\boxed{255} is the interest.\nFinal Answer: The final answer is $10,455$.", "r1",
-     "10,455", "anchor"),  # an anchor after the last box wins: the box was an intermediate value
+    (
+        "<think>a</think>So \\boxed{255} is the interest.\nFinal Answer: The final answer is $10,455$.",
+        "r1",
+        "10,455",
+        "anchor",
+    ),  # an anchor after the last box wins: the box was an intermediate value
     ("<think>a</think><answer>The answer is 1/2</answer>", "r1", "1/2", "answer_tag"),
     ("<think>a</think><answer>\\boxed{3}</answer>", "r1", "3", "boxed"),
-    ("<think>a</think>The matrix is $\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$.", "r1",
-     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "math_span"),
+    (
+        "<think>a</think>The matrix is $\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}$.",
+        "r1",
+        "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}",
+        "math_span",
+    ),
     ("<think>a</think>$odd$", "r1", "odd", "bare"),
     ("<think>a</think>28 percent", "r1", "28 percent", "bare"),
     ("<think>a</think>So the probability that Alice wins is 2/3.<|im_end|>", "r1", "2/3", "last_number"),
@@ -229,12 +239,15 @@ def test_math500_wrong_pairings_fail() -> None:
 
 
 def test_check_only_scores_math_rows() -> None:
-    df = pl.DataFrame({
-        "task": ["math", "math", "code", "general", "math"],
-        "response": [boxed("4"), boxed("5"), boxed("4"), "<think>a</think>hi", "<think>a</think>"],
-        "reference": ["4", "4", "4", None, "4"],
-        "reject_reasons": [[], ["format.x"], [], [], []],
-    }, schema_overrides={"reject_reasons": pl.List(pl.String)})
+    df = pl.DataFrame(
+        {
+            "task": ["math", "math", "code", "general", "math"],
+            "response": [boxed("4"), boxed("5"), boxed("4"), "<think>a</think>hi", "<think>a</think>"],
+            "reference": ["4", "4", "4", None, "4"],
+            "reject_reasons": [[], ["format.x"], [], [], []],
+        },
+        schema_overrides={"reject_reasons": pl.List(pl.String)},
+    )
     out = MathCheck().run(df)
     assert out.height == 5
     assert out["math_score"].to_list() == [1.0, 0.0, None, None, 0.0]
@@ -324,17 +337,64 @@ def test_fast_path_agrees_with_math_verify() -> None:
     pairs = {(g, p) for g in GOLDS for p in [g, rng.choice(GOLDS), *_near_misses(g, rng)]}
     decided = [(g, p, v) for g, p in sorted(pairs) if (v := fast_compare(g, p)) is not None]
     assert len(decided) > 0.9 * len(pairs)
-    mismatched = [(g, p, v) for g, p, v in decided
-                  if equivalent(parse_gold(g), parse_gold(p)) is not v and not re.search(r"_\{?\d", g + p)]
+    mismatched = [
+        (g, p, v)
+        for g, p, v in decided
+        if equivalent(parse_gold(g), parse_gold(p)) is not v and not re.search(r"_\{?\d", g + p)
+    ]
     assert mismatched == []
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.sampled_from(["1", "23", "0.5", "x", "y", "e", "i", "+", "-", "*", "/", "^", "(", ")", "[", "]",
-                                 "\\{", "\\}", "{", "}", ",", "=", "\\frac", "\\sqrt", "\\pi", "\\infty",
-                                 "\\cup", "\\pm", "\\sin", "\\ln", "\\text{ab}", "_", "&", "\\\\", " ",
-                                 "\\begin{pmatrix}", "\\end{pmatrix}", "!", "\\%"]), max_size=14),
-       st.sampled_from(["1", "x+1", "(1,2)", "\\{1,2\\}", "y=2x", "[0,\\infty)"]))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "1",
+                "23",
+                "0.5",
+                "x",
+                "y",
+                "e",
+                "i",
+                "+",
+                "-",
+                "*",
+                "/",
+                "^",
+                "(",
+                ")",
+                "[",
+                "]",
+                "\\{",
+                "\\}",
+                "{",
+                "}",
+                ",",
+                "=",
+                "\\frac",
+                "\\sqrt",
+                "\\pi",
+                "\\infty",
+                "\\cup",
+                "\\pm",
+                "\\sin",
+                "\\ln",
+                "\\text{ab}",
+                "_",
+                "&",
+                "\\\\",
+                " ",
+                "\\begin{pmatrix}",
+                "\\end{pmatrix}",
+                "!",
+                "\\%",
+            ]
+        ),
+        max_size=14,
+    ),
+    st.sampled_from(["1", "x+1", "(1,2)", "\\{1,2\\}", "y=2x", "[0,\\infty)"]),
+)
 def test_fast_path_never_raises(tokens: list[str], gold: str) -> None:
     """Any string: a verdict or None, never an exception (the parent process runs this on every row)."""
     text = "".join(tokens)
@@ -454,12 +514,16 @@ def test_second_opinion_on_incorrect_rows_is_configuration() -> None:
     from curate.judge import JudgeConfig, rescued_by_judge, route
     from curate.judge.check import UNDECIDED_CODES
 
-    df = pl.DataFrame({
-        "task": ["math"] * 3, "prompt": ["q"] * 3,
-        "response": [boxed("\\frac{1}{2}"), boxed("0.4"), "<think>a</think>I could not solve it."],
-        "reference": ["0.5", "1/2 of the cake", "0.5"],
-        "reject_reasons": [[], [], []],
-    }, schema_overrides={"reject_reasons": pl.List(pl.String)})
+    df = pl.DataFrame(
+        {
+            "task": ["math"] * 3,
+            "prompt": ["q"] * 3,
+            "response": [boxed("\\frac{1}{2}"), boxed("0.4"), "<think>a</think>I could not solve it."],
+            "reference": ["0.5", "1/2 of the cake", "0.5"],
+            "reject_reasons": [[], [], []],
+        },
+        schema_overrides={"reject_reasons": pl.List(pl.String)},
+    )
     out = MathCheck().run(df)
     assert out["math_status"].to_list() == ["correct", "incorrect", "no_answer"]
     assert out["math_extract_method"].to_list() == ["boxed", "boxed", "none"]
@@ -495,16 +559,25 @@ def test_alarm_gives_a_callers_timer_back() -> None:
 _R1_THINK = "<think>\nOkay, let me think. Maybe \\boxed{7}? No.\n</think>\n\n"
 R1_OUTPUTS = [
     ("**Final Answer**\n\\[\n\\boxed{\\dfrac{3}{4}}\n\\]", "\\frac34", "correct", "boxed"),
-    ("The solutions are \\(x = 2\\) and \\(x = 3\\).\n\n**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and "
-     "\\(\\boxed{3}\\).", "2, 3", "correct", "boxed"),
+    (
+        "The solutions are \\(x = 2\\) and \\(x = 3\\).\n\n**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and "
+        "\\(\\boxed{3}\\).",
+        "2, 3",
+        "correct",
+        "boxed",
+    ),
     ("**Final Answer**\nThe solutions are \\(\\boxed{2}\\) and \\(\\boxed{3}\\).", "3", "conflicting_answers", "boxed"),
     ("The roots are $\\boxed{x = 1}$ and $\\boxed{x = -2}$.", "-2, 1", "correct", "boxed"),
     ("The answer is $\\boxed{7}$ or $\\boxed{8}$, I can't decide.", "7", "conflicting_answers", "boxed"),
     ("Thus the answer is \\(\\boxed{B}\\).", "\\text{(B)}", "correct", "boxed"),
     ("So the total cost is $\\$18.90$.", "18.90", "correct", "math_span"),
     ("<answer>\nThe area is 24 square units.\n</answer>", "24", "correct", "answer_tag"),
-    ("Final Answer: The final answer is $\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}$. I hope it is correct.",
-     "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}", "correct", "anchor"),
+    (
+        "Final Answer: The final answer is $\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}$. I hope it is correct.",
+        "\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}",
+        "correct",
+        "anchor",
+    ),
     ("Therefore, there are 12 ways.<｜end▁of▁sentence｜>", "12", "correct", "last_number"),
     ("The answer is 5 dollars.", "5", "correct", "anchor"),
     ("The final answer is $\\boxed{10}$ weeks.", "10 weeks", "correct", "boxed"),
@@ -525,11 +598,52 @@ def test_r1_style_outputs(part: str, gold: str, expected: str, method: str) -> N
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["</think>", "<think>", "<answer>", "</answer>", "\\boxed{", "\\fbox{", "{", "}",
-                                 "$", "$$", "\\(", "\\)", "\\[", "\\]", "Final Answer:", "The answer is", " is ",
-                                 "12", "3.5", "1/2", ",", ".", "\n", "\n\n", " and ", "odd", "\\text{ and }",
-                                 "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "'", "<|im_end|>",
-                                 "about", "I hope it is correct.", "**", " "]), max_size=24))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "</think>",
+                "<think>",
+                "<answer>",
+                "</answer>",
+                "\\boxed{",
+                "\\fbox{",
+                "{",
+                "}",
+                "$",
+                "$$",
+                "\\(",
+                "\\)",
+                "\\[",
+                "\\]",
+                "Final Answer:",
+                "The answer is",
+                " is ",
+                "12",
+                "3.5",
+                "1/2",
+                ",",
+                ".",
+                "\n",
+                "\n\n",
+                " and ",
+                "odd",
+                "\\text{ and }",
+                "\\begin{pmatrix}",
+                "\\end{pmatrix}",
+                "&",
+                "\\\\",
+                "'",
+                "<|im_end|>",
+                "about",
+                "I hope it is correct.",
+                "**",
+                " ",
+            ]
+        ),
+        max_size=24,
+    )
+)
 def test_extraction_never_raises(tokens: list[str]) -> None:
     """Any text: an extraction (or none), never an exception (the parent process runs this on every row)."""
     text = "".join(tokens)
@@ -537,5 +651,12 @@ def test_extraction_never_raises(tokens: list[str]) -> None:
     assert (ext.answer is None) == (ext.source == "none")
     assert ext.answer is None or ext.answer == ext.candidates[-1]
     gold_answer(text)
-    assert verify_math([text], [text])[0].status in ("correct", "incorrect", "no_answer", "conflicting_answers",
-                                                     "answer_unparseable", "gold_unparseable", "timeout")
+    assert verify_math([text], [text])[0].status in (
+        "correct",
+        "incorrect",
+        "no_answer",
+        "conflicting_answers",
+        "answer_unparseable",
+        "gold_unparseable",
+        "timeout",
+    )

@@ -29,15 +29,15 @@ FILES = ("math_verify_cases.jsonl", "equivalence_cases.jsonl")
 # id -> why curate's verdict differs from the label on purpose.
 CONVENTIONS = {
     "mv264": "wrong label (the data's README): 1 - 1/e is not 1 + 1/e; math-verify passes it only by parsing "
-             "both sides as 1",
+    "both sides as 1",
     "s2_001": "hendrycks compares lists as ordered strings; a bare list of values is a set for curate (and "
-              "math-verify): '4, 10, -2' lists the same roots as '10, 4, -2'",
+    "math-verify): '4, 10, -2' lists the same roots as '10, 4, -2'",
     "s2_008": "as s2_001: '4, .1, 2' and '0.1, 4, 2' are the same set of values",
 }
 # id -> a label curate does not reach, and why.
 MISSES = {
     "mv062": "the gold is a worked solution with no boxed or anchored value; its last math span ($7$) is not "
-             "the answer ('between 12 and 13')",
+    "the answer ('between 12 and 13')",
 }
 
 
@@ -82,8 +82,12 @@ def score(rows: list[Case]) -> dict[str, dict[str, dict[str, int]]]:
         mv = math_verify_says(c)
         fixed = (not c.expected) if c.id in CONVENTIONS else c.expected  # the label under curate's convention
         suite = table.setdefault(c.suite, {})
-        for who, said, label in (("curate", cu, c.expected), ("math-verify", mv, c.expected),
-                                 ("curate, conventions", cu, fixed), ("math-verify, conventions", mv, fixed)):
+        for who, said, label in (
+            ("curate", cu, c.expected),
+            ("math-verify", mv, c.expected),
+            ("curate, conventions", cu, fixed),
+            ("math-verify, conventions", mv, fixed),
+        ):
             t = suite.setdefault(who, {"n": 0, "right": 0, "fp": 0, "fn": 0})
             t["n"] += 1
             t["right"] += said == label

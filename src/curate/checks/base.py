@@ -121,8 +121,12 @@ def add_reasons(df: pl.DataFrame, codes: Mapping[str, pl.Expr | pl.Series]) -> p
     df = ensure_reasons(df)
     if not codes:
         return df
-    masks = df.select([(m if isinstance(m, pl.Expr) else pl.lit(m)).fill_null(False).alias(f"_m{i}")
-                       for i, m in enumerate(codes.values())])
+    masks = df.select(
+        [
+            (m if isinstance(m, pl.Expr) else pl.lit(m)).fill_null(False).alias(f"_m{i}")
+            for i, m in enumerate(codes.values())
+        ]
+    )
     if not masks.select(pl.any_horizontal(pl.all()).any()).item():
         return df
     parts = [pl.when(pl.col(f"_m{i}")).then(pl.lit(code)).otherwise(None) for i, code in enumerate(codes)]

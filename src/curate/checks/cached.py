@@ -122,8 +122,11 @@ def run_check(check: Check[Any], base: pl.DataFrame, batch_rows: int) -> pl.Data
         new = [c for c in out.columns if c not in batch.columns or c in check.writes()]
         new = [c for c in new if c != REASONS]
         had = batch[REASONS].list.len()
-        added = (pl.DataFrame({"o": out[REASONS], "n": had}).select(pl.col("o").list.slice(pl.col("n")))
-                 .to_series() if had.sum() else out[REASONS])
+        added = (
+            pl.DataFrame({"o": out[REASONS], "n": had}).select(pl.col("o").list.slice(pl.col("n"))).to_series()
+            if had.sum()
+            else out[REASONS]
+        )
         parts.append(pl.DataFrame([*out.select(new).get_columns(), added.alias(ADDED)]))
     return pl.concat(parts, how="vertical_relaxed")
 
@@ -177,13 +180,17 @@ def combine(base: pl.DataFrame, parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
     return base
 
 
-def shard_frames(dones: Sequence[ShardDone], checks: Sequence[Check[Any]],
-                 cache: str | Path) -> Iterator[tuple[pl.DataFrame, list[BadRow]]]:
+def shard_frames(
+    dones: Sequence[ShardDone], checks: Sequence[Check[Any]], cache: str | Path
+) -> Iterator[tuple[pl.DataFrame, list[BadRow]]]:
     """Each shard's checked rows and unreadable rows, in shard order, read back from the cache."""
     store = ShardCache(cache)
     for d in sorted(dones, key=lambda d: d.index):
-        bad = [BadRow(**orjson.loads(line)) for line in
-               store.path("read", d.read_key, ".bad.jsonl").read_bytes().splitlines() if line]
+        bad = [
+            BadRow(**orjson.loads(line))
+            for line in store.path("read", d.read_key, ".bad.jsonl").read_bytes().splitlines()
+            if line
+        ]
         base = store.load("read", d.read_key)
         parts = [store.load(c.name, d.keys[c.name]) for c in checks] if base.height else []
         yield combine(base, parts), bad
@@ -208,9 +215,14 @@ class ShardOptions:
     executor: Executor | None = None
 
 
-def plan_check_jobs(inputs: Sequence[str | Path], checks: Sequence[Check[Any]], cache: str | Path, *,
-                    read_options: ReadConfig | None = None,
-                    shard_bytes: int = DEFAULT_SHARD_BYTES) -> list[ShardJob]:
+def plan_check_jobs(
+    inputs: Sequence[str | Path],
+    checks: Sequence[Check[Any]],
+    cache: str | Path,
+    *,
+    read_options: ReadConfig | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> list[ShardJob]:
     """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
     row_checks = tuple(c for c in checks if c.scope == "row")
     opts = read_options or ReadConfig()

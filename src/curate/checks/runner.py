@@ -67,10 +67,18 @@ class CheckReport:
         return self.funnel.accepted
 
     def as_dict(self) -> dict[str, Any]:
-        return {"out": str(self.out), "quarantine": str(self.quarantine) if self.quarantine else None,
-                "rows": self.rows, "accepted": self.accepted, "rejected": self.rows - self.accepted,
-                "bad_rows": self.read.rows_bad, "bad_by_reason": dict(self.read.bad_by_reason),
-                "funnel": dict(self.funnel.reasons), "shards": self.shard_summary(), "stages": dict(self.stages)}
+        return {
+            "out": str(self.out),
+            "quarantine": str(self.quarantine) if self.quarantine else None,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "rejected": self.rows - self.accepted,
+            "bad_rows": self.read.rows_bad,
+            "bad_by_reason": dict(self.read.bad_by_reason),
+            "funnel": dict(self.funnel.reasons),
+            "shards": self.shard_summary(),
+            "stages": dict(self.stages),
+        }
 
     def shard_summary(self) -> dict[str, Any]:
         """Shards, and per piece (``read``, each check) how many were computed (the rest were reused)
@@ -197,9 +205,16 @@ class BackgroundWriter:
             raise self._error
 
 
-def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[Check[Any]], *,
-                read_options: ReadConfig | None = None, max_bad_fraction: float | None = None,
-                progress: Progress | None = None, shards: ShardOptions | None = None) -> CheckReport:
+def check_files(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    checks: Sequence[Check[Any]],
+    *,
+    read_options: ReadConfig | None = None,
+    max_bad_fraction: float | None = None,
+    progress: Progress | None = None,
+    shards: ShardOptions | None = None,
+) -> CheckReport:
     """Read ``inputs``, run ``checks``, and write every readable row with its verdict to ``out``.
 
     Row checks run per shard (:mod:`curate.checks.cached`): each finished (shard, check) piece is kept
@@ -211,11 +226,18 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
     scratch = out.with_name(f".{out.name}.{os.getpid()}.shards") if sopts.cache is None else None
     try:
         t0 = time.perf_counter()
-        jobs = plan_check_jobs(inputs, checks, scratch or sopts.cache or "", read_options=read_options,
-                               shard_bytes=sopts.shard_bytes)
+        jobs = plan_check_jobs(
+            inputs, checks, scratch or sopts.cache or "", read_options=read_options, shard_bytes=sopts.shard_bytes
+        )
         plan_s = time.perf_counter() - t0
-        report = write_checked(jobs, (sopts.executor or local_executor)(jobs), out, checks,
-                               max_bad_fraction=max_bad_fraction, progress=progress)
+        report = write_checked(
+            jobs,
+            (sopts.executor or local_executor)(jobs),
+            out,
+            checks,
+            max_bad_fraction=max_bad_fraction,
+            progress=progress,
+        )
         report.stages["plan_s"] = plan_s
         report.stages["wall_s"] += plan_s
         return report
@@ -224,9 +246,15 @@ def check_files(inputs: Sequence[str | Path], out: str | Path, checks: Sequence[
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str | Path,
-                  checks: Sequence[Check[Any]], *, max_bad_fraction: float | None = None,
-                  progress: Progress | None = None) -> CheckReport:
+def write_checked(
+    jobs: Sequence[ShardJob],
+    dones: Iterable[ShardDone],
+    out: str | Path,
+    checks: Sequence[Check[Any]],
+    *,
+    max_bad_fraction: float | None = None,
+    progress: Progress | None = None,
+) -> CheckReport:
     """Stream finished shards (``dones``, in any order; written in shard order) into ``out``: quarantine,
     repeated ids, the funnel, then corpus checks. The output appears atomically."""
     out = Path(out)
@@ -287,8 +315,10 @@ def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str
         report.stages["row_checks_s"] = time.perf_counter() - t0
         total = report.read.rows_ok + report.read.rows_bad
         if max_bad_fraction is not None and total and report.read.rows_bad / total > max_bad_fraction:
-            raise TooManyBadRows(f"{report.read.rows_bad} of {total} rows unreadable "
-                                 f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})")
+            raise TooManyBadRows(
+                f"{report.read.rows_bad} of {total} rows unreadable "
+                f"({report.read.rows_bad / total:.1%} > --max-bad-fraction {max_bad_fraction:.1%})"
+            )
         if corpus_checks:
             t1 = time.perf_counter()
             _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
@@ -304,8 +334,9 @@ def write_checked(jobs: Sequence[ShardJob], dones: Iterable[ShardDone], out: str
             if p.exists():
                 p.unlink()
     report.stages["wall_s"] = time.perf_counter() - t0
-    report.stages["peak_rss_mb"] = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
-                                       + [d.peak_rss_mb for d in report.shards])
+    report.stages["peak_rss_mb"] = max(
+        [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] + [d.peak_rss_mb for d in report.shards]
+    )
     return report
 
 
@@ -352,6 +383,7 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any
 
 def sample_source(df: pl.DataFrame) -> dict[str, Any]:
     """Where samples came from, for a manifest: checkpoints, params hashes, sampling params (first 8)."""
+
     def uniq(col: str) -> list[Any]:
         return df[col].drop_nulls().unique().sort().to_list() if col in df.columns else []
 
@@ -359,8 +391,16 @@ def sample_source(df: pl.DataFrame) -> dict[str, Any]:
     return {"checkpoints": uniq("checkpoint"), "params_hashes": uniq("params_hash"), "sampling_params": params}
 
 
-def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, config: dict[str, Any],
-                    checks: Sequence[str], parents: Sequence[str] = ()) -> DatasetVersion:
+def publish_checked(
+    store: Store,
+    name: str,
+    out: Path,
+    report: CheckReport,
+    *,
+    config: dict[str, Any],
+    checks: Sequence[str],
+    parents: Sequence[str] = (),
+) -> DatasetVersion:
     """Publish a ``curate check`` output as the next version of ``name`` (streamed, not loaded whole)."""
     funnel = report.funnel.to_dict()
     extra: dict[str, Any] = {"bad_rows": report.read.rows_bad, "inputs_quarantine": str(report.quarantine or "")}
@@ -371,14 +411,35 @@ def publish_checked(store: Store, name: str, out: Path, report: CheckReport, *, 
     if judge_cfg.get("enabled"):
         from curate.judge import usage_summary
 
-        cols = [c for c in ("judge_rubric", "judge_calls", "judge_tokens_in", "judge_tokens_out", "judge_cached",
-                            "reject_reasons") if c in pq.read_schema(out).names]
-        usage = usage_summary(pl.read_parquet(out, columns=cols), float(judge_cfg.get("price_in_per_m", 0.0)),
-                              float(judge_cfg.get("price_out_per_m", 0.0)))
+        cols = [
+            c
+            for c in (
+                "judge_rubric",
+                "judge_calls",
+                "judge_tokens_in",
+                "judge_tokens_out",
+                "judge_cached",
+                "reject_reasons",
+            )
+            if c in pq.read_schema(out).names
+        ]
+        usage = usage_summary(
+            pl.read_parquet(out, columns=cols),
+            float(judge_cfg.get("price_in_per_m", 0.0)),
+            float(judge_cfg.get("price_out_per_m", 0.0)),
+        )
         extra["judge_usage"] = usage.as_dict()
     source = sample_source(pl.read_parquet(out, columns=["checkpoint", "params_hash", "sampling_params"]))
-    with store.writer(name, "checked", table("checked_sample"), funnel=funnel, parents=parents, source=source,
-                      config={"checks": list(checks), **config}, extra=extra) as w:
+    with store.writer(
+        name,
+        "checked",
+        table("checked_sample"),
+        funnel=funnel,
+        parents=parents,
+        source=source,
+        config={"checks": list(checks), **config},
+        extra=extra,
+    ) as w:
         for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):
             df = pl.from_arrow(rb)
             assert isinstance(df, pl.DataFrame)

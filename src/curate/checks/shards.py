@@ -117,8 +117,9 @@ def _hash_spans(f: Any, cuts: list[int]) -> list[tuple[str, int]]:
     return out
 
 
-def plan_shards(inputs: Sequence[str | Path], shard_bytes: int = DEFAULT_SHARD_BYTES,
-                shard_rows: int = DEFAULT_SHARD_ROWS) -> list[Shard]:
+def plan_shards(
+    inputs: Sequence[str | Path], shard_bytes: int = DEFAULT_SHARD_BYTES, shard_rows: int = DEFAULT_SHARD_ROWS
+) -> list[Shard]:
     """The shards of ``inputs``, in input order: JSONL slices of at most about ``shard_bytes`` and at most
     ``shard_rows`` lines (tiny rows must not make a shard huge in rows). Raises InputError for an input
     that cannot be read."""
@@ -141,8 +142,9 @@ def plan_shards(inputs: Sequence[str | Path], shard_bytes: int = DEFAULT_SHARD_B
                     continue
                 cuts = _row_cuts(f, _cuts(f, size, max(1, shard_bytes)), max(1, shard_rows))
                 line = 1
-                for (lo, hi), (digest, lines) in zip(zip(cuts[:-1], cuts[1:], strict=True),
-                                                     _hash_spans(f, cuts), strict=True):
+                for (lo, hi), (digest, lines) in zip(
+                    zip(cuts[:-1], cuts[1:], strict=True), _hash_spans(f, cuts), strict=True
+                ):
                     shards.append(Shard(len(shards), str(p), "jsonl", lo, hi, line, digest))
                     line += lines
         except PermissionError as e:
@@ -175,8 +177,17 @@ def read_key(shard: Shard, options: ReadConfig, table_version: str) -> str:
     import curate.io.rules
 
     code = source_version(curate.io.jsonl, curate.io.parquet, curate.io.rows, curate.io.rules, curate.checks.cached)
-    return _h("read", shard.digest, shard.kind, shard.path, shard.first_line, options.max_line_bytes,
-              list(options.required), table_version, code)
+    return _h(
+        "read",
+        shard.digest,
+        shard.kind,
+        shard.path,
+        shard.first_line,
+        options.max_line_bytes,
+        list(options.required),
+        table_version,
+        code,
+    )
 
 
 def config_hash(config: Any) -> str:
@@ -192,8 +203,11 @@ def code_version(cls: type) -> str:
 
     src = inspect.getsourcefile(cls)
     files = sorted(Path(src).parent.glob("*.py")) if src else []
-    return _h(str(getattr(cls, "version", "")), repr(cls.decl()),  # type: ignore[attr-defined]
-              source_version(curate.checks.base, *(str(f) for f in files)))
+    return _h(
+        str(getattr(cls, "version", "")),
+        repr(cls.decl()),  # type: ignore[attr-defined]
+        source_version(curate.checks.base, *(str(f) for f in files)),
+    )
 
 
 def check_key(read: str, check: Any) -> str:

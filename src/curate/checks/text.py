@@ -27,8 +27,12 @@ def answer_expr(col: str = "response") -> pl.Expr:
     """Text after the last ``</think>``; null when the response has none."""
     c = pl.col(col)
     # split().last() is exact for several closing tags and ~7x cheaper than a backtracking regex.
-    return pl.when(c.str.contains("</think>", literal=True)).then(
-        c.str.split("</think>").list.last()).otherwise(None).alias("_answer")
+    return (
+        pl.when(c.str.contains("</think>", literal=True))
+        .then(c.str.split("</think>").list.last())
+        .otherwise(None)
+        .alias("_answer")
+    )
 
 
 def split_response(text: str) -> tuple[str | None, str | None]:
@@ -38,5 +42,5 @@ def split_response(text: str) -> tuple[str | None, str | None]:
         return None, None
     reasoning = text[:idx].lstrip()
     if reasoning.startswith(THINK_OPEN):
-        reasoning = reasoning[len(THINK_OPEN):]
-    return reasoning, text[idx + len(THINK_CLOSE):]
+        reasoning = reasoning[len(THINK_OPEN) :]
+    return reasoning, text[idx + len(THINK_CLOSE) :]

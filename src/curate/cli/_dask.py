@@ -18,9 +18,10 @@ def task_runner(n: int, address: str | None) -> Any:
         raise UserError("--dask needs prefect-dask (pip install prefect-dask)") from e
     if address:
         return DaskTaskRunner(address=address)
-    return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                          cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True,
-                                          "dashboard_address": None})
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None},
+    )
 
 
 def run_sharded(n: int, address: str | None, call: Callable[[Any], Any], workers: int = 1) -> Any:

@@ -95,10 +95,20 @@ def check_command(
     with progress("checking", "rows", enabled=not as_json) as tick:
 
         def call(mapper: Any) -> CheckReport:
-            shards = ShardOptions(shard_bytes=int(shard_mb * (1 << 20)), cache=cache,
-                                  executor=lambda jobs: mapper(run_shard, jobs, "check"))
-            return check_files(inputs, out, checks, read_options=opts, max_bad_fraction=max_bad_fraction,
-                               progress=tick.at, shards=shards)
+            shards = ShardOptions(
+                shard_bytes=int(shard_mb * (1 << 20)),
+                cache=cache,
+                executor=lambda jobs: mapper(run_shard, jobs, "check"),
+            )
+            return check_files(
+                inputs,
+                out,
+                checks,
+                read_options=opts,
+                max_bad_fraction=max_bad_fraction,
+                progress=tick.at,
+                shards=shards,
+            )
 
         report = run_sharded(dask, dask_address, call, workers)
     result = report.as_dict()

@@ -22,8 +22,10 @@ def datasets_list(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--j
     store = store_from(ctx)
     state = gather(store)
     if as_json:
-        rows = [{**r, "tags": sorted(t for n, t, v in state.tags if n == r["name"] and v == r["version"])}
-                for r in state.datasets]
+        rows = [
+            {**r, "tags": sorted(t for n, t, v in state.tags if n == r["name"] and v == r["version"])}
+            for r in state.datasets
+        ]
         damaged = [{"name": n, "version": v, "problem": p} for n, v, p in state.damaged]
         print(orjson.dumps({"home": str(store.home), "datasets": rows, "damaged": damaged}, default=str).decode())
         return

@@ -26,9 +26,7 @@ def read_inputs(paths: list[Path], text_column: str) -> pl.DataFrame:
     sample = table("sample")
     if text_column in sample.names:
         stats = ReadStats()
-        frames = list(
-            read_batches(paths, sample, on_bad=stats.bad, options=ReadConfig(required=(text_column,)))
-        )
+        frames = list(read_batches(paths, sample, on_bad=stats.bad, options=ReadConfig(required=(text_column,))))
         df = (
             pl.concat(frames, how="diagonal_relaxed")
             if frames
@@ -37,15 +35,15 @@ def read_inputs(paths: list[Path], text_column: str) -> pl.DataFrame:
         if stats.rows_bad:
             Console(stderr=True).print(f"[yellow]{stats.rows_bad} unreadable row(s) skipped[/]")
         return fill_ids(df) if "prompt" in df.columns else df
-    frames = [pl.read_parquet(p) if p.suffix in (".parquet", ".pq") else pl.read_ndjson(p, infer_schema_length=None)
-              for p in paths]  # every line decides the schema, not the first hundred
+    frames = [
+        pl.read_parquet(p) if p.suffix in (".parquet", ".pq") else pl.read_ndjson(p, infer_schema_length=None)
+        for p in paths
+    ]  # every line decides the schema, not the first hundred
     return pl.concat(frames, how="diagonal_relaxed")
 
 
 def dedup_command(
-    inputs: Annotated[
-        list[Path], typer.Argument(help="JSONL or Parquet inputs", exists=True, dir_okay=False)
-    ],
+    inputs: Annotated[list[Path], typer.Argument(help="JSONL or Parquet inputs", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output Parquet (all rows, with dedup columns)")],
     text_column: Annotated[str, typer.Option(help="Column compared")] = "response",
     threshold: Annotated[float, typer.Option(help="Estimated Jaccard for near duplicates")] = 0.8,
@@ -55,17 +53,15 @@ def dedup_command(
     keep: Annotated[str, typer.Option(help="Representative: first | shortest | best_score")] = "first",
     score_column: Annotated[str | None, typer.Option(help="Score column for --keep best_score")] = None,
     exact_only: Annotated[bool, typer.Option("--exact-only", help="Skip MinHash near-dup search")] = False,
-    index_dir: Annotated[
-        Path | None, typer.Option(help="Persistent index: rows found there get dedup.seen")
-    ] = None,
-    record_as: Annotated[
-        str | None, typer.Option(help="Add the kept rows to --index-dir as name@version")
-    ] = None,
+    index_dir: Annotated[Path | None, typer.Option(help="Persistent index: rows found there get dedup.seen")] = None,
+    record_as: Annotated[str | None, typer.Option(help="Add the kept rows to --index-dir as name@version")] = None,
     drop: Annotated[bool, typer.Option("--drop", help="Write only the kept rows")] = False,
     work_dir: Annotated[
         Path | None,
-        typer.Option("--work-dir", help="Keep every stage's output here (resumable; default: beside --out, "
-                     "removed after a successful run)"),
+        typer.Option(
+            "--work-dir",
+            help="Keep every stage's output here (resumable; default: beside --out, removed after a successful run)",
+        ),
     ] = None,
     shard_mb: Annotated[float, typer.Option("--shard-mb", min=0.001, help="JSONL shard size in MB")] = 64.0,
     memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit (bucket stage)")] = "2GB",
@@ -105,10 +101,23 @@ def dedup_command(
     if index_dir:
         DedupIndex(index_dir, cfg.index_params())  # a mismatched index is refused before any work
     work = work_dir or out.with_name(f".{out.name}.dedup")
-    rep = run_sharded(dask, dask_address, lambda mapper: dedup_files(
-        inputs, out, cfg, work=work, sample_shaped=text_column in table("sample").names, drop=drop,
-        record_as=record_as, mapper=mapper, shard_bytes=int(shard_mb * (1 << 20)), memory_limit=memory_limit),
-        workers)
+    rep = run_sharded(
+        dask,
+        dask_address,
+        lambda mapper: dedup_files(
+            inputs,
+            out,
+            cfg,
+            work=work,
+            sample_shaped=text_column in table("sample").names,
+            drop=drop,
+            record_as=record_as,
+            mapper=mapper,
+            shard_bytes=int(shard_mb * (1 << 20)),
+            memory_limit=memory_limit,
+        ),
+        workers,
+    )
     if work_dir is None:
         clean(work)
     if as_json:

@@ -142,11 +142,20 @@ def generate_command(
             return
         # Every engine's options at once, under its config's field names; each engine takes its own.
         opts: dict[str, Any] = dict(
-            device=device, dtype=dtype, batch_size=batch_size, base_url=base_url,
-            api_key=os.environ.get(api_key_env) if api_key_env else None, concurrency=concurrency,
-            max_retries=max_retries, timeout_s=timeout, split_n=split_n, tensor_parallel_size=tensor_parallel_size,
-            gpu_memory_utilization=gpu_memory_utilization, max_model_len=max_model_len,
-            kv_cache_gib=kv_cache_gib, extra=vllm_extra,
+            device=device,
+            dtype=dtype,
+            batch_size=batch_size,
+            base_url=base_url,
+            api_key=os.environ.get(api_key_env) if api_key_env else None,
+            concurrency=concurrency,
+            max_retries=max_retries,
+            timeout_s=timeout,
+            split_n=split_n,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            kv_cache_gib=kv_cache_gib,
+            extra=vllm_extra,
         )
         try:
             eng = make_engine(engine, model, engine_config(engine, opts, strict=False))
@@ -184,10 +193,20 @@ def generate_command(
 # Options that belong to one engine (or two): set to a non-default value for another engine they would be
 # silently ignored, so they are refused instead.
 ENGINE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "base_url": ("openai",), "api_key_env": ("openai",), "concurrency": ("openai",), "max_retries": ("openai",),
-    "timeout": ("openai",), "split_n": ("openai",), "batch_size": ("hf",), "device": ("hf",),
-    "dtype": ("hf", "vllm"), "tensor_parallel_size": ("vllm",), "gpu_memory_utilization": ("vllm",),
-    "max_model_len": ("vllm",), "kv_cache_gib": ("vllm",), "vllm_option": ("vllm",),
+    "base_url": ("openai",),
+    "api_key_env": ("openai",),
+    "concurrency": ("openai",),
+    "max_retries": ("openai",),
+    "timeout": ("openai",),
+    "split_n": ("openai",),
+    "batch_size": ("hf",),
+    "device": ("hf",),
+    "dtype": ("hf", "vllm"),
+    "tensor_parallel_size": ("vllm",),
+    "gpu_memory_utilization": ("vllm",),
+    "max_model_len": ("vllm",),
+    "kv_cache_gib": ("vllm",),
+    "vllm_option": ("vllm",),
 }
 
 
@@ -231,8 +250,10 @@ def _check_model(engine: str, model: str, max_tokens: int, max_model_len: int | 
     limit, what = (max_model_len, "--max-model-len") if engine == "vllm" and max_model_len else (ctx_len, "")
     if limit is not None and max_tokens >= limit:
         where = what or f"the model's context length (max_position_embeddings in {path / 'config.json'})"
-        _fail(f"--max-tokens {max_tokens} leaves no room for the prompt in {where}, {limit} tokens; "
-              f"use --max-tokens below {limit}")
+        _fail(
+            f"--max-tokens {max_tokens} leaves no room for the prompt in {where}, {limit} tokens; "
+            f"use --max-tokens below {limit}"
+        )
 
 
 def _launch_workers(ctx: typer.Context, k: int, tp: int) -> None:

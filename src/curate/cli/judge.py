@@ -23,8 +23,10 @@ judge_app = typer.Typer(no_args_is_help=True, help="LLM judge: probe a judge mod
 
 EngineOpt = Annotated[str, typer.Option("--engine", help="hf | openai | vllm")]
 ModelOpt = Annotated[str, typer.Option("--model", help="Judge checkpoint path or served model name")]
-OptionsOpt = Annotated[list[str] | None, typer.Option(
-    "--option", "-O", help="Engine option KEY=VALUE (repeatable), e.g. base_url=http://localhost:8000/v1")]
+OptionsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--option", "-O", help="Engine option KEY=VALUE (repeatable), e.g. base_url=http://localhost:8000/v1"),
+]
 KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key")]
 
 
@@ -49,8 +51,9 @@ def probe_command(
     model: ModelOpt,
     option: OptionsOpt = None,
     api_key_env: KeyEnvOpt = "",
-    rubric: Annotated[list[str] | None, typer.Option(
-        "--rubric", help="Rubric to probe (repeatable; default: every built-in)")] = None,
+    rubric: Annotated[
+        list[str] | None, typer.Option("--rubric", help="Rubric to probe (repeatable; default: every built-in)")
+    ] = None,
     max_tokens: Annotated[int, typer.Option(help="Judge reply budget")] = 2048,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per probe instead of a table")] = False,
 ) -> None:
@@ -68,17 +71,25 @@ def probe_command(
         eng.close()
     if as_json:
         for r in results:
-            typer.echo(orjson.dumps({"probe": r.probe, "rubric": r.rubric, "score": r.score,
-                                     "control_score": r.control_score, "verdict": r.verdict,
-                                     "rationale": r.rationale}).decode())
+            typer.echo(
+                orjson.dumps(
+                    {
+                        "probe": r.probe,
+                        "rubric": r.rubric,
+                        "score": r.score,
+                        "control_score": r.control_score,
+                        "verdict": r.verdict,
+                        "rationale": r.rationale,
+                    }
+                ).decode()
+            )
     else:
         t = Table(title=f"judge probes: {model}")
         for col in ("probe", "rubric", "score", "control score", "verdict"):
             t.add_column(col)
         colors = {"pass": "green", "fail": "red", "undecided": "yellow"}
         for r in results:
-            t.add_row(r.probe, r.rubric, _fmt(r.score), _fmt(r.control_score),
-                      f"[{colors[r.verdict]}]{r.verdict}[/]")
+            t.add_row(r.probe, r.rubric, _fmt(r.score), _fmt(r.control_score), f"[{colors[r.verdict]}]{r.verdict}[/]")
         Console().print(t)
     n_fail = sum(r.verdict == "fail" for r in results)
     n_und = sum(r.verdict == "undecided" for r in results)
@@ -88,8 +99,9 @@ def probe_command(
 
 @judge_app.command("calibrate")
 def calibrate_command(
-    dataset: Annotated[Path, typer.Argument(help="Checked Parquet file (judge and math/code columns)",
-                                            exists=True, dir_okay=False)],
+    dataset: Annotated[
+        Path, typer.Argument(help="Checked Parquet file (judge and math/code columns)", exists=True, dir_okay=False)
+    ],
     by: Annotated[str | None, typer.Option(help="Group by this column (e.g. task)")] = "task",
     engine: Annotated[str, typer.Option("--engine", help="Judge first with this engine (hf | openai | vllm)")] = "",
     model: Annotated[str, typer.Option("--model", help="Judge model (with --engine)")] = "",
@@ -115,17 +127,44 @@ def calibrate_command(
         Console(stderr=True).print("[yellow]no rows with both a judge verdict (reference rubric) and a rule verdict[/]")
         raise typer.Exit(1)
     t = Table(title="judge vs rules (pass = correct)")
-    for col in ("group", "n", "judge pass & rule ok", "judge pass & rule wrong", "judge fail & rule ok",
-                "judge fail & rule wrong", "accuracy", "precision", "recall", "kappa"):
+    for col in (
+        "group",
+        "n",
+        "judge pass & rule ok",
+        "judge pass & rule wrong",
+        "judge fail & rule ok",
+        "judge fail & rule wrong",
+        "accuracy",
+        "precision",
+        "recall",
+        "kappa",
+    ):
         t.add_column(col)
     for g, a in result.items():
-        t.add_row(g, str(a.n), str(a.tp), str(a.fp), str(a.fn), str(a.tn), _fmt(a.accuracy), _fmt(a.precision),
-                  _fmt(a.recall), _fmt(a.kappa))
+        t.add_row(
+            g,
+            str(a.n),
+            str(a.tp),
+            str(a.fp),
+            str(a.fn),
+            str(a.tn),
+            _fmt(a.accuracy),
+            _fmt(a.precision),
+            _fmt(a.recall),
+            _fmt(a.kappa),
+        )
     Console().print(t)
 
 
-def judge_rule_decided(df: pl.DataFrame, engine: str, model: str, options: dict[str, Any], api_key_env: str,
-                       sample: int, cache_dir: Path | None) -> pl.DataFrame:
+def judge_rule_decided(
+    df: pl.DataFrame,
+    engine: str,
+    model: str,
+    options: dict[str, Any],
+    api_key_env: str,
+    sample: int,
+    cache_dir: Path | None,
+) -> pl.DataFrame:
     """Judge up to ``sample`` rows that a rule decided (reference rubric, any reject reasons), for calibration."""
     from curate.judge.cache import VerdictCache
     from curate.judge.calibration import rule_verdict
@@ -139,18 +178,24 @@ def judge_rule_decided(df: pl.DataFrame, engine: str, model: str, options: dict[
     pick = df.filter(rule_verdict(df).is_not_null() & has_ref)
     if pick.height > sample:
         pick = pick.sample(sample, seed=0)
-    items = [Item(REFERENCE, p or "", r or "", ref) for p, r, ref in
-             zip(pick["prompt"], pick["response"], pick["reference"], strict=True)]
+    items = [
+        Item(REFERENCE, p or "", r or "", ref)
+        for p, r, ref in zip(pick["prompt"], pick["response"], pick["reference"], strict=True)
+    ]
     eng = build_engine(cfg)
     try:
         outs = judge_items(items, eng, VerdictCache(cache_dir), JudgeParams(model=model))
     finally:
         eng.close()
-    judged = pl.DataFrame({
-        "_row": pick["_row"],
-        "_v": [None if o.score is None else ("pass" if o.score >= cfg.threshold else "fail") for o in outs],
-    }, schema={"_row": pl.UInt32, "_v": pl.String})
+    judged = pl.DataFrame(
+        {
+            "_row": pick["_row"],
+            "_v": [None if o.score is None else ("pass" if o.score >= cfg.threshold else "fail") for o in outs],
+        },
+        schema={"_row": pl.UInt32, "_v": pl.String},
+    )
     out = df.join(judged, on="_row", how="left").sort("_row")
-    return out.with_columns(pl.col("_v").alias("judge_verdict"),
-                            pl.when(pl.col("_v").is_not_null()).then(pl.lit(REFERENCE.tag)).alias("judge_rubric")
-                            ).drop("_row", "_v")
+    return out.with_columns(
+        pl.col("_v").alias("judge_verdict"),
+        pl.when(pl.col("_v").is_not_null()).then(pl.lit(REFERENCE.tag)).alias("judge_rubric"),
+    ).drop("_row", "_v")

@@ -146,7 +146,9 @@ def serve_command(
     flow_name = RECIPE_FLOWS[recipe.kind]
     deployments = [
         FLOWS[flow_name].to_deployment(
-            name=f"{recipe.name}-scheduled", cron=cron, parameters={"recipe_path": str(recipe_file.absolute())},
+            name=f"{recipe.name}-scheduled",
+            cron=cron,
+            parameters={"recipe_path": str(recipe_file.absolute())},
             tags=recipe_tags(recipe_file),
         )
     ]

@@ -98,8 +98,9 @@ def _keep_order(df: pl.DataFrame, cfg: DedupConfig) -> np.ndarray:
     return keep_rank(df.height, length, score, rejected)
 
 
-def keep_rank(n: int, length: np.ndarray | None = None, score: np.ndarray | None = None,
-              rejected: np.ndarray | None = None) -> np.ndarray:
+def keep_rank(
+    n: int, length: np.ndarray | None = None, score: np.ndarray | None = None, rejected: np.ndarray | None = None
+) -> np.ndarray:
     """Rank as a representative: not rejected first, then higher score or shorter text, then earlier."""
     keys: list[np.ndarray] = [np.arange(n)]  # lexsort: last key is primary
     if length is not None:
@@ -137,9 +138,7 @@ def find_duplicates(
         first[order[1:]] = exact[order[1:]] != exact[order[:-1]]
         reps = np.flatnonzero(first)
         b, r = cfg.band_rows()
-        pairs, jac = near_duplicate_edges(
-            sig[reps], cfg.threshold, b, r, None if salt is None else salt[reps]
-        )
+        pairs, jac = near_duplicate_edges(sig[reps], cfg.threshold, b, r, None if salt is None else salt[reps])
         pairs = reps[pairs] if len(pairs) else pairs.reshape(0, 2)
         if len(pairs):
             np.maximum.at(max_j, pairs[:, 0], jac)
@@ -181,9 +180,7 @@ def find_duplicates(
     return add_reasons(out, codes).drop("_exact", "_near")
 
 
-def dedup_frame(
-    df: pl.DataFrame, cfg: DedupConfig | None = None, index: DedupIndex | None = None
-) -> pl.DataFrame:
+def dedup_frame(df: pl.DataFrame, cfg: DedupConfig | None = None, index: DedupIndex | None = None) -> pl.DataFrame:
     """Mark exact and near duplicates (and rows already in ``index``) in ``df``; never drops a row."""
     cfg = cfg or DedupConfig()
     sig, exact = sketch_frame(df, cfg)

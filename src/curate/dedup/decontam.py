@@ -77,9 +77,7 @@ def load_benchmark(b: Benchmark) -> pl.DataFrame:
         if b.id_field and b.id_field in df.columns
         else pl.Series([str(i) for i in range(df.height)])
     )
-    return pl.DataFrame(
-        {"bench": [b.name] * df.height, "item_id": ids, "text": df[b.text_field].cast(pl.String)}
-    )
+    return pl.DataFrame({"bench": [b.name] * df.height, "item_id": ids, "text": df[b.text_field].cast(pl.String)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +113,7 @@ class DecontamCheck(Check[DecontamConfig]):
         self.config = cfg = config or DecontamConfig()
         unknown = sorted(set(cfg.benchmarks) - set(BUILTIN_BENCHMARKS))
         if unknown:
-            raise ConfigError(
-                f"decontam: unknown benchmark(s) {unknown}; built in: {list(BUILTIN_BENCHMARKS)}"
-            )
+            raise ConfigError(f"decontam: unknown benchmark(s) {unknown}; built in: {list(BUILTIN_BENCHMARKS)}")
         specs = [BUILTIN_BENCHMARKS[n] for n in cfg.benchmarks] + [parse_benchmark(s) for s in cfg.extra]
         items = (
             pl.concat([load_benchmark(b) for b in specs])
@@ -140,9 +136,7 @@ class DecontamCheck(Check[DecontamConfig]):
                 "item": np.repeat(np.arange(items.height, dtype=np.int32), n_g),
             }
         ).unique()
-        sig = signatures_from_tokens(
-            tokens, counts, num_perm=cfg.num_perm, ngram=cfg.minhash_ngram, seed=cfg.seed
-        )
+        sig = signatures_from_tokens(tokens, counts, num_perm=cfg.num_perm, ngram=cfg.minhash_ngram, seed=cfg.seed)
         br = optimal_bands(cfg.threshold, cfg.num_perm, 0.1, 0.9)  # verified: favour recall
         live = np.flatnonzero(~is_empty(sig))
         bands = band_table(band_hashes(sig[live], *br), live).rename({"doc": "item"})
@@ -169,14 +163,10 @@ class DecontamCheck(Check[DecontamConfig]):
             .group_by("row", "item")
             .len()
             .join(ix.items.with_row_index("item").select(pl.col("item").cast(pl.Int32), "n_grams"), on="item")
-            .select(
-                "row", pl.col("item").cast(pl.Int64), (pl.col("len") / pl.col("n_grams")).alias("overlap")
-            )
+            .select("row", pl.col("item").cast(pl.Int64), (pl.col("len") / pl.col("n_grams")).alias("overlap"))
             .with_columns((pl.col("overlap") >= cfg.min_overlap).alias("hit"))
         )
-        sig = signatures_from_tokens(
-            tokens, counts, num_perm=cfg.num_perm, ngram=cfg.minhash_ngram, seed=cfg.seed
-        )
+        sig = signatures_from_tokens(tokens, counts, num_perm=cfg.num_perm, ngram=cfg.minhash_ngram, seed=cfg.seed)
         live = np.flatnonzero(~is_empty(sig))
         cand = (
             band_table(band_hashes(sig[live], *ix.br), live)
@@ -222,12 +212,8 @@ class DecontamCheck(Check[DecontamConfig]):
                 if (h, o) > (hit[r], best[r]):  # a flagging match beats a higher non-flagging overlap
                     best[r], hit[r], bench[r], match_id[r] = o, h, b_names[it], b_ids[it]
         out = df.with_columns(
-            pl.Series(
-                "decontam_benchmark", [b if h else None for b, h in zip(bench, hit, strict=True)], pl.String
-            ),
-            pl.Series(
-                "decontam_match_id", [m if h else None for m, h in zip(match_id, hit, strict=True)], pl.String
-            ),
+            pl.Series("decontam_benchmark", [b if h else None for b, h in zip(bench, hit, strict=True)], pl.String),
+            pl.Series("decontam_match_id", [m if h else None for m, h in zip(match_id, hit, strict=True)], pl.String),
             pl.Series("decontam_overlap", best, pl.Float64),
         )
         names = sorted({b for b, h in zip(bench, hit, strict=True) if h and b})

@@ -72,11 +72,15 @@ class DedupIndex:
         if meta.exists():
             stored = IndexParams(**json.loads(meta.read_text())["params"])
             if stored != params:
-                pairs = [(f.name.replace("_", "-"), getattr(params, f.name), getattr(stored, f.name))
-                         for f in dataclasses.fields(stored)]
+                pairs = [
+                    (f.name.replace("_", "-"), getattr(params, f.name), getattr(stored, f.name))
+                    for f in dataclasses.fields(stored)
+                ]
                 diff = ", ".join(f"{name} {mine} (index: {theirs})" for name, mine, theirs in pairs if mine != theirs)
-                raise IndexMismatch(f"{self.path}: the index was built with other settings: {diff}; "
-                                    "use the index's settings or a new --index-dir")
+                raise IndexMismatch(
+                    f"{self.path}: the index was built with other settings: {diff}; "
+                    "use the index's settings or a new --index-dir"
+                )
         self._bands: pl.DataFrame | None = None
         self._sigs: pl.DataFrame | None = None
 

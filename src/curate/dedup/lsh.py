@@ -22,9 +22,7 @@ _BAND_MUL = np.random.default_rng(20240601).integers(1, 1 << 63, size=64, dtype=
 
 
 @functools.cache
-def optimal_bands(
-    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
-) -> tuple[int, int]:
+def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimizing the weighted false-positive and false-negative areas, as datasketch does."""
     x = np.linspace(0.0, 1.0, 2001)
     best, arg = float("inf"), (1, num_perm)

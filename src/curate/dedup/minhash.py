@@ -183,8 +183,16 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray((a == b).mean(axis=-1))
 
 
-def sketch(texts: pl.Series, *, num_perm: int = 128, ngram: int = 5, scheme: Scheme = "oph", seed: int = 1,
-           batch_docs: int = 0, threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def sketch(
+    texts: pl.Series,
+    *,
+    num_perm: int = 128,
+    ngram: int = 5,
+    scheme: Scheme = "oph",
+    seed: int = 1,
+    batch_docs: int = 0,
+    threads: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
     """Signatures and exact keys of a column of texts: (uint32 (n, num_perm), uint64 (n,)).
 
     Works in batches (``batch_docs``; 0 = about 3 MB of text each) on ``threads`` threads; Polars and

@@ -49,12 +49,7 @@ def token_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     words = (
         pl.DataFrame({"t": texts})
         .select(
-            pl.col("t")
-            .fill_null("")
-            .str.to_lowercase()
-            .str.replace_all(_NON_WORD, " ")
-            .str.split(" ")
-            .alias("w"),
+            pl.col("t").fill_null("").str.to_lowercase().str.replace_all(_NON_WORD, " ").str.split(" ").alias("w"),
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("r"),
         )
         .explode("w")

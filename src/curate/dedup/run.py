@@ -32,8 +32,15 @@ from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows,
 from curate.io.files import commit_file
 
 CODES = ("dedup.exact", "dedup.near", "dedup.seen")
-MARK_COLUMNS = ["dedup_cluster_id", "dedup_cluster_size", "dedup_kept_sample_id", "dedup_max_jaccard",
-                "dedup_seen_in", "dedup_seen_sample_id", REASONS]
+MARK_COLUMNS = [
+    "dedup_cluster_id",
+    "dedup_cluster_size",
+    "dedup_kept_sample_id",
+    "dedup_max_jaccard",
+    "dedup_seen_in",
+    "dedup_seen_sample_id",
+    REASONS,
+]
 
 
 @dataclass(slots=True)
@@ -48,9 +55,16 @@ class DedupReport:
     peak_rss_mb: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "kept": self.kept, "written": self.written, "bad_rows": self.bad_rows,
-                "counts": {c: self.counts.get(c, 0) for c in CODES}, "computed": self.computed,
-                "stages": {k: round(v, 3) for k, v in self.stages.items()}, "peak_rss_mb": round(self.peak_rss_mb)}
+        return {
+            "rows": self.rows,
+            "kept": self.kept,
+            "written": self.written,
+            "bad_rows": self.bad_rows,
+            "counts": {c: self.counts.get(c, 0) for c in CODES},
+            "computed": self.computed,
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
+            "peak_rss_mb": round(self.peak_rss_mb),
+        }
 
 
 def mark_shard(job: DedupJob) -> StageDone:
@@ -76,8 +90,9 @@ def mark_shard(job: DedupJob) -> StageDone:
         sig = np.load(cache.path("sigs", key, ".npy"))
         hits = index.query(sig, facts["exact_raw"].to_numpy().view(np.uint64), cfg.threshold)
         seen_ds, seen_id = hits.dataset, hits.sample_id
-    out = out.with_columns(pl.Series("dedup_seen_in", seen_ds, pl.String),
-                           pl.Series("dedup_seen_sample_id", seen_id, pl.String))
+    out = out.with_columns(
+        pl.Series("dedup_seen_in", seen_ds, pl.String), pl.Series("dedup_seen_sample_id", seen_id, pl.String)
+    )
     codes["dedup.seen"] = pl.col("dedup_seen_in").is_not_null()
     out = add_reasons(out, codes).drop("_exact", "_near")
     # Only what dedup adds is kept here (small); the output joins it to the parsed rows shard by shard.
@@ -89,10 +104,19 @@ def mark_shard(job: DedupJob) -> StageDone:
     return done
 
 
-def dedup_files(inputs: Sequence[str | Path], out: str | Path, cfg: DedupConfig, *, work: str | Path,
-                sample_shaped: bool = True, drop: bool = False, record_as: str | None = None,
-                mapper: Mapper | None = None, shard_bytes: int = DEFAULT_SHARD_BYTES,
-                memory_limit: str = "2GB") -> DedupReport:
+def dedup_files(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    cfg: DedupConfig,
+    *,
+    work: str | Path,
+    sample_shaped: bool = True,
+    drop: bool = False,
+    record_as: str | None = None,
+    mapper: Mapper | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    memory_limit: str = "2GB",
+) -> DedupReport:
     """Mark (or with ``drop`` remove) duplicates across ``inputs`` into ``out``; every stage's output
     stays under ``work``, so a rerun resumes where the last one stopped."""
     fan = mapper or local_map
@@ -114,9 +138,13 @@ def dedup_files(inputs: Sequence[str | Path], out: str | Path, cfg: DedupConfig,
     rep.stages.update(res.seconds)
     offsets = np.concatenate([[0], np.cumsum([d.rows for d in signed])])
     t = time.perf_counter()
-    marked = list(fan(mark_shard, [replace(j, offset=int(offsets[i]), run=str(run), key=keys[i])
-                                   for i, j in enumerate(jobs)],
-                      "marks"))
+    marked = list(
+        fan(
+            mark_shard,
+            [replace(j, offset=int(offsets[i]), run=str(run), key=keys[i]) for i, j in enumerate(jobs)],
+            "marks",
+        )
+    )
     rep.stages["marks"] = time.perf_counter() - t
     rep.computed["marks"] = sum(d.computed for d in marked)
     t = time.perf_counter()
@@ -125,8 +153,9 @@ def dedup_files(inputs: Sequence[str | Path], out: str | Path, cfg: DedupConfig,
     if record_as and cfg.index_dir:
         _record(run, work, keys, cfg, record_as)
     rep.stages["wall"] = time.perf_counter() - t0
-    rep.peak_rss_mb = max([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]
-                          + [d.peak_rss_mb for d in signed + marked])
+    rep.peak_rss_mb = max(
+        [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024] + [d.peak_rss_mb for d in signed + marked]
+    )
     return rep
 
 
@@ -156,8 +185,13 @@ def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: b
     cache = ShardCache(work)
     parts = [(cache.path("parsed", k), run / "out" / f"part-{i:06d}.parquet") for i, k in enumerate(keys)]
     # Shards can differ in which columns they have or in a column that is all null in one: one schema.
-    schemas = [pa.unify_schemas([pq.read_schema(a).remove_metadata(), pq.read_schema(b).remove_metadata()],
-                                promote_options="permissive") for a, b in parts if pq_rows(b)]
+    schemas = [
+        pa.unify_schemas(
+            [pq.read_schema(a).remove_metadata(), pq.read_schema(b).remove_metadata()], promote_options="permissive"
+        )
+        for a, b in parts
+        if pq_rows(b)
+    ]
     schema = pa.unify_schemas(schemas or [pa.schema([])], promote_options="permissive")
     try:
         for df in _output_frames(run, work, keys):
@@ -169,8 +203,14 @@ def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: b
             if drop:
                 df = df.filter(~dup)
             table = df.to_arrow()
-            table = pa.table([table[f.name] if f.name in table.column_names else pa.nulls(len(table), f.type)
-                              for f in schema], schema=schema.remove_metadata()) if table.schema != schema else table
+            table = (
+                pa.table(
+                    [table[f.name] if f.name in table.column_names else pa.nulls(len(table), f.type) for f in schema],
+                    schema=schema.remove_metadata(),
+                )
+                if table.schema != schema
+                else table
+            )
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd", compression_level=1)
             writer.write_table(table.cast(writer.schema))
@@ -203,11 +243,13 @@ def _record(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, tag: s
         keep = (~part[REASONS].list.eval(pl.element().str.starts_with("dedup.")).list.any()).to_numpy()
         ids.append(part["sample_id"].filter(pl.Series(keep)))
         sigs.append(np.load(cache.path("sigs", k, ".npy"))[keep])
-        exact.append(pl.read_parquet(cache.path("rows", k), columns=["exact_raw"])["exact_raw"].to_numpy()
-                     .view(np.uint64)[keep])
+        exact.append(
+            pl.read_parquet(cache.path("rows", k), columns=["exact_raw"])["exact_raw"].to_numpy().view(np.uint64)[keep]
+        )
     if ids:
-        DedupIndex(cfg.index_dir, cfg.index_params()).add(tag, pl.concat(ids), np.concatenate(sigs),
-                                                          np.concatenate(exact))
+        DedupIndex(cfg.index_dir, cfg.index_params()).add(
+            tag, pl.concat(ids), np.concatenate(sigs), np.concatenate(exact)
+        )
 
 
 def clean(work: Path) -> None:

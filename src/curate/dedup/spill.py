@@ -101,8 +101,12 @@ class BandSpill:
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """(u, v) candidate pairs and whether they came from the exact key, via DuckDB (spills to disk)."""
         glob = str(self.dir / "bands" / "*.parquet")
-        return bucket_edges(f"SELECT band_id, band_hash, doc FROM read_parquet('{glob}')", self.dir / "edges.parquet",
-                            self.dir / "duckdb_tmp", self.memory_limit)
+        return bucket_edges(
+            f"SELECT band_id, band_hash, doc FROM read_parquet('{glob}')",
+            self.dir / "edges.parquet",
+            self.dir / "duckdb_tmp",
+            self.memory_limit,
+        )
 
     def resolve(self, chunk: int = 1 << 16) -> SpillResult:
         cfg, n = self.cfg, self.n_docs
@@ -124,8 +128,9 @@ class BandSpill:
         return SpillResult(labels, kept, exact == exact[kept], int(ok.sum()))
 
 
-def bucket_edges(source_sql: str, out: Path, tmp: Path, memory_limit: str = "2GB",
-                 threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def bucket_edges(
+    source_sql: str, out: Path, tmp: Path, memory_limit: str = "2GB", threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidate edges of a band table (``source_sql`` yields band_id, band_hash, doc): buckets of two or
     more documents become chain + star edges, with ``exact`` where the exact-key band (-1) joined them.
     DuckDB runs it under ``memory_limit``, spilling to ``tmp``; the edges are also written to ``out``."""

@@ -82,9 +82,18 @@ def sig_key(job: DedupJob) -> str:
     import curate.dedup.normalize
 
     s = job.shard
-    return _h("dedup-sig", s.digest, s.path, s.first_line, job.sample_shaped, _sig_settings(job.cfg),
-              job.cfg.keep, job.cfg.score_column, job.cfg.prefer_accepted,
-              source_version(curate.dedup.minhash, curate.dedup.normalize, __file__))
+    return _h(
+        "dedup-sig",
+        s.digest,
+        s.path,
+        s.first_line,
+        job.sample_shaped,
+        _sig_settings(job.cfg),
+        job.cfg.keep,
+        job.cfg.score_column,
+        job.cfg.prefer_accepted,
+        source_version(curate.dedup.minhash, curate.dedup.normalize, __file__),
+    )
 
 
 def read_rows(shard: Shard, text_column: str, sample_shaped: bool) -> tuple[pl.DataFrame, int]:
@@ -97,10 +106,16 @@ def read_rows(shard: Shard, text_column: str, sample_shaped: bool) -> tuple[pl.D
         from curate.schema import table
 
         stats, opts, path = ReadStats(), ReadConfig(required=(text_column,)), Path(shard.path)
-        frames = list(parquet_batches(path, table("sample"), opts, stats.bad) if shard.kind == "parquet"
-                      else jsonl_batches(path, table("sample"), opts, stats.bad, span=shard.span))
-        df = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame({text_column: []},
-                                                                                  schema={text_column: pl.String})
+        frames = list(
+            parquet_batches(path, table("sample"), opts, stats.bad)
+            if shard.kind == "parquet"
+            else jsonl_batches(path, table("sample"), opts, stats.bad, span=shard.span)
+        )
+        df = (
+            pl.concat(frames, how="diagonal_relaxed")
+            if frames
+            else pl.DataFrame({text_column: []}, schema={text_column: pl.String})
+        )
         return (fill_ids(df) if "prompt" in df.columns and df.height else df), stats.rows_bad
     if shard.kind == "parquet":
         return pl.read_parquet(shard.path), 0
@@ -137,10 +152,12 @@ def sign_shard(job: DedupJob) -> StageDone:
     live = np.flatnonzero(~is_empty(sig))
     b, r = cfg.band_rows()
     rows = np.arange(n, dtype=np.int64)
-    bands = pl.concat([
-        band_table(band_hashes(sig[live], b, r, None if salt is None else salt[live]), live),
-        pl.DataFrame({"band_id": np.full(n, EXACT_BAND, np.int16), "band_hash": keyed.view(np.int64), "doc": rows}),
-    ]).rename({"doc": "row"})
+    bands = pl.concat(
+        [
+            band_table(band_hashes(sig[live], b, r, None if salt is None else salt[live]), live),
+            pl.DataFrame({"band_id": np.full(n, EXACT_BAND, np.int16), "band_hash": keyed.view(np.int64), "doc": rows}),
+        ]
+    ).rename({"doc": "row"})
     rank_cols = _keep_order_inputs(df, cfg)
     ids = df["sample_id"].cast(pl.String) if "sample_id" in df.columns else None
     facts = pl.DataFrame({"exact": keyed.view(np.int64), "exact_raw": exact.view(np.int64), **rank_cols})
@@ -187,9 +204,11 @@ def resolve(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, memory
     edges_path = run / "edges.parquet"
     if not edges_path.exists():
         files = ", ".join(f"('{cache.path('bands', k)}', {int(o)})" for k, o in zip(keys, offsets, strict=False))
-        src = (f"SELECT band_id, band_hash, row + o.off AS doc FROM read_parquet("
-               f"[{', '.join(repr(str(cache.path('bands', k))) for k in keys)}], filename=true) b "
-               f"JOIN (VALUES {files}) o(f, off) ON b.filename = o.f")
+        src = (
+            f"SELECT band_id, band_hash, row + o.off AS doc FROM read_parquet("
+            f"[{', '.join(repr(str(cache.path('bands', k))) for k in keys)}], filename=true) b "
+            f"JOIN (VALUES {files}) o(f, off) ON b.filename = o.f"
+        )
         tmp = run / f".edges.{os.getpid()}.parquet"
         bucket_edges(src, tmp, run / "duckdb_tmp", memory_limit)
         os.replace(tmp, edges_path)
@@ -231,13 +250,16 @@ def resolve(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, memory
         exact = facts["exact"].to_numpy()
         ids = facts["sample_id"] if "sample_id" in facts.columns else pl.Series(np.arange(n).astype(str))
         dup, same = kept != np.arange(n), exact == exact[kept]
-        out = pl.DataFrame({
-            "dedup_cluster_id": pl.Series(first[labels], dtype=pl.Int64),
-            "dedup_cluster_size": pl.Series(np.bincount(labels, minlength=len(rep))[labels], dtype=pl.Int32),
-            "dedup_kept_sample_id": ids.cast(pl.String).gather(kept),
-            "dedup_max_jaccard": pl.Series(max_j, dtype=pl.Float64),
-            "_exact": dup & same, "_near": dup & ~same,
-        })
+        out = pl.DataFrame(
+            {
+                "dedup_cluster_id": pl.Series(first[labels], dtype=pl.Int64),
+                "dedup_cluster_size": pl.Series(np.bincount(labels, minlength=len(rep))[labels], dtype=pl.Int32),
+                "dedup_kept_sample_id": ids.cast(pl.String).gather(kept),
+                "dedup_max_jaccard": pl.Series(max_j, dtype=pl.Float64),
+                "_exact": dup & same,
+                "_near": dup & ~same,
+            }
+        )
         ShardCache._atomic(marks, lambda p: out.write_parquet(p))
         res.n_edges = int(ok.sum())
     res.seconds["components"] = time.perf_counter() - t0

@@ -46,10 +46,17 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"pass_at_1_before": round(self.pass_at_1_before, 4), "pass_at_1_after": round(self.pass_at_1_after, 4),
-                "pass_at_1_unfiltered": round(self.pass_at_1_unfiltered, 4), "datasets": self.datasets,
-                "workdir": self.workdir, "sft_rows": self.sft_rows, "samples": self.samples,
-                "runs": self.runs, "seconds": {k: round(v, 1) for k, v in self.seconds.items()}}
+        return {
+            "pass_at_1_before": round(self.pass_at_1_before, 4),
+            "pass_at_1_after": round(self.pass_at_1_after, 4),
+            "pass_at_1_unfiltered": round(self.pass_at_1_unfiltered, 4),
+            "datasets": self.datasets,
+            "workdir": self.workdir,
+            "sft_rows": self.sft_rows,
+            "samples": self.samples,
+            "runs": self.runs,
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+        }
 
 
 @contextmanager
@@ -64,8 +71,17 @@ def _timed(seconds: dict[str, float], name: str, say: Say) -> Iterator[None]:
 
 
 def _write_prompts(path: Path, problems: Sequence[Problem]) -> Path:
-    rows = [{"prompt_id": p.prompt_id, "prompt": p.prompt, "task": "math", "reference": str(p.answer),
-             "language": "en", "source": "curate-demo"} for p in problems]
+    rows = [
+        {
+            "prompt_id": p.prompt_id,
+            "prompt": p.prompt,
+            "task": "math",
+            "reference": str(p.answer),
+            "language": "en",
+            "source": "curate-demo",
+        }
+        for p in problems
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     return path
@@ -88,12 +104,19 @@ def _sft_spec(s: ExperimentConfig, rows: int, min_steps: int = 150) -> SFTRunCon
     # leave the fine-tune indistinguishable from the base. Curated and control get the same schedule.
     epochs_steps = round(s.sft.epochs * -(-rows // s.sft.batch_size))
     steps = max(1, min(s.sft.max_steps, max(min_steps, epochs_steps)))
-    return SFTRunConfig(epochs=s.sft.epochs, max_steps=steps, batch_size=s.sft.batch_size, learning_rate=s.sft.lr,
-                   max_length=256, seed=s.sft.seed, logging_steps=max(1, steps // 5), progress=False)
+    return SFTRunConfig(
+        epochs=s.sft.epochs,
+        max_steps=steps,
+        batch_size=s.sft.batch_size,
+        learning_rate=s.sft.lr,
+        max_length=256,
+        seed=s.sft.seed,
+        logging_steps=max(1, steps // 5),
+        progress=False,
+    )
 
 
-def run_demo(workdir: str | Path, settings: ExperimentConfig | None = None, say: Say = lambda _: None
-             ) -> DemoResult:
+def run_demo(workdir: str | Path, settings: ExperimentConfig | None = None, say: Say = lambda _: None) -> DemoResult:
     s = settings or ExperimentConfig()
     home = Path(workdir).absolute()
     store = Store(home)
@@ -106,9 +129,18 @@ def run_demo(workdir: str | Path, settings: ExperimentConfig | None = None, say:
     with _timed(t, "build toy model", say):
         base = build_toy_model(home / "models" / "toy-base", s.toy)
     prompts = _write_prompts(home / "prompts" / "train.jsonl", train)
-    spec = GenerateConfig(prompts=str(prompts), model=str(base), engine="hf", n=s.sampling.n,
-                        temperature=s.sampling.temperature, top_p=s.sampling.top_p,
-                        max_tokens=s.sampling.max_new_tokens, seed=s.seed, shard_size=32, template="r1")
+    spec = GenerateConfig(
+        prompts=str(prompts),
+        model=str(base),
+        engine="hf",
+        n=s.sampling.n,
+        temperature=s.sampling.temperature,
+        top_p=s.sampling.top_p,
+        max_tokens=s.sampling.max_new_tokens,
+        seed=s.seed,
+        shard_size=32,
+        template="r1",
+    )
     ledger = home / "ledgers" / "demo"
     with _timed(t, "generate", say):
         plan = pipeline.plan_generation(spec, ledger)
@@ -120,16 +152,29 @@ def run_demo(workdir: str | Path, settings: ExperimentConfig | None = None, say:
     with _timed(t, "check", say):
         report = pipeline.row_checks(pipeline.ledger_parts(ledger), work / "rows.parquet", checks)
         pipeline.corpus_check("dedup", work / "rows.parquet", work / "final.parquet", checks)
-        checked = pipeline.publish_checked_file(store, "demo_checked", work / "final.parquet", checks,
-                                              parents=[f"ledger:{ledger}"])
+        checked = pipeline.publish_checked_file(
+            store, "demo_checked", work / "final.parquet", checks, parents=[f"ledger:{ledger}"]
+        )
         res.samples = report.rows
         res.funnel = dict(checked.manifest.funnel)
     with _timed(t, "select + publish", say):
-        rs = run_recipe(recipe_from_dict({"recipe": "rs_sft", "name": "demo_rs_sft", "format": "prompt_completion",
-                                          "select": {"k": s.sampling.n, "policy": "shortest"}}),
-                        store, *_checked(store, checked.manifest.ref))
-        rl = run_recipe(recipe_from_dict({"recipe": "rl_prompts", "name": "demo_rl_prompts"}), store,
-                        *_checked(store, checked.manifest.ref))
+        rs = run_recipe(
+            recipe_from_dict(
+                {
+                    "recipe": "rs_sft",
+                    "name": "demo_rs_sft",
+                    "format": "prompt_completion",
+                    "select": {"k": s.sampling.n, "policy": "shortest"},
+                }
+            ),
+            store,
+            *_checked(store, checked.manifest.ref),
+        )
+        rl = run_recipe(
+            recipe_from_dict({"recipe": "rl_prompts", "name": "demo_rl_prompts"}),
+            store,
+            *_checked(store, checked.manifest.ref),
+        )
         res.sft_rows = rs.dataset.manifest.rows
         unfiltered = _publish_unfiltered(store, checked.manifest.ref, res.sft_rows, s.seed)
         res.datasets = [checked.manifest.ref, rs.dataset.manifest.ref, rl.dataset.manifest.ref, unfiltered]
@@ -158,7 +203,12 @@ def _publish_unfiltered(store: Store, checked_ref: str, n: int, seed: int) -> st
     df = store.get(checked_ref).scan().collect()
     rows = sorted(random.Random(seed).sample(range(df.height), min(n, df.height)))
     chosen = df[rows]
-    dv = store.publish_frame("demo_unfiltered_sft", "unfiltered_sft", table("sft_prompt_completion"),
-                             to_prompt_completion(chosen), parents=(checked_ref,),
-                             config={"control": "random samples, no filter", "n": n, "seed": seed})
+    dv = store.publish_frame(
+        "demo_unfiltered_sft",
+        "unfiltered_sft",
+        table("sft_prompt_completion"),
+        to_prompt_completion(chosen),
+        parents=(checked_ref,),
+        config={"control": "random samples, no filter", "n": n, "seed": seed},
+    )
     return dv.manifest.ref

@@ -53,8 +53,9 @@ def _raw(row: dict[str, Any]) -> str:
     return orjson.dumps(rec, default=str).decode()[:RAW_CUT]
 
 
-def _rejects(df: pl.DataFrame, mask: pl.Series, reason: str, detail: Callable[[dict[str, Any]], str]
-             ) -> Iterable[BadRow]:
+def _rejects(
+    df: pl.DataFrame, mask: pl.Series, reason: str, detail: Callable[[dict[str, Any]], str]
+) -> Iterable[BadRow]:
     for row in df.filter(mask).iter_rows(named=True):
         yield BadRow(row["input_file"], row["input_line"], reason, detail(row), _raw(row))
 
@@ -64,8 +65,10 @@ def _with_ids(df: pl.DataFrame) -> pl.DataFrame:
         df = df.with_columns(pl.lit(None, pl.String).alias("prompt_id"))
     ids = df["prompt_id"].cast(pl.String)
     if ids.null_count():
-        ids = pl.Series([i if i is not None else derive_prompt_id(p) for i, p in zip(ids, df["prompt"], strict=True)],
-                        dtype=pl.String)
+        ids = pl.Series(
+            [i if i is not None else derive_prompt_id(p) for i, p in zip(ids, df["prompt"], strict=True)],
+            dtype=pl.String,
+        )
     return df.with_columns(ids.alias("prompt_id"))
 
 
@@ -106,8 +109,12 @@ def read_prompts(path: str | Path, on_bad: Callable[[BadRow], None] | None = Non
         first = df["prompt_id"].is_first_distinct()
         if not first.all():
             seen = dict(df.filter(first).select("prompt_id", "input_line").iter_rows())
-            for row in _rejects(df, ~first, "input.duplicate_id",
-                                lambda r: f"prompt_id {r['prompt_id']!r} already on line {seen[r['prompt_id']]}"):
+            for row in _rejects(
+                df,
+                ~first,
+                "input.duplicate_id",
+                lambda r: f"prompt_id {r['prompt_id']!r} already on line {seen[r['prompt_id']]}",
+            ):
                 bad(row)
             df = df.filter(first)
     if not df.height:

@@ -33,11 +33,25 @@ CREATE TABLE IF NOT EXISTS verdicts (
 )"""
 
 
-def judge_scope(model: str, *, endpoint: str = "", temperature: float = 0.0, max_tokens: int = 0,
-                max_chars: int = 0, seed: int = 0, retries: int = 0) -> str:
+def judge_scope(
+    model: str,
+    *,
+    endpoint: str = "",
+    temperature: float = 0.0,
+    max_tokens: int = 0,
+    max_chars: int = 0,
+    seed: int = 0,
+    retries: int = 0,
+) -> str:
     """The cache's ``model`` column: the judge model plus a hash of every setting that changes a verdict."""
-    knobs = {"endpoint": endpoint, "temperature": float(temperature), "max_tokens": max_tokens,
-             "max_chars": max_chars, "seed": seed, "retries": retries}
+    knobs = {
+        "endpoint": endpoint,
+        "temperature": float(temperature),
+        "max_tokens": max_tokens,
+        "max_chars": max_chars,
+        "seed": seed,
+        "retries": retries,
+    }
     return f"{model}#{stable_hash(knobs)[:16]}"
 
 
@@ -87,7 +101,7 @@ class VerdictCache:
         con = self._connect()
         try:
             for i in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
-                part = keys[i:i + 500]
+                part = keys[i : i + 500]
                 rows = con.execute(
                     "SELECT sample_hash, status, score, rationale, tokens_in, tokens_out FROM verdicts "
                     f"WHERE model = ? AND rubric = ? AND sample_hash IN ({','.join('?' * len(part))})",
@@ -108,8 +122,10 @@ class VerdictCache:
             with con:
                 con.executemany(
                     "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(model, rubric, h, c.status, c.score, c.rationale, c.tokens_in, c.tokens_out, now)
-                     for h, c in entries],
+                    [
+                        (model, rubric, h, c.status, c.score, c.rationale, c.tokens_in, c.tokens_out, now)
+                        for h, c in entries
+                    ],
                 )
         finally:
             con.close()

@@ -45,8 +45,13 @@ class Agreement:
         return (po - pe) / (1 - pe) if pe < 1 else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "accuracy": self.accuracy, "precision": self.precision, "recall": self.recall,
-                "kappa": self.kappa}
+        return {
+            **asdict(self),
+            "accuracy": self.accuracy,
+            "precision": self.precision,
+            "recall": self.recall,
+            "kappa": self.kappa,
+        }
 
 
 def rule_verdict(df: pl.DataFrame) -> pl.Expr:
@@ -57,8 +62,9 @@ def rule_verdict(df: pl.DataFrame) -> pl.Expr:
     return pl.when(task == "math").then(math).when(task == "code").then(code).otherwise(None)
 
 
-def agreement(df: pl.DataFrame, rubrics: Sequence[str] | None = ("reference",),
-              by: str | None = None) -> dict[str, Agreement]:
+def agreement(
+    df: pl.DataFrame, rubrics: Sequence[str] | None = ("reference",), by: str | None = None
+) -> dict[str, Agreement]:
     """Agreement per group (``by`` a column such as ``task``; ``"all"`` when None) over rows with both
     verdicts. ``rubrics`` restricts to judge verdicts of those rubric names (None: any rubric)."""
     if "judge_verdict" not in df.columns:
@@ -75,8 +81,9 @@ def agreement(df: pl.DataFrame, rubrics: Sequence[str] | None = ("reference",),
     out: dict[str, Agreement] = {}
     for (g,), part in sorted(frame.group_by("_g"), key=lambda kv: str(kv[0][0])):
         j, r = part["_j"], part["_r"]
-        out[str(g)] = Agreement(part.height, int((j & r).sum()), int((j & ~r).sum()), int((~j & r).sum()),
-                                int((~j & ~r).sum()))
+        out[str(g)] = Agreement(
+            part.height, int((j & r).sum()), int((j & ~r).sum()), int((~j & r).sum()), int((~j & ~r).sum())
+        )
     return out
 
 

@@ -100,10 +100,16 @@ def route(df: pl.DataFrame, cfg: JudgeConfig) -> pl.Series:
     has_ref = ref.is_not_null() & (ref.str.strip_chars().str.len_chars() > 0)
     in_tasks = task.is_in(list(cfg.tasks))
     if cfg.rubric == "auto":
-        expr: pl.Expr = (pl.when(undecided & has_ref).then(pl.lit("reference"))
-                .when(clean & (task == "general") & has_ref).then(pl.lit("reference"))
-                .when(clean & (task == "general")).then(pl.lit("quality"))
-                .when(clean).then(pl.lit("readability")))
+        expr: pl.Expr = (
+            pl.when(undecided & has_ref)
+            .then(pl.lit("reference"))
+            .when(clean & (task == "general") & has_ref)
+            .then(pl.lit("reference"))
+            .when(clean & (task == "general"))
+            .then(pl.lit("quality"))
+            .when(clean)
+            .then(pl.lit("readability"))
+        )
     else:
         needs_ref = load_rubric(cfg.rubric).needs_reference
         sent = (clean | undecided) & has_ref if needs_ref else clean
@@ -137,10 +143,15 @@ class JudgeCheck(Check[JudgeConfig]):
 
     def params(self) -> JudgeParams:
         c = self.config
-        return JudgeParams(model=c.model or getattr(self._engine, "checkpoint", "engine"),
-                           temperature=c.temperature, max_tokens=c.max_tokens, retries=c.retries,
-                           max_chars=c.max_chars, chunk_size=c.chunk_size,
-                           endpoint=f"{c.engine}:{c.engine_options.get('base_url', '')}")
+        return JudgeParams(
+            model=c.model or getattr(self._engine, "checkpoint", "engine"),
+            temperature=c.temperature,
+            max_tokens=c.max_tokens,
+            retries=c.retries,
+            max_chars=c.max_chars,
+            chunk_size=c.chunk_size,
+            endpoint=f"{c.engine}:{c.engine_options.get('base_url', '')}",
+        )
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         rubric_of = route(df, self.config)
@@ -159,8 +170,7 @@ class JudgeCheck(Check[JudgeConfig]):
                 self.close()
         return self._columns(df, rows, items, outcomes)
 
-    def _columns(self, df: pl.DataFrame, rows: list[int], items: list[Item], outs: list[Outcome]
-                 ) -> pl.DataFrame:
+    def _columns(self, df: pl.DataFrame, rows: list[int], items: list[Item], outs: list[Outcome]) -> pl.DataFrame:
         h = df.height
         score: list[float | None] = [None] * h
         verdict: list[str | None] = [None] * h
@@ -189,8 +199,9 @@ class JudgeCheck(Check[JudgeConfig]):
             pl.Series("judge_cached", cached, dtype=pl.Boolean),
         )
         v = pl.Series(verdict, dtype=pl.String)
-        return add_reasons(df, {"judge.rejected": v == "fail", "judge.unparseable": st == "unparseable",
-                                "judge.error": st == "error"})
+        return add_reasons(
+            df, {"judge.rejected": v == "fail", "judge.unparseable": st == "unparseable", "judge.error": st == "error"}
+        )
 
     def usage(self, df: pl.DataFrame) -> JudgeUsage:
         """Calls, cache hits, tokens and estimated cost of the run that produced ``df``."""
@@ -200,4 +211,3 @@ class JudgeCheck(Check[JudgeConfig]):
         if self._engine is not None and self._owns_engine:
             self._engine.close()
             self._engine = None
-

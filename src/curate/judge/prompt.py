@@ -55,7 +55,7 @@ def response_part(response: str, part: str) -> str:
     """The part of an R1 response a rubric grades: the answer after the last ``</think>``, or all of it."""
     if part == "answer":
         cut = response.rfind(THINK_CLOSE)
-        return response[cut + len(THINK_CLOSE):].strip() if cut >= 0 else response.strip()
+        return response[cut + len(THINK_CLOSE) :].strip() if cut >= 0 else response.strip()
     return response
 
 
@@ -77,8 +77,16 @@ def verdict_format(rubric: Rubric, nonce: str) -> str:
     )
 
 
-def build_prompt(rubric: Rubric, prompt: str, response: str, reference: str | None = None, *,
-                 nonce: str | None = None, max_chars: int = 60000, retry: bool = False) -> JudgePrompt:
+def build_prompt(
+    rubric: Rubric,
+    prompt: str,
+    response: str,
+    reference: str | None = None,
+    *,
+    nonce: str | None = None,
+    max_chars: int = 60000,
+    retry: bool = False,
+) -> JudgePrompt:
     """System and user messages grading ``response`` under ``rubric``; ``nonce`` defaults to a fresh one."""
     shown = response_part(response, rubric.response_part)
     fields = [("PROMPT", prompt)]

@@ -117,8 +117,7 @@ def load_rubric(name_or_path: str) -> Rubric:
         return BUILTIN_RUBRICS[name_or_path]
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml") or not path.is_file():
-        raise ValueError(f"unknown rubric {name_or_path!r}: use one of {', '.join(BUILTIN_RUBRICS)} "
-                         "or a .yaml file")
+        raise ValueError(f"unknown rubric {name_or_path!r}: use one of {', '.join(BUILTIN_RUBRICS)} or a .yaml file")
     import yaml
 
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -131,8 +130,11 @@ def rubric_from_mapping(data: Mapping[str, Any]) -> Rubric:
     levels = data.get("levels") or {}
     pairs = sorted((int(k), str(v)) for k, v in (levels.items() if isinstance(levels, Mapping) else levels))
     return Rubric(
-        name=str(data["name"]), version=int(data["version"]), description=str(data.get("description", "")),
-        criteria=str(data["criteria"]), levels=tuple(pairs),
+        name=str(data["name"]),
+        version=int(data["version"]),
+        description=str(data.get("description", "")),
+        criteria=str(data["criteria"]),
+        levels=tuple(pairs),
         needs_reference=bool(data.get("needs_reference", False)),
         response_part=data.get("response_part", "full"),
     )

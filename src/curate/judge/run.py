@@ -57,13 +57,20 @@ class JudgeParams:
     @property
     def scope(self) -> str:
         """The verdict cache's key for these settings (see :func:`curate.judge.cache.judge_scope`)."""
-        return judge_scope(self.model, endpoint=self.endpoint, temperature=self.temperature,
-                           max_tokens=self.max_tokens, max_chars=self.max_chars, seed=self.seed,
-                           retries=self.retries)
+        return judge_scope(
+            self.model,
+            endpoint=self.endpoint,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            max_chars=self.max_chars,
+            seed=self.seed,
+            retries=self.retries,
+        )
 
 
-def judge_items(items: Sequence[Item], engine: Engine | Callable[[], Engine], cache: VerdictCache,
-                p: JudgeParams) -> list[Outcome]:
+def judge_items(
+    items: Sequence[Item], engine: Engine | Callable[[], Engine], cache: VerdictCache, p: JudgeParams
+) -> list[Outcome]:
     """One outcome per item, in order. ``engine`` may be a factory, called only if something is not cached.
 
     Identical items (same rubric and sample hash) are judged once; the copies count as cache hits.
@@ -80,7 +87,7 @@ def judge_items(items: Sequence[Item], engine: Engine | Callable[[], Engine], ca
     todo = sorted(i for k, i in first.items() if k not in hits)
     eng: Engine | None = None
     for start in range(0, len(todo), max(1, p.chunk_size)):
-        chunk = todo[start:start + p.chunk_size]
+        chunk = todo[start : start + p.chunk_size]
         if eng is None:
             eng = engine() if callable(engine) and not isinstance(engine, Engine) else engine
         assert eng is not None
@@ -115,12 +122,24 @@ def _judge_chunk(items: Sequence[Item], engine: Engine, p: JudgeParams) -> list[
     for attempt in range(p.retries + 1):
         if not pending:
             break
-        prompts = {i: build_prompt(items[i].rubric, items[i].prompt, items[i].response, items[i].reference,
-                                   max_chars=p.max_chars, retry=attempt > 0) for i in pending}
-        requests = [Request(key=items[i].hash[:16], prompt=Rendered(messages=prompts[i].messages),
-                            seed=p.seed + attempt) for i in pending]
-        params = SamplingParams(n=1, temperature=p.temperature, top_p=1.0, max_tokens=p.max_tokens,
-                                seed=p.seed + attempt)
+        prompts = {
+            i: build_prompt(
+                items[i].rubric,
+                items[i].prompt,
+                items[i].response,
+                items[i].reference,
+                max_chars=p.max_chars,
+                retry=attempt > 0,
+            )
+            for i in pending
+        }
+        requests = [
+            Request(key=items[i].hash[:16], prompt=Rendered(messages=prompts[i].messages), seed=p.seed + attempt)
+            for i in pending
+        ]
+        params = SamplingParams(
+            n=1, temperature=p.temperature, top_p=1.0, max_tokens=p.max_tokens, seed=p.seed + attempt
+        )
         try:
             replies = engine.generate(requests, params)
         except EngineError as e:
@@ -147,8 +166,7 @@ def _judge_chunk(items: Sequence[Item], engine: Engine, p: JudgeParams) -> list[
             done[i] = Outcome("ok", v.score, v.rationale, calls[i], t_in[i], t_out[i])
         pending = retry
     for i in pending:
-        done[i] = Outcome("unparseable", None, _short(f"unparseable: {last_reply[i]}"), calls[i], t_in[i],
-                          t_out[i])
+        done[i] = Outcome("unparseable", None, _short(f"unparseable: {last_reply[i]}"), calls[i], t_in[i], t_out[i])
     return [o for o in done if o is not None]
 
 

@@ -45,10 +45,14 @@ def usage_summary(df: pl.DataFrame, price_in_per_m: float = 0.0, price_out_per_m
 
     t_in, t_out = total("judge_tokens_in"), total("judge_tokens_out")
     return JudgeUsage(
-        rows=sent.height, calls=total("judge_calls"),
+        rows=sent.height,
+        calls=total("judge_calls"),
         cached=int(sent["judge_cached"].sum() or 0) if "judge_cached" in sent.columns else 0,
-        tokens_in=t_in, tokens_out=t_out,
+        tokens_in=t_in,
+        tokens_out=t_out,
         cost_usd=round(t_in * price_in_per_m / 1e6 + t_out * price_out_per_m / 1e6, 6),
-        passed=int((sent["judge_verdict"] == "pass").sum()), failed=int((sent["judge_verdict"] == "fail").sum()),
-        unparseable=has("judge.unparseable"), errors=has("judge.error"),
+        passed=int((sent["judge_verdict"] == "pass").sum()),
+        failed=int((sent["judge_verdict"] == "fail").sum()),
+        unparseable=has("judge.unparseable"),
+        errors=has("judge.error"),
     )

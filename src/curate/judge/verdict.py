@@ -118,7 +118,7 @@ def validate(obj: dict[str, Any], rubric: Rubric, nonce: str | None) -> Verdict:
 def parse_verdict(text: str, rubric: Rubric, nonce: str | None) -> Verdict:
     """The verdict in the judge's reply ``text``; ``nonce=None`` skips the id check (not recommended)."""
     cut = text.rfind("</think>")
-    body = text[cut + len("</think>"):] if cut >= 0 else text
+    body = text[cut + len("</think>") :] if cut >= 0 else text
     objects = _objects(body)
     if not objects:
         raise VerdictError("no JSON object in the reply")

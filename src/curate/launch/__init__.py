@@ -14,6 +14,25 @@ from curate.launch.preflight import LengthPlan, TemplateError, check_chat_templa
 from curate.launch.runs import RunRecord, iter_runs, record_run
 from curate.launch.sft import SFTRunConfig, load_hf_dataset, run_sft, sft_preflight
 
-__all__ = ["ClusterPaths", "Command", "GRPORunConfig", "LengthPlan", "RunRecord", "SFTRunConfig", "TemplateError",
-           "accelerate_sft", "check_chat_template", "iter_runs", "length_plan", "load_hf_dataset", "openrlhf_grpo",
-           "openrlhf_sft", "record_run", "run_grpo", "run_sft", "sft_preflight", "torchrun_sft", "verl_grpo"]
+__all__ = [
+    "ClusterPaths",
+    "Command",
+    "GRPORunConfig",
+    "LengthPlan",
+    "RunRecord",
+    "SFTRunConfig",
+    "TemplateError",
+    "accelerate_sft",
+    "check_chat_template",
+    "iter_runs",
+    "length_plan",
+    "load_hf_dataset",
+    "openrlhf_grpo",
+    "openrlhf_sft",
+    "record_run",
+    "run_grpo",
+    "run_sft",
+    "sft_preflight",
+    "torchrun_sft",
+    "verl_grpo",
+]

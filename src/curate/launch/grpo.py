@@ -32,8 +32,13 @@ def load_rl_dataset(path_parts: list[str]) -> Any:
 
     def flat(row: dict[str, Any]) -> dict[str, Any]:
         info = row.get("extra_info") or {}
-        return {"prompt": row["prompt"], "reference": (row.get("reward_model") or {}).get("ground_truth"),
-                "task": row.get("ability"), "tests": info.get("tests"), "entry_point": info.get("entry_point")}
+        return {
+            "prompt": row["prompt"],
+            "reference": (row.get("reward_model") or {}).get("ground_truth"),
+            "task": row.get("ability"),
+            "tests": info.get("tests"),
+            "entry_point": info.get("entry_point"),
+        }
 
     return ds.map(flat, remove_columns=ds.column_names)
 
@@ -53,8 +58,13 @@ def reward_functions(names: tuple[str, ...], tokenizer: Any = None) -> list[Any]
     fmt = rewards.format_reward
     if tokenizer is not None:  # truncated completions (no EOS at the end) get no format credit
         fmt = rewards.make_format_reward("r1", stop_token_ids(tokenizer))
-    table = {"format": fmt, "correctness": [rewards.math_reward, rewards.code_reward],
-             "math": rewards.math_reward, "code": rewards.code_reward, "language": rewards.language_reward}
+    table = {
+        "format": fmt,
+        "correctness": [rewards.math_reward, rewards.code_reward],
+        "math": rewards.math_reward,
+        "code": rewards.code_reward,
+        "language": rewards.language_reward,
+    }
     out: list[Any] = []
     for n in names:
         f = table.get(n)
@@ -64,8 +74,9 @@ def reward_functions(names: tuple[str, ...], tokenizer: Any = None) -> list[Any]
     return out
 
 
-def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path,
-             spec: GRPORunConfig | None = None) -> RunRecord:
+def run_grpo(
+    store: Store, dataset_ref: str, model: str, out: str | Path, spec: GRPORunConfig | None = None
+) -> RunRecord:
     """GRPO on an ``rl_prompts`` version with curate's rewards; save a checkpoint and record the run."""
     spec = spec or GRPORunConfig()
 
@@ -74,14 +85,27 @@ def run_grpo(store: Store, dataset_ref: str, model: str, out: str | Path,
         from trl import GRPOConfig, GRPOTrainer  # type: ignore[attr-defined]
 
         args = GRPOConfig(
-            output_dir=str(scratch), max_steps=spec.max_steps, per_device_train_batch_size=spec.batch_size,
-            num_generations=spec.num_generations, learning_rate=spec.learning_rate,
-            max_completion_length=spec.max_completion_length, temperature=spec.temperature, beta=spec.beta,
-            seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no", report_to="none",
+            output_dir=str(scratch),
+            max_steps=spec.max_steps,
+            per_device_train_batch_size=spec.batch_size,
+            num_generations=spec.num_generations,
+            learning_rate=spec.learning_rate,
+            max_completion_length=spec.max_completion_length,
+            temperature=spec.temperature,
+            beta=spec.beta,
+            seed=spec.seed,
+            logging_steps=spec.logging_steps,
+            save_strategy="no",
+            report_to="none",
             use_cpu=not torch.cuda.is_available(),
         )
-        return GRPOTrainer(model=net, args=args, train_dataset=load_rl_dataset([str(p) for p in dv.parts]),
-                           processing_class=tokenizer, reward_funcs=reward_functions(spec.rewards, tokenizer))
+        return GRPOTrainer(
+            model=net,
+            args=args,
+            train_dataset=load_rl_dataset([str(p) for p in dv.parts]),
+            processing_class=tokenizer,
+            reward_funcs=reward_functions(spec.rewards, tokenizer),
+        )
 
     config = {**asdict(spec), "rewards": list(spec.rewards)}
     return train_and_record(store, "grpo", dataset_ref, model, out, config, make_trainer)

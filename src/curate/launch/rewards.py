@@ -153,13 +153,21 @@ def compute_score(
     if task == "code":
         tests = info.get("tests") or (ground_truth if isinstance(ground_truth, str) else None)
         io_tests = info.get("io_tests") or (ground_truth if isinstance(ground_truth, list) else None)
-        score = code_reward([solution_str], tests=[tests], entry_point=[info.get("entry_point")],
-                            io_tests=[io_tests], test_setup=[info.get("test_setup")],
-                            reference=[info.get("reference")])[0]
+        score = code_reward(
+            [solution_str],
+            tests=[tests],
+            entry_point=[info.get("entry_point")],
+            io_tests=[io_tests],
+            test_setup=[info.get("test_setup")],
+            reference=[info.get("reference")],
+        )[0]
         status = "undecided" if score is None else ("passed" if score else "failed")
     else:
-        result = verify_math([solution_str], [None if ground_truth is None else str(ground_truth)],
-                             MathConfig(template=info.get("template", "r1")))[0]
+        result = verify_math(
+            [solution_str],
+            [None if ground_truth is None else str(ground_truth)],
+            MathConfig(template=info.get("template", "r1")),
+        )[0]
         score, status = result.score, result.status
     return {"score": 0.0 if score is None else score, "decided": score is not None, "status": status}
 

@@ -64,8 +64,15 @@ def iter_runs(store: Store) -> Iterator[RunRecord]:
         yield RunRecord(**orjson.loads(p.read_bytes()))
 
 
-def train_and_record(store: Store, kind: str, dataset_ref: str, model: str, out: str | Path,
-                     config: Mapping[str, Any], make_trainer: MakeTrainer) -> RunRecord:
+def train_and_record(
+    store: Store,
+    kind: str,
+    dataset_ref: str,
+    model: str,
+    out: str | Path,
+    config: Mapping[str, Any],
+    make_trainer: MakeTrainer,
+) -> RunRecord:
     """Load ``model``, train with the trainer ``make_trainer`` builds, save a checkpoint that
     ``curate generate`` loads, and record the run (dataset version -> run -> checkpoint) in the catalog."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -86,8 +93,17 @@ def train_and_record(store: Store, kind: str, dataset_ref: str, model: str, out:
     metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
     metrics["examples"] = float(len(trainer.train_dataset))
     metrics["wall_s"] = time.perf_counter() - t0
-    rec = RunRecord(run_id=run_id, kind=kind, dataset=dv.manifest.ref, base_model=str(model), output=str(out),
-                    config=dict(config), metrics=metrics, status="finished", created_at=started,
-                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    rec = RunRecord(
+        run_id=run_id,
+        kind=kind,
+        dataset=dv.manifest.ref,
+        base_model=str(model),
+        output=str(out),
+        config=dict(config),
+        metrics=metrics,
+        status="finished",
+        created_at=started,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     record_run(store, rec)
     return rec

@@ -48,8 +48,15 @@ def sft_preflight(store: Store, dataset_ref: str, model: str, max_length: int | 
     return length_plan(dv, tokenizer, max_length)
 
 
-def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: SFTRunConfig | None = None,
-            plan: LengthPlan | None = None, report: Callable[[str], None] | None = None) -> RunRecord:
+def run_sft(
+    store: Store,
+    dataset_ref: str,
+    model: str,
+    out: str | Path,
+    spec: SFTRunConfig | None = None,
+    plan: LengthPlan | None = None,
+    report: Callable[[str], None] | None = None,
+) -> RunRecord:
     """Fine-tune ``model`` on ``dataset_ref``; save a checkpoint that ``curate generate`` can load.
 
     The pre-flight (:func:`sft_preflight`) runs first unless ``plan`` is given; its length line goes to
@@ -65,11 +72,21 @@ def run_sft(store: Store, dataset_ref: str, model: str, out: str | Path, spec: S
         from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
         args = SFTConfig(
-            output_dir=str(scratch), num_train_epochs=spec.epochs, max_steps=spec.max_steps,
-            per_device_train_batch_size=spec.batch_size, gradient_accumulation_steps=spec.grad_accum,
-            learning_rate=spec.learning_rate, lr_scheduler_type=spec.lr_scheduler, warmup_steps=spec.warmup_steps,
-            max_length=spec.max_length, seed=spec.seed, logging_steps=spec.logging_steps, save_strategy="no",
-            report_to="none", use_cpu=not torch.cuda.is_available(), bf16=spec.bf16,
+            output_dir=str(scratch),
+            num_train_epochs=spec.epochs,
+            max_steps=spec.max_steps,
+            per_device_train_batch_size=spec.batch_size,
+            gradient_accumulation_steps=spec.grad_accum,
+            learning_rate=spec.learning_rate,
+            lr_scheduler_type=spec.lr_scheduler,
+            warmup_steps=spec.warmup_steps,
+            max_length=spec.max_length,
+            seed=spec.seed,
+            logging_steps=spec.logging_steps,
+            save_strategy="no",
+            report_to="none",
+            use_cpu=not torch.cuda.is_available(),
+            bf16=spec.bf16,
             disable_tqdm=not spec.progress,
         )
         trainer = SFTTrainer(model=net, args=args, train_dataset=load_hf_dataset(dv), processing_class=tokenizer)

@@ -46,8 +46,15 @@ class PipelineResult:
 
     def summary(self) -> dict[str, Any]:
         """JSON-able, without the per-worker generation reports."""
-        return {"checked": self.checked, "dataset": self.dataset, "rows": self.rows, "selection": self.selection,
-                "pass_rates": self.pass_rates, "funnel": self.funnels.get("select", {}), "funnels": self.funnels}
+        return {
+            "checked": self.checked,
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "selection": self.selection,
+            "pass_rates": self.pass_rates,
+            "funnel": self.funnels.get("select", {}),
+            "funnels": self.funnels,
+        }
 
 
 def ledger_dir(spec: GenerateConfig, store: Store, name: str) -> Path:
@@ -76,13 +83,28 @@ def plan_generation(spec: GenerateConfig, ledger: Path) -> GenerationPlan:
     prompts = _limit(spec, pool.table)
     params = _params(spec)
     led = Ledger(ledger)
-    manifest = led.open(build_manifest(model=spec.model, engine=spec.engine, params=params,
-                                       template=PromptTemplate(spec.template), shard_size=spec.shard_size,
-                                       n_prompts=prompts.height, prompts_file=spec.prompts))
+    manifest = led.open(
+        build_manifest(
+            model=spec.model,
+            engine=spec.engine,
+            params=params,
+            template=PromptTemplate(spec.template),
+            shard_size=spec.shard_size,
+            n_prompts=prompts.height,
+            prompts_file=spec.prompts,
+        )
+    )
     quarantine = pool.write_quarantine(ledger)
     log.log(logging.WARNING if quarantine else logging.INFO, "%s", pool.summary(quarantine))
-    return GenerationPlan(ledger, manifest.n_shards, len(led.done_shards()), manifest.params_hash,
-                          prompts.height, pool.stats.rows_bad, quarantine)
+    return GenerationPlan(
+        ledger,
+        manifest.n_shards,
+        len(led.done_shards()),
+        manifest.params_hash,
+        prompts.height,
+        pool.stats.rows_bad,
+        quarantine,
+    )
 
 
 def _prompts(spec: GenerateConfig) -> pl.DataFrame:
@@ -99,13 +121,18 @@ def _limit(spec: GenerateConfig, df: pl.DataFrame) -> pl.DataFrame:
 def _params(spec: GenerateConfig) -> Any:
     from curate.generate.engines import SamplingParams
 
-    return SamplingParams(n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens,
-                          seed=spec.seed)
+    return SamplingParams(
+        n=spec.n, temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens, seed=spec.seed
+    )
 
 
-def generate_shards(spec: GenerateConfig, ledger: Path, worker: tuple[int, int] = (0, 1),
-                    engine_options: dict[str, Any] | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+def generate_shards(
+    spec: GenerateConfig,
+    ledger: Path,
+    worker: tuple[int, int] = (0, 1),
+    engine_options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
     """Generate this worker's missing shards (``s % k == i``) into the ledger; returns run figures."""
     from curate.generate.engines import make_engine
     from curate.generate.ledger import Ledger
@@ -118,13 +145,26 @@ def generate_shards(spec: GenerateConfig, ledger: Path, worker: tuple[int, int] 
         raise RuntimeError(f"{ledger}: no run manifest; plan the generation first")
     engine = make_engine(spec.engine, spec.model, _engine_config(spec, engine_options or {}))
     try:
-        res = generate_ledger(_prompts(spec), engine, _params(spec), PromptTemplate(spec.template), led,
-                              manifest, worker=worker, on_progress=on_progress)
+        res = generate_ledger(
+            _prompts(spec),
+            engine,
+            _params(spec),
+            PromptTemplate(spec.template),
+            led,
+            manifest,
+            worker=worker,
+            on_progress=on_progress,
+        )
     finally:
         engine.close()
-    return {"shards_written": res.shards_written, "shards_skipped": res.shards_skipped,
-            "samples_written": res.samples_written, "engine_s": res.engine_s, "ledger_s": res.ledger_s,
-            "wall_s": res.wall_s}
+    return {
+        "shards_written": res.shards_written,
+        "shards_skipped": res.shards_skipped,
+        "samples_written": res.samples_written,
+        "engine_s": res.engine_s,
+        "ledger_s": res.ledger_s,
+        "wall_s": res.wall_s,
+    }
 
 
 def _engine_config(spec: GenerateConfig, options: dict[str, Any]) -> Any:
@@ -142,8 +182,9 @@ def ledger_parts(ledger: Path) -> list[Path]:
     return Ledger(ledger).parts()
 
 
-def row_checks(inputs: Sequence[Path], out: Path, checks_config: dict[str, Any],
-               cache: Path | None = None) -> CheckReport:
+def row_checks(
+    inputs: Sequence[Path], out: Path, checks_config: dict[str, Any], cache: Path | None = None
+) -> CheckReport:
     """Every row-scope check (format, readability, language, math, code, decontamination) over ``inputs``,
     shard by shard; with ``cache``, finished (shard, check) results are kept there and reused."""
     checks = [c for c in build_checks(checks_config) if c.scope == "row"]
@@ -199,8 +240,9 @@ def funnel_of_file(path: Path) -> dict[str, int]:
     return Funnel.from_parquet(path).to_dict()
 
 
-def publish_checked_file(store: Store, name: str, path: Path, checks_config: dict[str, Any],
-                         parents: Sequence[str] = ()) -> DatasetVersion:
+def publish_checked_file(
+    store: Store, name: str, path: Path, checks_config: dict[str, Any], parents: Sequence[str] = ()
+) -> DatasetVersion:
     """Publish a checked Parquet file as the next ``checked`` version of ``name``."""
     report = CheckReport(out=path, quarantine=None, funnel=Funnel.from_parquet(path))
     from curate.checks.runner import quarantine_path
@@ -209,8 +251,7 @@ def publish_checked_file(store: Store, name: str, path: Path, checks_config: dic
     if q.exists():  # rows the row checks could not read are counted in the manifest, not lost
         report.quarantine = q
         report.read.rows_bad = sum(1 for _ in q.open("rb"))
-    return publish_checked(store, name, path, report, config={"checks": checks_config}, checks=[],
-                           parents=parents)
+    return publish_checked(store, name, path, report, config={"checks": checks_config}, checks=[], parents=parents)
 
 
 def build_recipe(recipe: Recipe, store: Store, checked_ref: str) -> Published:

@@ -104,9 +104,7 @@ def _latin(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
 
 def _second_opinion(hard: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
     """Ask langdetect about the segments fastText hesitated on; keep its answer when it is sure."""
-    unsure = hard.with_row_index("_i").filter(
-        pl.col("label").is_null() & (pl.col("words") >= cfg.langdetect_min_words)
-    )
+    unsure = hard.with_row_index("_i").filter(pl.col("label").is_null() & (pl.col("words") >= cfg.langdetect_min_words))
     if unsure.is_empty():
         return hard
     labels, probs = langdetect_predict(unsure["seg"].to_list())
@@ -169,8 +167,10 @@ def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConf
     seg = pl.col("seg").str.strip_chars()
     segs = segs.select("row", "target", seg.alias("seg")).filter(pl.col("seg").str.len_bytes() > 0)
     segs = segs.with_columns(
-        kind=pl.when(pl.col("seg").str.contains(f"^[{P.CJK_CHARS}]")).then(pl.lit("cjk"))
-        .when(pl.col("seg").str.contains(f"^[{P.OTHER_CHARS}]")).then(pl.lit("other"))
+        kind=pl.when(pl.col("seg").str.contains(f"^[{P.CJK_CHARS}]"))
+        .then(pl.lit("cjk"))
+        .when(pl.col("seg").str.contains(f"^[{P.OTHER_CHARS}]"))
+        .then(pl.lit("other"))
         .otherwise(pl.lit("latin")),
         # Cleaning leaves one space between words (see _patterns.STRIP_TOKENS).
         words=(pl.col("seg").str.count_matches(" ", literal=True) + 1).cast(pl.Float64),
@@ -201,9 +201,11 @@ def language_stats(texts: pl.Series, targets: pl.Series, config: LanguageConfig 
         lang_foreign_segments=foreign.sum().cast(pl.Int32),
     )
     majority = (
-        segs.group_by("row", "label").agg(pl.col("words").sum())
+        segs.group_by("row", "label")
+        .agg(pl.col("words").sum())
         .sort(["row", "words", "label"], descending=[False, True, False])
-        .group_by("row", maintain_order=True).agg(lang_detected=pl.col("label").first())
+        .group_by("row", maintain_order=True)
+        .agg(lang_detected=pl.col("label").first())
     )
     total = pl.col("target_w") + pl.col("foreign_w")
     rows = pl.DataFrame({"row": pl.arange(0, len(texts), eager=True).cast(pl.UInt32)})
@@ -244,9 +246,7 @@ class LanguageCheck(Check[LanguageConfig]):
         lang = pl.col("language") if "language" in df.columns else pl.lit(None, pl.String)
         inp = df.select(text.alias("text"), lang.fill_null(cfg.default_language).alias("target"))
         stats = language_stats(inp["text"], inp["target"], cfg)
-        wrong = (pl.col("lang_target_share") < cfg.wrong_language_below) & (
-            pl.col("_counted") >= cfg.min_counted_words
-        )
+        wrong = (pl.col("lang_target_share") < cfg.wrong_language_below) & (pl.col("_counted") >= cfg.min_counted_words)
         mixed = (pl.col("lang_foreign_segments") > cfg.max_foreign_segments) & ~wrong
         codes = stats.select(wrong.alias("w"), mixed.alias("m"))
         df = df.with_columns(stats.drop("_counted"), _w=codes["w"], _m=codes["m"])

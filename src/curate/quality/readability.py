@@ -99,14 +99,17 @@ def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
     frame = pl.DataFrame({"t": texts, "cjk": has_cjk}).with_row_index("row")
     # Space-separated tokens; in CJK text every character is a token. Each row's tokens stay
     # contiguous and in order, which is all the windows below need.
-    words = pl.concat([
-        frame.filter(~pl.col("cjk")).select("row", pl.col("t").str.split(" ").alias("w")),
-        frame.filter("cjk").select("row", pl.col("t").str.extract_all(_CJK_TOKEN).alias("w")),
-    ]).explode("w")
+    words = pl.concat(
+        [
+            frame.filter(~pl.col("cjk")).select("row", pl.col("t").str.split(" ").alias("w")),
+            frame.filter("cjk").select("row", pl.col("t").str.extract_all(_CJK_TOKEN).alias("w")),
+        ]
+    ).explode("w")
     base = pl.repeat(pl.lit(_B, pl.UInt64), pl.len())
     inv = pl.repeat(pl.lit(_B_INV, pl.UInt64), pl.len())
-    words = words.select("row", pl.col("w").hash(seed=17).alias("h"), base.cum_prod().alias("p"),
-                         inv.cum_prod().alias("q"))
+    words = words.select(
+        "row", pl.col("w").hash(seed=17).alias("h"), base.cum_prod().alias("p"), inv.cum_prod().alias("q")
+    )
     term = pl.col("h") * pl.col("p")
     run = term.cum_sum()
     gram = (run.shift(-(n - 1)) - run + term) * pl.col("q")
@@ -155,16 +158,18 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
         blob = pl.element().str.len_chars() >= cfg.blob_min_chars
         # A blob is junk only with letters and digits/+/ in it: a 100-digit number is math.
         junk = r.str.extract_all(_junk_pattern(cfg)).list.eval(
-            pl.element().filter(
-                ~blob | (pl.element().str.contains(r"[A-Za-z]") & pl.element().str.contains(r"[0-9+/]"))
-            ).str.len_chars()
+            pl.element()
+            .filter(~blob | (pl.element().str.contains(r"[A-Za-z]") & pl.element().str.contains(r"[0-9+/]")))
+            .str.len_chars()
         )
         has_cjk = work.select(r.str.contains(P.HAN_KANA))["r"]
         words = _word_stats(work["r"], cfg.cjk_chars_per_word, has_cjk)
         return work.select(
             words["longest"].alias("readability_longest_paragraph_words"),
             ((r.str.count_matches("```", literal=True) + 1) // 2).cast(pl.Int32).alias("readability_code_blocks"),
-            (1.0 - long_lines.list.n_unique() / long_lines.list.len()).fill_nan(0.0).fill_null(0.0)
+            (1.0 - long_lines.list.n_unique() / long_lines.list.len())
+            .fill_nan(0.0)
+            .fill_null(0.0)
             .alias("readability_repeat_line_frac"),
             _ngram_repeat(work["r"], cfg.ngram_n, has_cjk).alias("readability_ngram_repeat_frac"),
             pl.lit(None, pl.Float64).alias("readability_compression_ratio"),
@@ -183,14 +188,19 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
         # zlib releases the GIL, and so does Polars: compress in a thread while Polars does the rest.
         with ThreadPoolExecutor(1) as pool:
             ratios = pool.submit(
-                compression_ratios, work["r"], cfg.compression_level, cfg.compression_min_bytes,
+                compression_ratios,
+                work["r"],
+                cfg.compression_level,
+                cfg.compression_min_bytes,
                 cfg.compression_window,
             )
             feats = self._features(work)
             feats = feats.with_columns(ratios.result().alias("readability_compression_ratio"))
         budget = (
-            pl.when(pl.col("task") == "math").then(cfg.max_words_math)
-            .when(pl.col("task") == "code").then(cfg.max_words_code)
+            pl.when(pl.col("task") == "math")
+            .then(cfg.max_words_math)
+            .when(pl.col("task") == "code")
+            .then(cfg.max_words_code)
             .otherwise(cfg.max_words_general)
         )
         codes = {
@@ -208,7 +218,8 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
         masks = feats.select(**{c: m.fill_null(False) for c, m in codes.items()})
         score = masks.select(pl.when(pl.any_horizontal(pl.all())).then(0.0).otherwise(1.0).alias("s"))["s"]
         cols = feats.drop("task", "has_answer")
-        df = df.with_columns(score.alias("readability_score"), *cols.get_columns(),
-                             *[masks[c].alias(f"_{c}") for c in codes])
+        df = df.with_columns(
+            score.alias("readability_score"), *cols.get_columns(), *[masks[c].alias(f"_{c}") for c in codes]
+        )
         df = add_reasons(df, {c: pl.col(f"_{c}") for c in codes})
         return df.drop(*[f"_{c}" for c in codes])

@@ -17,8 +17,13 @@ def _user_turn(df: pl.DataFrame, system_prompt: str | None) -> list[pl.Expr]:
 
 def _meta(df: pl.DataFrame) -> list[pl.Expr]:
     ckpt = pl.col("checkpoint") if "checkpoint" in df.columns else pl.lit(None, pl.String)
-    return [pl.col("sample_id"), pl.col("prompt_id"), pl.col("task"), ckpt.alias("checkpoint"),
-            pl.col("response").str.len_chars().cast(pl.Int64).alias("response_chars")]
+    return [
+        pl.col("sample_id"),
+        pl.col("prompt_id"),
+        pl.col("task"),
+        ckpt.alias("checkpoint"),
+        pl.col("response").str.len_chars().cast(pl.Int64).alias("response_chars"),
+    ]
 
 
 def to_messages(df: pl.DataFrame, system_prompt: str | None = None) -> pl.DataFrame:
@@ -30,12 +35,16 @@ def to_messages(df: pl.DataFrame, system_prompt: str | None = None) -> pl.DataFr
 def to_prompt_completion(df: pl.DataFrame, system_prompt: str | None = None) -> pl.DataFrame:
     """Conversational ``prompt`` / ``completion`` (TRL prompt-completion SFT: loss on the completion only)."""
     assistant = pl.struct(pl.lit("assistant").alias("role"), pl.col("response").alias("content"))
-    return df.select(pl.concat_list(_user_turn(df, system_prompt)).alias("prompt"),
-                     pl.concat_list([assistant]).alias("completion"), *_meta(df))
+    return df.select(
+        pl.concat_list(_user_turn(df, system_prompt)).alias("prompt"),
+        pl.concat_list([assistant]).alias("completion"),
+        *_meta(df),
+    )
 
 
 def to_verl(df: pl.DataFrame, system_prompt: str | None = None, split: str = "train") -> pl.DataFrame:
     """verl's RL dataset rows: data_source, prompt (messages), ability, reward_model, extra_info."""
+
     def opt(name: str, dtype: pl.DataType) -> pl.Expr:
         return pl.col(name) if name in df.columns else pl.lit(None, dtype)
 
@@ -43,8 +52,9 @@ def to_verl(df: pl.DataFrame, system_prompt: str | None = None, split: str = "tr
         pl.format("curate/{}", pl.col("task")).alias("data_source"),
         pl.concat_list(_user_turn(df, system_prompt)).alias("prompt"),
         pl.col("task").alias("ability"),
-        pl.struct(pl.lit("rule").alias("style"), pl.col("reference").fill_null("").alias("ground_truth"))
-        .alias("reward_model"),
+        pl.struct(pl.lit("rule").alias("style"), pl.col("reference").fill_null("").alias("ground_truth")).alias(
+            "reward_model"
+        ),
         pl.struct(
             pl.lit(split).alias("split"),
             pl.int_range(pl.len(), dtype=pl.Int64).alias("index"),
@@ -64,8 +74,9 @@ def to_openrlhf_jsonl(df: pl.DataFrame) -> bytes:
     if "messages" in df.columns:
         out = df.select("messages")
     elif "reward_model" in df.columns:
-        out = df.select(pl.col("prompt"), pl.col("reward_model").struct.field("ground_truth").alias("label"),
-                        pl.col("data_source"))
+        out = df.select(
+            pl.col("prompt"), pl.col("reward_model").struct.field("ground_truth").alias("label"), pl.col("data_source")
+        )
     else:
         out = df.select(pl.col("prompt"), pl.col("completion"))
     buf = out.write_ndjson()

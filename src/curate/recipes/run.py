@@ -44,8 +44,9 @@ def output_names(name: str) -> tuple[str, str, str]:
     return name, f"{name}_selection", f"{name}_pass_rates"
 
 
-def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None,
-               parents: list[str] | None = None) -> Published:
+def run_recipe(
+    recipe: Recipe, store: Store, checked: pl.DataFrame | None = None, parents: list[str] | None = None
+) -> Published:
     """Build ``recipe`` and publish ``<name>``, its decisions ``<name>_selection`` and ``<name>_pass_rates``."""
     for name in output_names(recipe.name):
         store.check_name(name)
@@ -55,10 +56,24 @@ def run_recipe(recipe: Recipe, store: Store, checked: pl.DataFrame | None = None
     cfg = recipe.raw or {"recipe": recipe.kind, "name": recipe.name}
     common = {"config": cfg, "parents": tuple(parents or ()), "source": sample_source(checked)}
     extra = {**out.extra, "recipe": recipe.kind, "recipe_hash": config_hash(cfg)}
-    ds = store.publish_frame(recipe.name, recipe.kind, table(out.table), out.rows, funnel=out.funnel,
-                             extra=extra, **common)
-    sel = store.publish_frame(f"{recipe.name}_selection", "selection", table("selection"), out.decisions,
-                              funnel=out.funnel, extra={"for": ds.manifest.ref}, **common)
-    pr = store.publish_frame(f"{recipe.name}_pass_rates", "pass_rates", table("pass_rate"), out.pass_rates,
-                             extra={"for": ds.manifest.ref}, **common)
+    ds = store.publish_frame(
+        recipe.name, recipe.kind, table(out.table), out.rows, funnel=out.funnel, extra=extra, **common
+    )
+    sel = store.publish_frame(
+        f"{recipe.name}_selection",
+        "selection",
+        table("selection"),
+        out.decisions,
+        funnel=out.funnel,
+        extra={"for": ds.manifest.ref},
+        **common,
+    )
+    pr = store.publish_frame(
+        f"{recipe.name}_pass_rates",
+        "pass_rates",
+        table("pass_rate"),
+        out.pass_rates,
+        extra={"for": ds.manifest.ref},
+        **common,
+    )
     return Published(ds, sel, pr, out)

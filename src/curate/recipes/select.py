@@ -50,8 +50,10 @@ def verdict_expr(df: pl.DataFrame) -> pl.Expr:
     verdict = _col(df, "judge_verdict", pl.String())  # pass/fail under the judge's configured threshold
     judged = pl.when(verdict.is_null()).then(None).otherwise((verdict == "pass").cast(pl.Float64))
     return (
-        pl.when(task == "math").then(_col(df, "math_score", pl.Float64()))
-        .when(task == "code").then(_col(df, "code_score", pl.Float64()))
+        pl.when(task == "math")
+        .then(_col(df, "math_score", pl.Float64()))
+        .when(task == "code")
+        .then(_col(df, "code_score", pl.Float64()))
         .otherwise(judged)
     )
 
@@ -65,8 +67,9 @@ def length_expr(df: pl.DataFrame) -> pl.Expr:
 
 def pass_rates(df: pl.DataFrame) -> pl.DataFrame:
     """One row per (prompt_id, checkpoint) in the ``pass_rate`` table's columns."""
-    df = df.with_columns(verdict_expr(df).alias("_v"), length_expr(df).alias("_len"),
-                         _col(df, "checkpoint", pl.String()).alias("_ckpt"))
+    df = df.with_columns(
+        verdict_expr(df).alias("_v"), length_expr(df).alias("_len"), _col(df, "checkpoint", pl.String()).alias("_ckpt")
+    )
     out = df.group_by("prompt_id", "_ckpt", maintain_order=True).agg(
         pl.first("task"),
         pl.len().cast(pl.Int64).alias("n"),
@@ -77,7 +80,8 @@ def pass_rates(df: pl.DataFrame) -> pl.DataFrame:
     )
     decided = pl.col("n") - pl.col("n_undecided")
     return out.rename({"_ckpt": "checkpoint"}).with_columns(
-        pl.when(decided > 0).then(pl.col("n_correct") / decided).otherwise(None).alias("pass_rate"))
+        pl.when(decided > 0).then(pl.col("n_correct") / decided).otherwise(None).alias("pass_rate")
+    )
 
 
 def _words(text: str) -> set[str]:
@@ -116,8 +120,7 @@ def _rank(df: pl.DataFrame, policy: Policy) -> pl.Series:
         keys = [length_expr(df), tie]
     elif policy == "most_readable":
         # Fewer readability problems first: longest paragraph, repetition, then length.
-        cols = [c for c in ("readability_longest_paragraph_words", "readability_ngram_repeat_frac")
-                if c in df.columns]
+        cols = [c for c in ("readability_longest_paragraph_words", "readability_ngram_repeat_frac") if c in df.columns]
         keys = [pl.col(c).fill_null(0) for c in cols] + [length_expr(df), tie]
     else:
         keys = ([pl.col("sample_index").fill_null(0)] if "sample_index" in df.columns else []) + [tie]
@@ -135,13 +138,17 @@ def select(df: pl.DataFrame, config: SelectConfig) -> pl.DataFrame:
     pr = pl.col("prompt_pass_rate")
     in_range = pr.is_null() | ((pr >= config.min_pass_rate) & (pr <= config.max_pass_rate))
     reason = (
-        pl.when(~pl.col("accepted")).then(pl.lit("select.rejected"))
-        .when(~in_range).then(pl.lit("select.pass_rate"))
-        .when(pl.col("select_rank") >= config.k).then(pl.lit("select.over_k"))
+        pl.when(~pl.col("accepted"))
+        .then(pl.lit("select.rejected"))
+        .when(~in_range)
+        .then(pl.lit("select.pass_rate"))
+        .when(pl.col("select_rank") >= config.k)
+        .then(pl.lit("select.over_k"))
         .otherwise(pl.lit("selected"))
     )
     return out.with_columns(reason.alias("select_reason")).with_columns(
-        (pl.col("select_reason") == "selected").alias("selected"))
+        (pl.col("select_reason") == "selected").alias("selected")
+    )
 
 
 def cap(df: pl.DataFrame, mask: pl.Expr, limit: int | None, reason: str = "select.mix_cap") -> pl.DataFrame:

@@ -50,18 +50,30 @@ def manifests_frame(versions: Sequence[DatasetVersion]) -> pl.DataFrame:
     for dv in versions:
         m = dv.manifest
         funnel = Funnel.from_dict(m.funnel) if m.funnel else None
-        rows.append({"ref": m.ref, "kind": m.kind, "rows": m.rows,
-                     "total_in": funnel.total if funnel else None, "accepted_in": funnel.accepted if funnel else None,
-                     "checkpoints": ", ".join(map(str, m.source.get("checkpoints", []))),
-                     "parents": ", ".join(m.parents), "config_hash": m.config_hash[:12], "created_at": m.created_at})
+        rows.append(
+            {
+                "ref": m.ref,
+                "kind": m.kind,
+                "rows": m.rows,
+                "total_in": funnel.total if funnel else None,
+                "accepted_in": funnel.accepted if funnel else None,
+                "checkpoints": ", ".join(map(str, m.source.get("checkpoints", []))),
+                "parents": ", ".join(m.parents),
+                "config_hash": m.config_hash[:12],
+                "created_at": m.created_at,
+            }
+        )
     return pl.DataFrame(rows)
 
 
 def contrasting_pair(checked: pl.DataFrame, prompt_id: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """An accepted and a rejected sample of one prompt (the first prompt that has both, by id)."""
     if prompt_id is None:
-        both = (checked.group_by("prompt_id").agg(pl.col("accepted").any().alias("a"), (~pl.col("accepted")).any()
-                                                  .alias("r")).filter(pl.col("a") & pl.col("r")))
+        both = (
+            checked.group_by("prompt_id")
+            .agg(pl.col("accepted").any().alias("a"), (~pl.col("accepted")).any().alias("r"))
+            .filter(pl.col("a") & pl.col("r"))
+        )
         if both.height == 0:
             raise ValueError("no prompt has both an accepted and a rejected sample")
         prompt_id = str(both["prompt_id"].sort()[0])
@@ -72,13 +84,18 @@ def contrasting_pair(checked: pl.DataFrame, prompt_id: str | None = None) -> tup
 def summary_by(checked: pl.DataFrame, by: str = "checkpoint") -> pl.DataFrame:
     """Per group (checkpoint by default): samples, accepted share, verifier-correct share, lengths."""
     verdict = pl.col("math_score") if "math_score" in checked.columns else pl.lit(None, pl.Float64)
-    return checked.with_columns(length_expr(checked).alias("_len")).group_by(by).agg(
-        pl.len().alias("samples"),
-        pl.col("accepted").mean().alias("accepted_share"),
-        verdict.mean().alias("correct_share"),
-        pl.col("_len").mean().alias("mean_length"),
-        pl.col("_len").median().alias("median_length"),
-    ).sort(by)
+    return (
+        checked.with_columns(length_expr(checked).alias("_len"))
+        .group_by(by)
+        .agg(
+            pl.len().alias("samples"),
+            pl.col("accepted").mean().alias("accepted_share"),
+            verdict.mean().alias("correct_share"),
+            pl.col("_len").mean().alias("mean_length"),
+            pl.col("_len").median().alias("median_length"),
+        )
+        .sort(by)
+    )
 
 
 def _axes(ax: Axes | None, size: tuple[float, float] = (7, 4)) -> Axes:
@@ -106,8 +123,9 @@ def funnel_bar(funnel: pl.DataFrame, ax: Axes | None = None, title: str = "rejec
     return ax
 
 
-def length_hist(checked: pl.DataFrame, ax: Axes | None = None, bins: int = 30,
-                title: str = "response length, accepted vs rejected") -> Axes:
+def length_hist(
+    checked: pl.DataFrame, ax: Axes | None = None, bins: int = 30, title: str = "response length, accepted vs rejected"
+) -> Axes:
     """Overlaid histograms of response length (tokens_out, else characters) by verdict."""
     ax = _axes(ax)
     df = checked.with_columns(length_expr(checked).alias("_len"))
@@ -125,8 +143,9 @@ def length_hist(checked: pl.DataFrame, ax: Axes | None = None, bins: int = 30,
     return ax
 
 
-def pass_rate_hist(rates: pl.DataFrame, ax: Axes | None = None, by: str = "checkpoint",
-                   title: str = "pass rate per prompt") -> Axes:
+def pass_rate_hist(
+    rates: pl.DataFrame, ax: Axes | None = None, by: str = "checkpoint", title: str = "pass rate per prompt"
+) -> Axes:
     """Histogram of per-prompt pass rates (a ``pass_rate`` table), one series per ``by`` value."""
     from curate.report.traces import k_over_n_edges, typical_n
 
@@ -145,8 +164,15 @@ def pass_rate_hist(rates: pl.DataFrame, ax: Axes | None = None, by: str = "check
     return ax
 
 
-def score_hist(checked: pl.DataFrame, column: str = "lang_target_share", ax: Axes | None = None,
-               by: str | None = "checkpoint", bins: int = 20, log: bool = True, title: str | None = None) -> Axes:
+def score_hist(
+    checked: pl.DataFrame,
+    column: str = "lang_target_share",
+    ax: Axes | None = None,
+    by: str | None = "checkpoint",
+    bins: int = 20,
+    log: bool = True,
+    title: str | None = None,
+) -> Axes:
     """Histogram of one score column (default: the language-consistency score), per ``by`` group.
 
     A log count axis by default: these scores pile up at 1.0 and the tail is what matters.
@@ -164,8 +190,9 @@ def score_hist(checked: pl.DataFrame, column: str = "lang_target_share", ax: Axe
     return ax
 
 
-def compare_bar(table: pl.DataFrame, ax: Axes | None = None, label: str = "reason",
-                title: str = "share of samples per reason") -> Axes:
+def compare_bar(
+    table: pl.DataFrame, ax: Axes | None = None, label: str = "reason", title: str = "share of samples per reason"
+) -> Axes:
     """Grouped horizontal bars of a wide table such as :func:`compare_funnels` (one bar per column)."""
     ax = _axes(ax, (7, 0.45 * max(table.height, 4) + 1))
     series = [c for c in table.columns if c != label]
@@ -180,8 +207,9 @@ def compare_bar(table: pl.DataFrame, ax: Axes | None = None, label: str = "reaso
     return ax
 
 
-def pass_rate_scatter(a: pl.DataFrame, b: pl.DataFrame, labels: tuple[str, str] = ("A", "B"),
-                      ax: Axes | None = None) -> Axes:
+def pass_rate_scatter(
+    a: pl.DataFrame, b: pl.DataFrame, labels: tuple[str, str] = ("A", "B"), ax: Axes | None = None
+) -> Axes:
     """Per-prompt pass rate in ``a`` (x) against ``b`` (y): points above the diagonal improved."""
     ax = _axes(ax, (5, 5))
     pa = a.group_by("prompt_id").agg(pl.col("pass_rate").mean().alias("x"))
@@ -218,8 +246,17 @@ def split_sample(row: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return out[0], out[1]
 
 
-SCORES = ("math_status", "math_extracted", "reference", "lang_target_share", "readability_longest_paragraph_words",
-          "readability_ngram_repeat_frac", "tokens_out", "finish_reason", "checkpoint")
+SCORES = (
+    "math_status",
+    "math_extracted",
+    "reference",
+    "lang_target_share",
+    "readability_longest_paragraph_words",
+    "readability_ngram_repeat_frac",
+    "tokens_out",
+    "finish_reason",
+    "checkpoint",
+)
 
 
 def sample_html(row: Mapping[str, Any], max_chars: int = 3000, fields: Sequence[str] = SCORES) -> str:
@@ -229,18 +266,25 @@ def sample_html(row: Mapping[str, Any], max_chars: int = 3000, fields: Sequence[
     if reasoning is None:  # never closed: all of it is reasoning, and there is no answer part
         reasoning, label = row["response"], "reasoning (never closed: no &lt;/think&gt;)"
     reasons = list(row.get(REASONS) or [])
-    verdict = ("<b style='color:#1a7f37'>accepted</b>" if row.get("accepted")
-               else f"<b style='color:#cf222e'>rejected</b>: {html.escape(', '.join(reasons))}")
+    verdict = (
+        "<b style='color:#1a7f37'>accepted</b>"
+        if row.get("accepted")
+        else f"<b style='color:#cf222e'>rejected</b>: {html.escape(', '.join(reasons))}"
+    )
     facts = " · ".join(f"{k}={html.escape(_fmt(row[k]))}" for k in fields if k in row and row[k] is not None)
     pre = "style='white-space:pre-wrap;max-height:24em;overflow:auto;background:#f6f8fa;padding:6px'"
-    return (f"<div><div>{html.escape(str(row.get('sample_id', ''))[:12])} {verdict}</div>"
-            f"<div style='font-size:85%'>{facts}</div>"
-            f"<div><i>{label}</i></div><pre {pre}>{html.escape(_clip(reasoning, max_chars))}</pre>"
-            f"<div><i>answer</i></div><pre {pre}>{html.escape(_clip(answer, max_chars))}</pre></div>")
+    return (
+        f"<div><div>{html.escape(str(row.get('sample_id', ''))[:12])} {verdict}</div>"
+        f"<div style='font-size:85%'>{facts}</div>"
+        f"<div><i>{label}</i></div><pre {pre}>{html.escape(_clip(reasoning, max_chars))}</pre>"
+        f"<div><i>answer</i></div><pre {pre}>{html.escape(_clip(answer, max_chars))}</pre></div>"
+    )
 
 
 def side_by_side_html(rows: Sequence[Mapping[str, Any]], max_chars: int = 1500) -> str:
     """Several samples (e.g. an accepted and a rejected one of the same prompt) in columns."""
-    cells = "".join(f"<td style='vertical-align:top;width:{100 // max(len(rows), 1)}%'>"
-                    f"{sample_html(r, max_chars)}</td>" for r in rows)
+    cells = "".join(
+        f"<td style='vertical-align:top;width:{100 // max(len(rows), 1)}%'>{sample_html(r, max_chars)}</td>"
+        for r in rows
+    )
     return f"<table style='table-layout:fixed;width:100%'><tr>{cells}</tr></table>"

@@ -227,8 +227,7 @@ def _columns(raw: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
     cols = []
     for c in raw:
         enum = tuple(c["enum"]) if c.get("enum") else None
-        col = Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("doc", ""), enum,
-                     c.get("default"))
+        col = Column(c["name"], c["type"], bool(c.get("nullable", True)), c.get("doc", ""), enum, c.get("default"))
         _parse(col.type)  # fail at load time on a bad type
         cols.append(col)
     return tuple(cols)
@@ -288,8 +287,9 @@ def catalog_tables() -> dict[str, Table]:
     data = _read(SCHEMA_DIR / "dataset_catalog.yaml")
     out = {str(data.get("catalog_table", "datasets")): table("dataset_catalog")}
     for name, decl in (data.get("tables") or {}).items():
-        out[str(name)] = Table(f"{name}_catalog", int(data["version"]), _columns(decl.get("columns") or []),
-                               decl.get("description", ""))
+        out[str(name)] = Table(
+            f"{name}_catalog", int(data["version"]), _columns(decl.get("columns") or []), decl.get("description", "")
+        )
     return out
 
 

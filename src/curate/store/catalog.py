@@ -107,9 +107,18 @@ def gather(store: Store) -> State:
                 state.latest[name] = str(e)
                 continue
             m = dv.manifest
-            state.datasets.append({"name": m.name, "version": m.version, "kind": m.kind, "rows": m.rows,
-                                   "created_at": m.created_at, "path": f"datasets/{m.name}/v{m.version}",
-                                   "parents": list(m.parents), "schema": m.schema})
+            state.datasets.append(
+                {
+                    "name": m.name,
+                    "version": m.version,
+                    "kind": m.kind,
+                    "rows": m.rows,
+                    "created_at": m.created_at,
+                    "path": f"datasets/{m.name}/v{m.version}",
+                    "parents": list(m.parents),
+                    "schema": m.schema,
+                }
+            )
             state.latest[name] = dv
         state.tags += [(name, tag, ver) for tag, ver in store.tags(name).items()]
     for p in store.run_records():
@@ -136,11 +145,17 @@ def build(con: duckdb.DuckDBPyConnection, state: State, root_sql: str, built_for
     _insert(con, "runs", runs.names, [[r.get(n) for n in runs.names] for r in state.runs])
     _insert(con, "tags", tables["tags"].names, [list(t) for t in state.tags])
     _insert(con, "damaged", tables["damaged"].names, [list(d) for d in state.damaged])
-    _insert(con, "_store", tables["_store"].names,
-            [[built_for, state.fingerprint, datetime.now(UTC).isoformat(timespec="seconds")]])
+    _insert(
+        con,
+        "_store",
+        tables["_store"].names,
+        [[built_for, state.fingerprint, datetime.now(UTC).isoformat(timespec="seconds")]],
+    )
     con.execute(f"CREATE OR REPLACE MACRO curate_root() AS {root_sql}")
-    con.execute("CREATE OR REPLACE MACRO dataset_version(name, version) AS TABLE SELECT * FROM read_parquet("
-                "curate_root() || '/datasets/' || name || '/v' || CAST(version AS VARCHAR) || '/part-*.parquet')")
+    con.execute(
+        "CREATE OR REPLACE MACRO dataset_version(name, version) AS TABLE SELECT * FROM read_parquet("
+        "curate_root() || '/datasets/' || name || '/v' || CAST(version AS VARCHAR) || '/part-*.parquet')"
+    )
     for name, dv in state.latest.items():
         if isinstance(dv, str):  # the latest version is damaged: say so instead of serving it or an older one
             fail = f"SELECT * FROM (SELECT error({_q(dv)}) AS e) WHERE e IS NULL"
@@ -211,10 +226,12 @@ def write_folder_cards(store: Store, state: State) -> None:
                 cfg["default"] = True
             cfg["data_files"] = [{"split": "train", "path": f"v{m.version}/part-*.parquet"}]
             configs.append(cfg)
-        text = ("---\n" + yaml.safe_dump({"configs": configs}, sort_keys=False) + "---\n\n"
-                f"# {name}\n\nWritten by curate from the manifests; not to be edited. Each version lies in its own "
-                f"folder (`v<N>/`): `datasets.load_dataset(<this folder>)` reads the latest, "
-                f"v{versions[-1].manifest.version}; pass a config name above for another.\n")
+        text = (
+            "---\n" + yaml.safe_dump({"configs": configs}, sort_keys=False) + "---\n\n"
+            f"# {name}\n\nWritten by curate from the manifests; not to be edited. Each version lies in its own "
+            f"folder (`v<N>/`): `datasets.load_dataset(<this folder>)` reads the latest, "
+            f"v{versions[-1].manifest.version}; pass a config name above for another.\n"
+        )
         path = store.datasets_dir / name / FOLDER_CARD
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             write_bytes_atomic(text.encode(), path)
@@ -264,5 +281,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     for s in statements:
         kind = str(s.type).rsplit(".", 1)[-1]
         if kind not in READ_ONLY_STATEMENTS:
-            raise StoreError(f"curate query runs read-only SQL (SELECT, EXPLAIN), not {kind}: the store's files "
-                             f"are never written by a query (save results with --format csv|json|parquet --out FILE)")
+            raise StoreError(
+                f"curate query runs read-only SQL (SELECT, EXPLAIN), not {kind}: the store's files "
+                f"are never written by a query (save results with --format csv|json|parquet --out FILE)"
+            )

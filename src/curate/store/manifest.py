@@ -65,8 +65,14 @@ class Manifest:
 
     def content_key(self) -> str:
         """What makes two versions the same content: data bytes, kind, schema, funnel, config, parents."""
-        body = [self.kind, self.schema, sorted(f.sha256 for f in self.files), dict(self.funnel),
-                self.config_hash, list(self.parents)]
+        body = [
+            self.kind,
+            self.schema,
+            sorted(f.sha256 for f in self.files),
+            dict(self.funnel),
+            self.config_hash,
+            list(self.parents),
+        ]
         return sha256_bytes(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
 
     @classmethod

@@ -59,8 +59,10 @@ def home_url(home: str | Path | None) -> str | None:
     if not m or len(m.group(1)) == 1 or m.group(1).lower() == "file":  # "C:" is a drive, "s3:" a scheme
         return None
     if not m.group(2):
-        raise StoreError(f"store home {raw!r} looks like a URL without '//': write {m.group(1)}://BUCKET/PATH "
-                         f"for object storage, or ./{raw} for a local folder")
+        raise StoreError(
+            f"store home {raw!r} looks like a URL without '//': write {m.group(1)}://BUCKET/PATH "
+            f"for object storage, or ./{raw} for a local folder"
+        )
     return raw.rstrip("/")
 
 
@@ -69,7 +71,7 @@ def resolve_home(home: str | Path | None) -> Path:
     raw = str(home or os.environ.get("CURATE_HOME") or DEFAULT_HOME)
     m = _URL_RE.match(raw)
     if m and m.group(1).lower() == "file":
-        return Path(raw[len(m.group(0)):] if m.group(2) else raw[5:]).absolute()
+        return Path(raw[len(m.group(0)) :] if m.group(2) else raw[5:]).absolute()
     return Path(raw).absolute()
 
 
@@ -87,8 +89,10 @@ class DatasetVersion:
         """Cheap tamper check (sizes, Parquet footers); raises :class:`DamagedVersion`."""
         problems = integrity.quick_problems(self.path, self.manifest)
         if problems:
-            raise DamagedVersion(f"{self.manifest.ref} is damaged: {'; '.join(problems)} "
-                                 f"(run `curate datasets verify {self.manifest.name}`)")
+            raise DamagedVersion(
+                f"{self.manifest.ref} is damaged: {'; '.join(problems)} "
+                f"(run `curate datasets verify {self.manifest.name}`)"
+            )
 
     def scan(self) -> pl.LazyFrame:
         self.check()
@@ -144,8 +148,9 @@ class DatasetWriter:
         start = 0
         while start < arrow.num_rows:
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self.staging / f"part-{len(self.files):05d}.parquet",
-                                                self.table.arrow_schema(), compression="zstd")
+                self._writer = pq.ParquetWriter(
+                    self.staging / f"part-{len(self.files):05d}.parquet", self.table.arrow_schema(), compression="zstd"
+                )
                 self._rows_in_part = 0
             take = min(arrow.num_rows - start, self.rows_per_part - self._rows_in_part)
             self._writer.write_table(arrow.slice(start, take))
@@ -166,8 +171,9 @@ class DatasetWriter:
     def close(self) -> None:
         self._close_part()
         if not self.files:  # an empty dataset still has one (empty) part with the schema
-            self._writer = pq.ParquetWriter(self.staging / "part-00000.parquet", self.table.arrow_schema(),
-                                            compression="zstd")
+            self._writer = pq.ParquetWriter(
+                self.staging / "part-00000.parquet", self.table.arrow_schema(), compression="zstd"
+            )
             self._rows_in_part = 0
             self._close_part()
 
@@ -218,8 +224,10 @@ class Store:
     def check_name(self, name: str) -> str:
         """Refuse a dataset name the store cannot take, before any work that ends in publishing it."""
         if not NAME_RE.match(name) or name.lower() in RESERVED:
-            raise StoreError(f"bad dataset name {name!r}: letters, digits and _, starting with a letter "
-                             f"(not {', '.join(sorted(RESERVED))})")
+            raise StoreError(
+                f"bad dataset name {name!r}: letters, digits and _, starting with a letter "
+                f"(not {', '.join(sorted(RESERVED))})"
+            )
         return name
 
     def version_dir(self, name: str, version: int) -> Path:
@@ -229,15 +237,17 @@ class Store:
     def names(self) -> list[str]:
         if not self.datasets_dir.exists():
             return []
-        return sorted(p.name for p in self.datasets_dir.iterdir()
-                      if p.is_dir() and NAME_RE.match(p.name) and self.versions(p.name))
+        return sorted(
+            p.name
+            for p in self.datasets_dir.iterdir()
+            if p.is_dir() and NAME_RE.match(p.name) and self.versions(p.name)
+        )
 
     def versions(self, name: str) -> list[int]:
         d = self._dataset_dir(name)
         if not d.exists():
             return []
-        return sorted(int(p.name[1:]) for p in d.iterdir()
-                      if re.fullmatch(r"v\d+", p.name) and (p / MANIFEST).exists())
+        return sorted(int(p.name[1:]) for p in d.iterdir() if re.fullmatch(r"v\d+", p.name) and (p / MANIFEST).exists())
 
     def tags(self, name: str) -> dict[str, int]:
         d = self._dataset_dir(name) / ".tags"
@@ -295,8 +305,9 @@ class Store:
         try:
             return DatasetVersion(path, integrity.read_manifest(path))
         except ManifestError as e:
-            raise DamagedVersion(f"{name}@{version} is damaged: _manifest.json {e} "
-                                 f"(run `curate datasets verify {name}`)") from e
+            raise DamagedVersion(
+                f"{name}@{version} is damaged: _manifest.json {e} (run `curate datasets verify {name}`)"
+            ) from e
 
     def all_versions(self, *, skip_damaged: bool = False) -> Iterator[DatasetVersion]:
         for name in self.names():
@@ -321,10 +332,20 @@ class Store:
                 n += 1
 
     @contextmanager
-    def writer(self, name: str, kind: str, table: Table, *, funnel: Mapping[str, int] | None = None,
-               config: Mapping[str, Any] | None = None, parents: Sequence[str] = (),
-               source: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None,
-               rows_per_part: int = 1_000_000, if_changed: bool = True) -> Iterator[DatasetWriter]:
+    def writer(
+        self,
+        name: str,
+        kind: str,
+        table: Table,
+        *,
+        funnel: Mapping[str, int] | None = None,
+        config: Mapping[str, Any] | None = None,
+        parents: Sequence[str] = (),
+        source: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+        rows_per_part: int = 1_000_000,
+        if_changed: bool = True,
+    ) -> Iterator[DatasetWriter]:
         """Stage parts, then publish them as the next version of ``name`` when the block exits cleanly.
 
         Funnel/config/extra may also be set on the writer (``w.funnel = ...``) before the block ends.
@@ -355,10 +376,20 @@ class Store:
 
     def _manifest(self, name: str, version: int, kind: str, w: DatasetWriter) -> Manifest:
         return Manifest(
-            name=name, version=version, kind=kind, schema=w.table.tag, rows=w.rows, files=tuple(w.files),
-            funnel=dict(w.funnel), config=dict(w.config), config_hash=config_hash(w.config),
-            parents=tuple(w.parents), source=dict(w.source), code_version=code_version(),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"), extra=dict(w.extra),
+            name=name,
+            version=version,
+            kind=kind,
+            schema=w.table.tag,
+            rows=w.rows,
+            files=tuple(w.files),
+            funnel=dict(w.funnel),
+            config=dict(w.config),
+            config_hash=config_hash(w.config),
+            parents=tuple(w.parents),
+            source=dict(w.source),
+            code_version=code_version(),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            extra=dict(w.extra),
         ).sealed()
 
     def _publish(self, name: str, kind: str, w: DatasetWriter, if_changed: bool) -> DatasetVersion:

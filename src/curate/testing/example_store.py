@@ -50,10 +50,30 @@ class Checkpoint:
 
 
 CHECKPOINTS = (
-    Checkpoint("ckpt-a", skill=0.80, truncated=0.08, chinese=0.10, loop=0.05, no_think=0.05, wall=0.03,
-               no_answer=0.04, two_boxes=0.02, verbosity=4.0),
-    Checkpoint("ckpt-b", skill=1.10, truncated=0.03, chinese=0.03, loop=0.01, no_think=0.01, wall=0.01,
-               no_answer=0.01, two_boxes=0.01, verbosity=8.0),
+    Checkpoint(
+        "ckpt-a",
+        skill=0.80,
+        truncated=0.08,
+        chinese=0.10,
+        loop=0.05,
+        no_think=0.05,
+        wall=0.03,
+        no_answer=0.04,
+        two_boxes=0.02,
+        verbosity=4.0,
+    ),
+    Checkpoint(
+        "ckpt-b",
+        skill=1.10,
+        truncated=0.03,
+        chinese=0.03,
+        loop=0.01,
+        no_think=0.01,
+        wall=0.01,
+        no_answer=0.01,
+        two_boxes=0.01,
+        verbosity=8.0,
+    ),
 )
 
 
@@ -78,14 +98,25 @@ def problems(n_gsm8k: int = 20, n_math: int = 20, seed: int = 0) -> list[Problem
     for i, row in enumerate(rng.sample(_jsonl("benchmarks", "gsm8k_test.jsonl"), n_gsm8k)):
         body, _, ans = row["answer"].rpartition("####")
         steps = tuple(re.sub(r"<<[^>]*>>", "", s).strip() for s in body.strip().splitlines() if s.strip())
-        out.append(Problem(f"gsm8k-{i:03d}", row["question"], ans.strip().replace(",", ""), steps,
-                           min(1.0, 0.1 * len(steps))))
-    pool = [r for r in _jsonl("benchmarks", "math500.jsonl")
-            if len(r["answer"]) <= 12 and "[asy]" not in r["solution"] and len(r["solution"]) < 1500]
+        out.append(
+            Problem(f"gsm8k-{i:03d}", row["question"], ans.strip().replace(",", ""), steps, min(1.0, 0.1 * len(steps)))
+        )
+    pool = [
+        r
+        for r in _jsonl("benchmarks", "math500.jsonl")
+        if len(r["answer"]) <= 12 and "[asy]" not in r["solution"] and len(r["solution"]) < 1500
+    ]
     for row in rng.sample(pool, n_math):
         steps = tuple(p.strip() for p in row["solution"].split("\n\n") if p.strip())
-        out.append(Problem(f"math500-{row['unique_id'].split('/')[-1].removesuffix('.json')}-{row['subject'][:4]}",
-                           row["problem"], row["answer"], steps, 0.2 * int(row["level"])))
+        out.append(
+            Problem(
+                f"math500-{row['unique_id'].split('/')[-1].removesuffix('.json')}-{row['subject'][:4]}",
+                row["problem"],
+                row["answer"],
+                steps,
+                0.2 * int(row["level"]),
+            )
+        )
     return out
 
 
@@ -138,7 +169,7 @@ def make_response(p: Problem, ck: Checkpoint, rng: random.Random, others: list[P
         while sum(map(len, paras)) < MAX_TOKENS * CHARS_PER_TOKEN:  # wandering off into other problems
             paras.append(rng.choice(rng.choice(others).steps) if u() < 0.7 else _check_line(rng, p))
         text = "<think>\n" + "\n\n".join(paras)
-        return text[:MAX_TOKENS * CHARS_PER_TOKEN], "length"
+        return text[: MAX_TOKENS * CHARS_PER_TOKEN], "length"
     sep = " " if u() < ck.wall else "\n\n"
     reasoning = sep.join(paras)
     answer = p.reference if correct else _wrong(p, rng, others)
@@ -164,22 +195,40 @@ def make_samples(ck: Checkpoint, probs: list[Problem], n: int = 8, seed: int = 0
         rng = random.Random(f"{seed}/{ck.name}/{p.prompt_id}")
         for i in range(n):
             response, finish = make_response(p, ck, rng, probs)
-            rows.append({
-                "sample_id": xxhash.xxh3_128_hexdigest(f"{p.prompt_id}\x1f{ck.name}\x1f{params_hash}\x1f{i}".encode()),
-                "prompt_id": p.prompt_id, "task": "math", "prompt": p.prompt, "response": response,
-                "reference": p.reference, "language": "en", "finish_reason": finish, "sample_index": i,
-                "checkpoint": ck.name, "engine": "synthetic", "params_hash": params_hash,
-                "sampling_params": params_json.decode(), "tokens_in": len(p.prompt) // CHARS_PER_TOKEN,
-                "tokens_out": min(MAX_TOKENS, len(response) // CHARS_PER_TOKEN),
-                "latency_s": round(0.002 * len(response) / CHARS_PER_TOKEN, 3), "shard": 0,
-                "created_at": t0 + timedelta(seconds=len(rows)),
-            })
+            rows.append(
+                {
+                    "sample_id": xxhash.xxh3_128_hexdigest(
+                        f"{p.prompt_id}\x1f{ck.name}\x1f{params_hash}\x1f{i}".encode()
+                    ),
+                    "prompt_id": p.prompt_id,
+                    "task": "math",
+                    "prompt": p.prompt,
+                    "response": response,
+                    "reference": p.reference,
+                    "language": "en",
+                    "finish_reason": finish,
+                    "sample_index": i,
+                    "checkpoint": ck.name,
+                    "engine": "synthetic",
+                    "params_hash": params_hash,
+                    "sampling_params": params_json.decode(),
+                    "tokens_in": len(p.prompt) // CHARS_PER_TOKEN,
+                    "tokens_out": min(MAX_TOKENS, len(response) // CHARS_PER_TOKEN),
+                    "latency_s": round(0.002 * len(response) / CHARS_PER_TOKEN, 3),
+                    "shard": 0,
+                    "created_at": t0 + timedelta(seconds=len(rows)),
+                }
+            )
     return table("sample").conform(pl.DataFrame(rows))
 
 
 RS_SFT = {"recipe": "rs_sft", "name": "rs_sft", "select": {"k": 4, "policy": "shortest"}, "format": "messages"}
-RL_PROMPTS = {"recipe": "rl_prompts", "name": "rl_prompts", "select": {"min_pass_rate": 0.05, "max_pass_rate": 0.95},
-              "drop_uniform_groups": True}
+RL_PROMPTS = {
+    "recipe": "rl_prompts",
+    "name": "rl_prompts",
+    "select": {"min_pass_rate": 0.05, "max_pass_rate": 0.95},
+    "drop_uniform_groups": True,
+}
 
 
 def build_example_store(home: str | Path, *, n_prompts: int = 40, n_samples: int = 8, seed: int = 0) -> dict[str, str]:

@@ -57,7 +57,7 @@ def make_trace(rng: random.Random, target_bytes: int = 8192, defect: str | None 
     elif defect == "french":
         parts.insert(rng.randrange(1, len(parts)), FRENCH)
     elif defect == "loop":
-        parts[len(parts) // 2:] = [LOOP * (target_bytes // 2 // len(LOOP))]
+        parts[len(parts) // 2 :] = [LOOP * (target_bytes // 2 // len(LOOP))]
     body = "\n\n".join(parts)
     return "<think>\n" + body + "\n</think>\n\nThe answer is $\\boxed{42}$, as computed above."
 
@@ -69,7 +69,22 @@ def make_traces(n: int, target_bytes: int = 8192, seed: int = 0) -> pl.DataFrame
     for i in range(n):
         u = rng.random()
         defect = "chinese" if u < 0.05 else "french" if u < 0.07 else "loop" if u < 0.09 else None
-        rows.append({"sample_id": f"s{i}", "task": "math", "response": make_trace(rng, target_bytes, defect),
-                     "language": "en", "defect": defect})
-    return pl.DataFrame(rows, schema={"sample_id": pl.String, "task": pl.String, "response": pl.String,
-                                      "language": pl.String, "defect": pl.String})
+        rows.append(
+            {
+                "sample_id": f"s{i}",
+                "task": "math",
+                "response": make_trace(rng, target_bytes, defect),
+                "language": "en",
+                "defect": defect,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "sample_id": pl.String,
+            "task": pl.String,
+            "response": pl.String,
+            "language": pl.String,
+            "defect": pl.String,
+        },
+    )

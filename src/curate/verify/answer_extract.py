@@ -36,8 +36,7 @@ _ANSWER_TAG_RE = re.compile(r"(?s)<answer>(.*?)</answer>")
 # Chat-template tokens a response may run into (<|im_start|>user ...): the answer ends there.
 _SPECIAL_RE = re.compile(r"<\|[A-Za-z_]+\|>|<｜[^｜]*｜>")
 _HOPE_RE = re.compile(r"(?i)\s*I hope (?:it|this) is correct\.?")
-_STRONG_RE = re.compile(
-    r"(?i)final\s+answer[*\s]*(?:is|:|=)[*\s]*:?[*\s]*(?:the\s+final\s+answer\s+is\s*:?\s*)?")
+_STRONG_RE = re.compile(r"(?i)final\s+answer[*\s]*(?:is|:|=)[*\s]*:?[*\s]*(?:the\s+final\s+answer\s+is\s*:?\s*)?")
 _WEAK_RE = re.compile(r"(?i)(?:\bthe\s+answer|\banswer)[*\s]*(?:is|:|=)[*\s]*:?[*\s]*")
 # "..., which is about $0.42$": an approximation after the answer, not the answer.
 _APPROX_RE = re.compile(r"(?i)(?:about|approximately|roughly|around|nearly|\\approx|≈)\s*$")
@@ -56,7 +55,8 @@ _BROKEN_SPAN_RE = re.compile(r"(?<!\\)\$[^$]*\$|\\\(.*?\\\)", re.S)
 _IS_RE = re.compile(r"(?i)\b(?:is|are|equals|=)\s+")
 # Between two boxes of one answer: connectors only (", ", "and", "or", "\quad", "for part (a) and").
 _JOIN_RE = re.compile(
-    r"(?i)[\s,;$.&+]|\\\\|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)")
+    r"(?i)[\s,;$.&+]|\\\\|\\[(),;!:\s]|\\q?quad|\\text\{[^{}]{0,24}\}|\b(?:and|or|for|part)\b|\([a-z]\)"
+)
 
 
 _TAIL_CHARS = 2000  # anchors and the final-sentence fallback look at no more text than this
@@ -227,8 +227,11 @@ def _from_text(part: str, max_chars: int) -> Extraction:
 
     masked = _BROKEN_SPAN_RE.sub(" ", _SPAN_RE.sub(keep, _HOPE_RE.sub("", part)))
     for sentence in reversed(_SENTENCE_END_RE.split(masked)):
-        found = [math_spans[int(m[1])].strip() for m in _MASKED_RE.finditer(sentence)
-                 if not _APPROX_RE.search(sentence[max(0, m.start() - 20) : m.start()])]
+        found = [
+            math_spans[int(m[1])].strip()
+            for m in _MASKED_RE.finditer(sentence)
+            if not _APPROX_RE.search(sentence[max(0, m.start() - 20) : m.start()])
+        ]
         found = [f for f in found if f]
         if found:
             v = found[-1]
@@ -298,7 +301,8 @@ def gold_answer(reference: str | None) -> str | None:
 _OPEN, _CLOSE = "([{", ")]}"
 # The same in plain text, after a number: "10 weeks", "10 cm^2", "5 square meters".
 _PLAIN_UNIT_RE = re.compile(
-    r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$")
+    r"^([-+]?[\d.,]*\d[\d.,]*|[^A-Za-z]*\})\s+[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\^\{?\d\}?)?$"
+)
 # "1, 2, and 3", "6 \text{ and } 8", "21, 16 or 11": list connectors, read as commas.
 _CONNECTOR_RE = re.compile(r"(?<=\S)\s*,?\s*(?:\\text\{\s*(?:and|or)\s*\}|\band\b|\bor\b)\s*(?=\S)")
 _PRIME_RE = re.compile(r"'|\\prime\b")
@@ -321,8 +325,11 @@ def canonical(s: str) -> str:
 
         def top_level(m: re.Match[str]) -> str:  # "\text{Evelyn and Briana}" is one name, not a list
             before = s[: m.start()]
-            return ", " if before.count("{") - before.count("\\{") == before.count("}") - before.count("\\}") \
+            return (
+                ", "
+                if before.count("{") - before.count("\\{") == before.count("}") - before.count("\\}")
                 else m.group()
+            )
 
         s = _CONNECTOR_RE.sub(top_level, s)
     return s

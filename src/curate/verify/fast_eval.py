@@ -59,8 +59,13 @@ def _nonzero(f: Any) -> Any:
 
 # \log is left out: math-verify reads it as base 10, sympy as base e.
 _FUNCS = {
-    "\\sin": mpmath.sin, "\\cos": mpmath.cos, "\\tan": mpmath.tan, "\\ln": _ln,
-    "\\cot": _nonzero(mpmath.tan), "\\sec": _nonzero(mpmath.cos), "\\csc": _nonzero(mpmath.sin),
+    "\\sin": mpmath.sin,
+    "\\cos": mpmath.cos,
+    "\\tan": mpmath.tan,
+    "\\ln": _ln,
+    "\\cot": _nonzero(mpmath.tan),
+    "\\sec": _nonzero(mpmath.cos),
+    "\\csc": _nonzero(mpmath.sin),
 }
 # "1\\frac{4}{5}" is the mixed number 9/5 (math-verify reads it so; elsewhere a number before \\frac bails).
 _MIXED_RE = re.compile(r"^([+-]?)\s*(\d+)\s*\\frac\s*\{\s*(\d+)\s*\}\s*\{\s*(\d+)\s*\}$")

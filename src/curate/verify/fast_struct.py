@@ -42,6 +42,8 @@ _PM = "\\pm"
 _TEXT_RE = re.compile(r"^\\(?:text|textbf|mbox|mathrm|mathbf|mathcal|textnormal)\{\s*\(?([A-Za-z][A-Za-z ]*?)\)?\s*\}$")
 # A unit after a value: "5 \\text{cm}", "864 \\mbox{ inches}^2" (math-verify drops these as well).
 _UNIT_RE = re.compile(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textnormal)\{[A-Za-z ]*\}(?:\^\{?\d\}?)?$")
+
+
 def is_collection(answer: str) -> bool:
     """A set or list of several values (``2, 3``, ``\\{1,2\\}``, ``\\pm 2``, ``6 and 8``): boxing each is fine."""
     node = parse(answer)
@@ -409,8 +411,9 @@ def compare_nodes(g: Node, p: Node) -> bool | None:
     if isinstance(g, Matrix) and isinstance(p, Matrix):
         if len(g.rows) != len(p.rows) or len(g.rows[0]) != len(p.rows[0]):
             return None
-        return _all([compare(x.v, y.v) for rg, rp in zip(g.rows, p.rows, strict=True)
-                     for x, y in zip(rg, rp, strict=True)])
+        return _all(
+            [compare(x.v, y.v) for rg, rp in zip(g.rows, p.rows, strict=True) for x, y in zip(rg, rp, strict=True)]
+        )
     if isinstance(g, Equation) and isinstance(p, Equation):
         return _equation_cmp(g, p)
     if isinstance(g, Based) and isinstance(p, Based):

@@ -32,7 +32,12 @@ SCORES: dict[str, float | None] = {
     "timeout": None,
 }
 MathStatus = Literal[
-    "correct", "incorrect", "no_answer", "conflicting_answers", "answer_unparseable", "gold_unparseable",
+    "correct",
+    "incorrect",
+    "no_answer",
+    "conflicting_answers",
+    "answer_unparseable",
+    "gold_unparseable",
     "timeout",
 ]
 
@@ -92,8 +97,10 @@ def verify_math(
         for key, verdict in zip(keys, verdicts, strict=True):
             for i in todo[key]:
                 statuses[i] = verdict
-    return [MathResult(s, e, m)  # type: ignore[arg-type]
-            for s, e, m in zip(statuses, extracted, methods, strict=True)]
+    return [
+        MathResult(s, e, m)  # type: ignore[arg-type]
+        for s, e, m in zip(statuses, extracted, methods, strict=True)
+    ]
 
 
 def _decide_many(items: list[tuple[str, tuple[str, ...]]], cfg: MathConfig) -> list[str]:

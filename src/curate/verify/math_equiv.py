@@ -45,9 +45,7 @@ from curate.verify.answer_extract import canonical, normalize, primes
 from curate.verify.fast_eval import DECOR_RE, THOUSANDS_RE
 from curate.verify.fast_struct import compare_structured, is_collection
 
-Status = Literal[
-    "correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"
-]
+Status = Literal["correct", "incorrect", "answer_unparseable", "conflicting_answers", "gold_unparseable", "timeout"]
 
 _NUM_RE = re.compile(r"^([+-]?)(\d+(?:\.\d*)?|\.\d+)$")
 _FRAC_RE = re.compile(r"^([+-]?)\\frac(?:\{(\d+)\}\{(\d+)\}|(\d)(\d))$")

@@ -36,8 +36,10 @@ def engine_config(kind: str, options: Mapping[str, Any], *, strict: bool = True)
 
     if kind not in ENGINES:
         raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINES)}")
-    cls = getattr(importlib.import_module(f"curate.generate.engines.{kind}"),
-                  {"hf": "HFConfig", "openai": "OpenAIConfig", "vllm": "VLLMConfig"}[kind])
+    cls = getattr(
+        importlib.import_module(f"curate.generate.engines.{kind}"),
+        {"hf": "HFConfig", "openai": "OpenAIConfig", "vllm": "VLLMConfig"}[kind],
+    )
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - names)
     if strict and unknown:

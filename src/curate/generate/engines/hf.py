@@ -101,8 +101,9 @@ class HFEngine:
             latency = (time.perf_counter() - t0) / len(batch)
             for (ri, i), (text, reason, n_out) in zip(batch, decoded, strict=True):
                 prefill = rendered[ri][1]
-                out[ri][i] = Completion(assemble(prefill, text), reason, len(prompts[ri]), n_out, latency,
-                                        prefill=prefill)
+                out[ri][i] = Completion(
+                    assemble(prefill, text), reason, len(prompts[ri]), n_out, latency, prefill=prefill
+                )
         return [[c for c in row if c is not None] for row in out]
 
     def _decode(self, prompts: list[list[int]], seeds: list[int], p: SamplingParams) -> list[tuple[str, str, int]]:

@@ -115,8 +115,9 @@ class OpenAIEngine:
                 content, reasoning = c.get("text") or "", None
             prefill = self.prefill_of(req) if reasoning is None else ""
             text = assemble(prefill, content, reasoning)
-            out.append(Completion(text, c.get("finish_reason") or "stop", t_in, t_out, latency / n, reasoning,
-                                  prefill=prefill))
+            out.append(
+                Completion(text, c.get("finish_reason") or "stop", t_in, t_out, latency / n, reasoning, prefill=prefill)
+            )
         return out
 
     # ---- async machinery ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def merge_prefill(from_template: str, ours: str) -> tuple[str, str]:
     if not from_template:
         return ours, ours
     if ours.startswith(from_template):
-        return ours[len(from_template):], ours
+        return ours[len(from_template) :], ours
     if from_template.startswith(ours):  # e.g. ours "<think>", the template's "<think>\n"
         return "", from_template
     return ours, from_template + ours
