@@ -16,9 +16,9 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from curate.checks.text import split_response
 from curate.errors import CurateError
 from curate.store import DatasetVersion
-from curate.text import split_response
 
 SAMPLE_ROWS = 20_000  # rows tokenised to estimate the p99 (seeded sample beyond that)
 CHARS_PER_TOKEN = 4.0  # only when no tokenizer is at hand (cluster commands for a model not on this machine)

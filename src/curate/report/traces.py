@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from curate.text import split_response
+from curate.checks.text import split_response
 
 # Scripts other than Latin (a language switch in an English trace): CJK, kana, Hangul, Cyrillic, Arabic,
 # Hebrew, Devanagari, Thai. Python's re has no \p{Script}: explicit ranges.
