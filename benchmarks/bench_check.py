@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import orjson
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
 
 WORDS = [
     "so",
@@ -84,33 +85,6 @@ def make_input(path: Path, n: int, size: int = 8192, seed: int = 0) -> int:
             f.write(line)
             written += len(line)
     return written
-
-
-def result(
-    stage: str,
-    workload: str,
-    ours: float,
-    baseline: float | None,
-    unit: str,
-    baseline_name: str,
-    peak_rss_mb: float | None = None,
-) -> None:
-    """One machine-readable line for benchmarks/run_all.py."""
-    print(
-        "RESULT "
-        + orjson.dumps(
-            {
-                "stage": stage,
-                "workload": workload,
-                "ours": ours,
-                "baseline": baseline,
-                "unit": unit,
-                "baseline_name": baseline_name,
-                "ratio": ours / baseline if baseline else None,
-                "peak_rss_mb": peak_rss_mb,
-            }
-        ).decode()
-    )
 
 
 def peak_rss_mb_of(cmd: list[str]) -> tuple[float, float]:

@@ -25,6 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib.resources import files
 
+from _result import result  # noqa: E402 - benchmarks/ is the script's own folder
+
 from curate.verify.code import CodeConfig, CodeTask, run_code_batch
 from curate.verify.sandbox import sandbox_error
 
@@ -99,15 +101,18 @@ def main() -> None:
           f"{1000 * cpu_ours:.2f} ms/program = {cpus / cpu_ours:.0f} programs/s on {cpus} CPUs; raw "
           f"{1000 * cpu_raw:.2f} ms/program = {cpus / cpu_raw:.0f}/s; ratio {cpu_raw / cpu_ours:.2f}")  # fmt: skip
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {
-        "stage": "code_verify", "workload": f"humaneval_canonical_{n}x{repeat}_{cpus}cpu_{workers}w",
-        "ours": round(med["pooled"], 1), "baseline": round(med["raw"], 1), "unit": "programs/s",
-        "baseline_name": "raw python -c subprocess (no sandbox)",
-        "ratio": round(med["pooled"] / med["raw"], 3), "peak_rss_mb": round(rss, 1),
-        "fresh": round(med["fresh"], 1), "cpu_view_ours": round(cpus / cpu_ours, 1),
-        "cpu_view_baseline": round(cpus / cpu_raw, 1),
-    }  # fmt: skip
-    print("RESULT " + json.dumps(result))
+    result(
+        "code_verify",
+        f"humaneval_canonical_{n}x{repeat}_{cpus}cpu_{workers}w",
+        round(med["pooled"], 1),
+        round(med["raw"], 1),
+        "programs/s",
+        "raw python -c subprocess (no sandbox)",
+        round(rss, 1),
+        fresh=round(med["fresh"], 1),
+        cpu_view_ours=round(cpus / cpu_ours, 1),
+        cpu_view_baseline=round(cpus / cpu_raw, 1),
+    )
 
 
 def _tree_cpu(pid: int) -> float:
