@@ -16,16 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
-from curate import pipeline
 from curate.demo.experiment import ExperimentConfig, ToySamplingConfig, load, sample
+from curate.demo.rounds import sample_and_check
 from curate.demo.task import Problem, make_problems
 from curate.demo.toy_model import build_toy_model
 from curate.launch import SFTRunConfig, run_sft
 from curate.recipes import recipe_from_dict, run_recipe, to_prompt_completion
-from curate.recipes.config import GenerateConfig
 from curate.schema import table
 from curate.store import Store
 
@@ -70,23 +68,6 @@ def _timed(seconds: dict[str, float], name: str, say: Say) -> Iterator[None]:
         say(f"  {name} done in {seconds[name]:.0f}s")
 
 
-def _write_prompts(path: Path, problems: Sequence[Problem]) -> Path:
-    rows = [
-        {
-            "prompt_id": p.prompt_id,
-            "prompt": p.prompt,
-            "task": "math",
-            "reference": str(p.answer),
-            "language": "en",
-            "source": "curate-demo",
-        }
-        for p in problems
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
-
-
 def pass_at_1(model_dir: str | Path, problems: Sequence[Problem], settings: ToySamplingConfig) -> float:
     """Mean verified correctness of ``settings.n`` samples per held-out problem (the math check's verdict)."""
     from curate.verify import MathConfig, verify_math
@@ -128,34 +109,11 @@ def run_demo(workdir: str | Path, settings: ExperimentConfig | None = None, say:
 
     with _timed(t, "build toy model", say):
         base = build_toy_model(home / "models" / "toy-base", s.toy)
-    prompts = _write_prompts(home / "prompts" / "train.jsonl", train)
-    spec = GenerateConfig(
-        prompts=str(prompts),
-        model=str(base),
-        engine="hf",
-        n=s.sampling.n,
-        temperature=s.sampling.temperature,
-        top_p=s.sampling.top_p,
-        max_tokens=s.sampling.max_new_tokens,
-        seed=s.seed,
-        shard_size=32,
-        template="r1",
-    )
-    ledger = home / "ledgers" / "demo"
-    with _timed(t, "generate", say):
-        plan = pipeline.plan_generation(spec, ledger)
-        say(f"  ledger {ledger}: {plan.n_shards} shards of 32 prompts x n={spec.n}, {plan.done} already done")
-        pipeline.generate_shards(spec, ledger, engine_options={"batch_size": s.sampling.batch_size})
     checks: dict[str, Any] = {"dedup": {"scope": "per-prompt"}}
-    work = ledger / "checks"
-    work.mkdir(parents=True, exist_ok=True)
-    with _timed(t, "check", say):
-        report = pipeline.row_checks(pipeline.ledger_parts(ledger), work / "rows.parquet", checks)
-        pipeline.corpus_check("dedup", work / "rows.parquet", work / "final.parquet", checks)
-        checked = pipeline.publish_checked_file(
-            store, "demo_checked", work / "final.parquet", checks, parents=[f"ledger:{ledger}"]
-        )
-        res.samples = report.rows
+    with _timed(t, "generate + check", say):
+        rnd = sample_and_check(store, "demo", base, train, replace(s.sampling, seed=s.seed), checks, say)
+        checked = rnd.checked
+        res.samples = rnd.rows
         res.funnel = dict(checked.manifest.funnel)
     with _timed(t, "select + publish", say):
         rs = run_recipe(

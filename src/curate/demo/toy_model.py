@@ -24,6 +24,7 @@ import xxhash
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from curate.demo.failures import PHRASES, r1_zero_trace
 from curate.demo.task import make_problem, noisy_trace, reference_trace
 
 MARKER = "curate_toy.json"
@@ -46,12 +47,13 @@ def render_prompt(prompt: str) -> str:
     return f"{BOS}Q: {prompt}\nA: "
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
+def build_tokenizer(phrases: tuple[str, ...] = ()) -> PreTrainedTokenizerFast:
+    """Character-level, plus whole-word tokens for the R1 tags and for ``phrases`` (each one token)."""
     vocab = {tok: i for i, tok in enumerate((PAD, BOS, EOS, UNK, *WORD_TOKENS, *ALPHABET))}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     tok.decoder = decoders.Fuse()
-    tok.add_tokens(list(WORD_TOKENS))
+    tok.add_tokens([*WORD_TOKENS, *phrases])
     tok.add_special_tokens([PAD, BOS, EOS, UNK])
     wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK)  # type: ignore[no-untyped-call]
     wrapped.chat_template = CHAT_TEMPLATE
@@ -74,10 +76,16 @@ class ToyConfig:
     warmup: int = 30
     # Share of pretraining traces with a mistake: sets how often the model is wrong at temperature 1.
     noise: float = 0.5
+    # "noisy": clean traces and arithmetic slips/format faults (``noise`` of them); "r1_zero": the mix of
+    # R1-Zero's failure modes in curate.demo.failures (mixed languages, walls of text, loops, ...).
+    mix: str = "noisy"
     max_positions: int = 256
 
     def digest(self) -> str:
-        return xxhash.xxh64_hexdigest(json.dumps(dataclasses.asdict(self), sort_keys=True).encode())
+        fields = dataclasses.asdict(self)
+        if fields["mix"] == "noisy":  # the field's default keeps the hash checkpoints were built under
+            del fields["mix"]
+        return xxhash.xxh64_hexdigest(json.dumps(fields, sort_keys=True).encode())
 
 
 def is_built(path: str | Path, config: ToyConfig) -> bool:
@@ -93,7 +101,10 @@ def _batch(
     prompts, texts = [], []
     for j in range(config.batch_size):
         p = make_problem(_PRETRAIN_SEED_OFFSET + config.seed, step * config.batch_size + j)
-        response = noisy_trace(p, rng)[0] if rng.random() < config.noise else reference_trace(p)
+        if config.mix == "r1_zero":
+            response = r1_zero_trace(p, rng)[0]
+        else:
+            response = noisy_trace(p, rng)[0] if rng.random() < config.noise else reference_trace(p)
         prompts.append(render_prompt(p.prompt))
         texts.append(render_prompt(p.prompt) + response + EOS)
     enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -148,7 +159,7 @@ def build_toy_model(path: str | Path, config: ToyConfig | None = None, *, force:
     if path.exists() and any(path.iterdir()) and not (path / MARKER).is_file():
         raise FileExistsError(f"{path} exists and is not a toy-model checkpoint")
     torch.manual_seed(config.seed)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(PHRASES if config.mix == "r1_zero" else ())
     model_config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=config.hidden,
