@@ -62,7 +62,7 @@ def _full(workdir: Path, seed: int, fast: bool, as_json: bool) -> None:
 
     settings = FullConfig.fast(seed) if fast else FullConfig(seed=seed)
     t0 = time.perf_counter()
-    res = run_full(workdir, settings, say=lambda m: err.print(m) if not as_json else None)
+    res = run_full(workdir, settings, say=err.print)  # progress on stderr; --json keeps stdout parseable
     summary = {**res.summary(), "wall_s": round(time.perf_counter() - t0, 1)}
     home = Path(res.workdir)
     (home / f"r1_phases_seed{seed}.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))

@@ -9,14 +9,13 @@ the phases have a rate to bring down:
 kind                  what the trace does                                 what catches it
 ====================  ==================================================  ===================================
 ``clean``             English working, boxed answer                        (nothing)
-``carry``/``digit``   a self-consistent arithmetic slip                    ``math.wrong``
-``copy``              right working, wrong final answer                    ``math.wrong``
+``carry``/``digit``   a self-consistent arithmetic slip                    ``math.incorrect``
+``copy``              right working, wrong final answer                    ``math.incorrect``
 ``mixed``             a step written in Spanish, French or German          ``lang.mixed``/``lang.wrong_language``
 ``wall``              the whole reasoning on one padded line               ``readability.long_paragraph`` (*)
 ``loop``              the same check repeated line after line              ``readability.repeated_*``
 ``unclosed``          no ``</think>``                                      ``format.truncated``
 ``bare``              no ``<think>`` block at all                          ``format.missing_think``
-``unboxed``           the answer not in ``\\boxed{}``                      ``math.no_answer``
 ====================  ==================================================  ===================================
 
 (*) with the toy's readability budget (:data:`TOY_CHECKS`): a clean toy trace has at most ~20 words on a
@@ -57,8 +56,7 @@ R1_ZERO_MIX: dict[str, float] = {
     "wall": 0.08,
     "loop": 0.08,
     "unclosed": 0.03,
-    "bare": 0.03,
-    "unboxed": 0.03,
+    "bare": 0.06,
 }
 
 # The checks' options at toy scale (the rest are the defaults every user gets).
@@ -100,5 +98,4 @@ def r1_zero_trace(p: Problem, rng: random.Random) -> tuple[str, str]:
         return _answer(boxed), kind
     if kind == "unclosed":
         return f"<think>\n{think}\n{_answer(boxed)}", kind
-    answer = f"The answer is {boxed}." if kind == "unboxed" else _answer(boxed)
-    return f"<think>\n{think}\n</think>\n{answer}", kind
+    return f"<think>\n{think}\n</think>\n{_answer(boxed)}", kind

@@ -259,12 +259,15 @@ class _Phases:
 def _quiet_transformers() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # "Loading weights" bars per checkpoint load drown the phase lines
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def run_full(workdir: str | Path, settings: FullConfig | None = None, say: Say = lambda _: None) -> FullResult:

@@ -24,7 +24,7 @@ import xxhash
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from curate.demo.failures import PHRASES, r1_zero_trace
+from curate.demo.failures import PHRASES, R1_ZERO_MIX, r1_zero_trace
 from curate.demo.task import make_problem, noisy_trace, reference_trace
 
 MARKER = "curate_toy.json"
@@ -85,6 +85,8 @@ class ToyConfig:
         fields = dataclasses.asdict(self)
         if fields["mix"] == "noisy":  # the field's default keeps the hash checkpoints were built under
             del fields["mix"]
+        else:  # the mix's weights and phrases decide the checkpoint as much as the fields do
+            fields["mix_spec"] = {"weights": R1_ZERO_MIX, "phrases": PHRASES}
         return xxhash.xxh64_hexdigest(json.dumps(fields, sort_keys=True).encode())
 
 
