@@ -55,12 +55,12 @@ def summarize(df: pl.DataFrame) -> PhaseEval:
 
     def share(prefix: str) -> float:
         hit = df["reject_reasons"].list.eval(pl.element().str.starts_with(prefix)).list.any()
-        return float(hit.mean() or 0.0)
+        return float(hit.cast(pl.Float64).mean() or 0.0)  # type: ignore[arg-type]
 
     per_problem = df.group_by("prompt_id").agg(pl.col("math_score").fill_null(0.0).mean())
     return PhaseEval(
-        pass_at_1=float(per_problem["math_score"].mean() or 0.0),
-        mean_length=float(df["response"].str.len_chars().mean() or 0.0),
+        pass_at_1=float(per_problem["math_score"].mean() or 0.0),  # type: ignore[arg-type]
+        mean_length=float(df["response"].str.len_chars().mean() or 0.0),  # type: ignore[arg-type]
         lang_mix_rate=share("lang."),
         unreadable_rate=share("readability."),
         format_error_rate=share("format."),

@@ -48,15 +48,15 @@ PHRASES: tuple[str, ...] = (LEAD, *FOREIGN, *FILLER, CHECK_AGAIN, ANSWER, ", car
 
 # kind -> weight in the pretraining mix (the rest of each batch is clean)
 R1_ZERO_MIX: dict[str, float] = {
-    "clean": 0.36,
-    "carry": 0.14,
-    "digit": 0.12,
-    "copy": 0.04,
-    "mixed": 0.09,
-    "wall": 0.08,
-    "loop": 0.08,
+    "clean": 0.50,
+    "carry": 0.10,
+    "digit": 0.08,
+    "copy": 0.03,
+    "mixed": 0.08,
+    "wall": 0.07,
+    "loop": 0.07,
     "unclosed": 0.03,
-    "bare": 0.06,
+    "bare": 0.04,
 }
 
 # The checks' options at toy scale (the rest are the defaults every user gets).

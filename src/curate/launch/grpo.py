@@ -22,6 +22,7 @@ class GRPORunConfig:
     seed: int = 0
     logging_steps: int = 10
     rewards: tuple[str, ...] = ("format", "correctness", "language")
+    progress: bool = True  # the trainer's progress bar (off: no per-step log dicts printed either)
 
 
 def load_rl_dataset(path_parts: list[str]) -> Any:
@@ -98,14 +99,20 @@ def run_grpo(
             save_strategy="no",
             report_to="none",
             use_cpu=not torch.cuda.is_available(),
+            disable_tqdm=not spec.progress,
         )
-        return GRPOTrainer(
+        trainer = GRPOTrainer(
             model=net,
             args=args,
             train_dataset=load_rl_dataset([str(p) for p in dv.parts]),
             processing_class=tokenizer,
             reward_funcs=reward_functions(spec.rewards, tokenizer),
         )
+        if not spec.progress:
+            from transformers import PrinterCallback
+
+            trainer.remove_callback(PrinterCallback)
+        return trainer
 
     config = {**asdict(spec), "rewards": list(spec.rewards)}
     return train_and_record(store, "grpo", dataset_ref, model, out, config, make_trainer)
