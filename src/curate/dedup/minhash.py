@@ -1,7 +1,8 @@
 """Vectorized MinHash signatures over word n-gram shingles.
 
-Pipeline, all in numpy over the flattened words of a whole batch: word hashes (Polars) -> shingle
-hashes by a polynomial rolling combination of ``ngram`` consecutive word hashes -> signatures.
+Pipeline, all in numpy over the flattened words of a whole batch: word hashes (``dedup.words``, over
+the raw bytes) -> shingle hashes by a polynomial rolling combination of ``ngram`` consecutive word
+hashes -> signatures.
 
 Two signature schemes, both locality-sensitive for Jaccard similarity of shingle sets:
 
@@ -24,7 +25,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from curate.dedup.normalize import token_hashes
+from curate.dedup.words import word_hashes
 
 Scheme = Literal["oph", "perm"]
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -63,9 +64,10 @@ def shingle_hashes(tokens: np.ndarray, counts: np.ndarray, ngram: int) -> tuple[
     for j in range(1, ngram):  # Horner: h = ((t0*K + t1)*K + t2)...; tails fixed up below
         h *= _K
         h += padded[j : n_tok + j]
-    doc_of_pos = np.repeat(np.arange(len(counts)), counts)
-    pos_in_doc = np.arange(n_tok, dtype=np.int64) - starts[doc_of_pos]
-    keep = pos_in_doc < n_sh[doc_of_pos]
+    ends = starts + counts
+    keep = np.ones(n_tok, dtype=bool)
+    for j in range(1, ngram):  # the last ngram - 1 windows of a document run past its end
+        keep[ends[counts > j] - j] = False
     out = h[keep]
     short = np.flatnonzero((counts > 0) & (counts < ngram))
     if len(short):  # recompute the lone shingle of short documents from their own words only
@@ -94,31 +96,37 @@ def _oph(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarr
 
 
 def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray:
-    """Fill empty bins from other bins of the same document, by a probe sequence fixed per bin."""
-    empty = (sig == EMPTY) & nonempty_doc[:, None]
-    rows = np.flatnonzero(empty.any(axis=1))
-    if not len(rows):
+    """Fill empty bins from other bins of the same document, by a probe sequence fixed per bin.
+
+    Works on the empty entries only (about 10% of a 300-word document's bins), never on whole rows.
+    """
+    empty = sig == EMPTY
+    empty &= nonempty_doc[:, None]
+    r, c = np.nonzero(empty)
+    if not len(r):
         return sig
     k = sig.shape[1]
     rng = np.random.default_rng(seed + 7919)
     probes = rng.integers(0, k, size=(_PROBES, k))
-    sub, sub_empty = sig[rows], empty[rows]
-    filled, todo = sub.copy(), sub_empty.copy()
-    ok = np.empty_like(todo)
-    for t in range(_PROBES):  # copyto(where=) rather than mask indexing: 3x faster on sparse documents
-        np.logical_not(sub_empty[:, probes[t]], out=ok)
-        ok &= todo
-        np.copyto(filled, sub[:, probes[t]], where=ok)
-        todo &= ~ok
-        if not todo.any():
+    flat_sig, flat_empty = sig.reshape(-1), empty.reshape(-1)
+    base = r * k
+    vals = np.empty(len(r), dtype=np.uint32)
+    todo = np.arange(len(r))
+    for t in range(_PROBES):  # first probe that lands on a non-empty bin (of the original row) wins
+        src = base[todo] + probes[t][c[todo]]
+        ok = ~flat_empty[src]
+        vals[todo[ok]] = flat_sig[src[ok]]
+        todo = todo[~ok]
+        if not len(todo):
             break
-    if todo.any():  # rotation fallback: next non-empty bin to the right (circularly)
+    if len(todo):  # rotation fallback: next non-empty bin to the right (circularly)
+        rows, inv = np.unique(r[todo], return_inverse=True)
+        sub_empty = empty[rows]
         idx = np.where(sub_empty, 2 * k, np.arange(k))
         doubled = np.concatenate([idx, idx + k * (idx < 2 * k)], axis=1)
         nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k] % k
-        src = np.take_along_axis(sub, nxt, axis=1)
-        np.copyto(filled, src, where=todo)
-    sig[rows] = filled
+        vals[todo] = flat_sig[rows[inv] * k + nxt[inv, c[todo]]]
+    flat_sig[base + c] = vals
     return sig
 
 
@@ -169,7 +177,7 @@ def signatures(
 ) -> np.ndarray:
     """MinHash signatures (uint32, shape (len(texts), num_perm)) of the normalized word n-grams."""
     series = texts if isinstance(texts, pl.Series) else pl.Series(texts, dtype=pl.String)
-    tokens, counts = token_hashes(series)
+    tokens, counts = word_hashes(series)
     return signatures_from_tokens(tokens, counts, num_perm=num_perm, ngram=ngram, scheme=scheme, seed=seed)
 
 
@@ -209,7 +217,7 @@ def sketch(
         batch_docs = int(min(4096, max(64, 3_000_000 / max(avg, 1.0))))  # tiny texts: 4k, measured faster
 
     def one(lo: int) -> tuple[np.ndarray, np.ndarray]:
-        tokens, counts = token_hashes(texts.slice(lo, batch_docs))
+        tokens, counts = word_hashes(texts.slice(lo, batch_docs))
         sig = signatures_from_tokens(tokens, counts, num_perm=num_perm, ngram=ngram, scheme=scheme, seed=seed)
         return sig, exact_keys_from_tokens(tokens, counts)
 
