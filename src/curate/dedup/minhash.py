@@ -20,6 +20,7 @@ sentinel row :data:`EMPTY` everywhere and is left out of near-duplicate search.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -34,6 +35,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _PERM_CHUNK = 1 << 16  # shingles per chunk in the "perm" scheme (keeps temporaries in cache)
 _PROBES = 24  # densification probes before the rotation fallback
+_SPARSE = 16  # rows with at most this many non-empty bins densify by table lookup
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -95,38 +97,64 @@ def _oph(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarr
     return _densify(sig.reshape(n_docs, num_perm), n_sh > 0, seed)
 
 
-def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray:
-    """Fill empty bins from other bins of the same document, by a probe sequence fixed per bin.
+@functools.cache
+def _probe_tables(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The probe sequence (probes[t][bin]) and, per (source bin, empty bin), the first probe landing there."""
+    probes = np.random.default_rng(seed + 7919).integers(0, k, size=(_PROBES, k))
+    first = np.full((k, k), _PROBES, dtype=np.int64)
+    for t in range(_PROBES - 1, -1, -1):
+        first[probes[t], np.arange(k)] = t
+    return probes, first
 
-    Works on the empty entries only (about 10% of a 300-word document's bins), never on whole rows.
+
+def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray:
+    """Fill empty bins from other bins of the same document, by a probe sequence fixed per bin: the first
+    probe that lands on a non-empty bin (of the original row) wins; none in ``_PROBES``: the next
+    non-empty bin to the right. Works on the empty entries only, never on whole rows: rows with many
+    non-empty bins probe one step at a time (most are done after one), rows with few look up, per
+    non-empty bin, the first probe that would reach it (``_probe_tables``).
     """
     empty = sig == EMPTY
     empty &= nonempty_doc[:, None]
-    r, c = np.nonzero(empty)
-    if not len(r):
+    n_empty = empty.sum(axis=1)
+    if not n_empty.any():
         return sig
     k = sig.shape[1]
-    rng = np.random.default_rng(seed + 7919)
-    probes = rng.integers(0, k, size=(_PROBES, k))
+    probes, first = _probe_tables(seed, k)
     flat_sig, flat_empty = sig.reshape(-1), empty.reshape(-1)
-    base = r * k
+    sparse = (n_empty > 0) & (k - n_empty <= _SPARSE)
+    r, c = np.nonzero(empty & ~sparse[:, None])
     vals = np.empty(len(r), dtype=np.uint32)
     todo = np.arange(len(r))
-    for t in range(_PROBES):  # first probe that lands on a non-empty bin (of the original row) wins
-        src = base[todo] + probes[t][c[todo]]
+    for t in range(_PROBES):
+        src = r[todo] * k + probes[t][c[todo]]
         ok = ~flat_empty[src]
         vals[todo[ok]] = flat_sig[src[ok]]
         todo = todo[~ok]
         if not len(todo):
             break
+    rs, cs = np.nonzero(empty & sparse[:, None])
+    if len(rs):  # few non-empty bins: best (lowest) first probe over them
+        fr, fb = np.nonzero(~empty & sparse[:, None])
+        n_full = np.bincount(fr, minlength=len(sig))
+        at, n_at = (np.cumsum(n_full) - n_full)[rs], n_full[rs]
+        first_flat, big = first.reshape(-1), np.int64((_PROBES + 1) * k)
+        best = np.full(len(rs), big, dtype=np.int64)  # (first probe) * k + source bin: min = winner
+        for j in range(int(n_at.max())):
+            b = fb[np.minimum(at + j, len(fb) - 1)]
+            key = first_flat[b * k + cs] * k + b
+            np.minimum(best, np.where(n_at > j, key, big), out=best)
+        hit = best < _PROBES * k
+        r, c = np.concatenate([r, rs]), np.concatenate([c, cs])
+        vals = np.concatenate([vals, flat_sig[rs * k + best % k]])
+        todo = np.concatenate([todo, len(vals) - len(rs) + np.flatnonzero(~hit)])
     if len(todo):  # rotation fallback: next non-empty bin to the right (circularly)
         rows, inv = np.unique(r[todo], return_inverse=True)
-        sub_empty = empty[rows]
-        idx = np.where(sub_empty, 2 * k, np.arange(k))
+        idx = np.where(empty[rows], 2 * k, np.arange(k))
         doubled = np.concatenate([idx, idx + k * (idx < 2 * k)], axis=1)
         nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k] % k
         vals[todo] = flat_sig[rows[inv] * k + nxt[inv, c[todo]]]
-    flat_sig[base + c] = vals
+    flat_sig[r * k + c] = vals
     return sig
 
 
