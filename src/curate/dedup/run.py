@@ -78,8 +78,11 @@ def mark_shard(job: DedupJob) -> StageDone:
         done.rows = pq_rows(part)
         return done
     cache = ShardCache(job.work)
-    df = cache.load("parsed", key)
-    n = df.height
+    parsed = cache.path("parsed", key)
+    n = pq_rows(parsed)  # only the id and the reasons so far are read, never the texts
+    df = pl.read_parquet(parsed, columns=[c for c in ("sample_id", REASONS) if c in pq.read_schema(parsed).names])
+    if df.width == 0:
+        df = pl.DataFrame({"_n": np.zeros(n, np.int8)})
     if run_info(run).get("has_ids"):
         ids = df["sample_id"].cast(pl.String) if "sample_id" in df.columns else pl.Series([None] * n, dtype=pl.String)
     else:
@@ -144,7 +147,11 @@ def dedup_files(
     parts = part_count(sum(pq_rows(cache.path("bands", k)) for k in keys), memory_limit)
     offs = tuple(int(o) for o in offsets[:-1])
     part_jobs = [PartJob(i, parts, str(work), str(run), tuple(keys), offs, cfg) for i in range(parts)]
-    done = list(fan(bucket_part, part_jobs, "buckets"))
+    try:
+        ranges = fan(bucket_part, part_jobs, "buckets")
+    except KeyError:  # a mapper with no task for this stage (flows/shards.py's STAGE_TASKS): run them here
+        ranges = local_map(bucket_part, part_jobs, "buckets")
+    done = list(ranges)
     rep.stages["buckets"] = time.perf_counter() - t
     rep.computed["buckets"] = sum(d >= 0 for d in done)
     t = time.perf_counter()

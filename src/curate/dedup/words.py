@@ -25,6 +25,8 @@ import xxhash
 from curate.dedup.normalize import _NON_WORD
 
 WORD_HASH_VERSION = 1
+# Text per batch: temporaries stay in cache (300-word texts: 155 MB/s a core in 0.4 MB batches, 106 in 3 MB)
+BATCH_BYTES = 400_000
 _LONG = 64  # words longer than this (bytes) are hashed with xxh3, one by one
 _C = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -88,7 +90,23 @@ def _buffer(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 def word_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(uint64 hash of every word in order, int64 word count per text); same words as ``token_hashes``."""
     data, offsets = text_buffer(texts)
-    return hash_words(data, offsets)
+    n = len(offsets) - 1
+    step = batch_docs(n, len(data))
+    parts = [
+        hash_words(data[offsets[lo] : offsets[min(lo + step, n)]], offsets[lo : lo + step + 1] - offsets[lo])
+        for lo in range(0, n, step)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return (
+        np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64),
+        np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64),
+    )
+
+
+def batch_docs(n_docs: int, n_bytes: int) -> int:
+    """Texts per batch: about BATCH_BYTES of text, 64 to 4096 texts."""
+    return int(min(4096, max(64, BATCH_BYTES / max(n_bytes / max(n_docs, 1), 1.0))))
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
