@@ -119,3 +119,18 @@ def test_partitioned_buckets_give_the_same_output_and_resume(
     out = pl.read_parquet(tmp_path / "again.parquet")
     marks = pl.read_parquet(run / "marks.parquet")  # only documents with a duplicate have a row
     assert marks.height == out.filter(pl.col("dedup_cluster_size") > 1).height < corpus.height
+
+
+@pytest.mark.parametrize("parts", [1, 3, 8])
+def test_band_hash_ranges_cover_int64_once(parts: int) -> None:
+    from curate.dedup.buckets import PartJob
+
+    jobs = [PartJob(i, parts, "", "", (), (), DedupConfig()) for i in range(parts)]
+    edges = [-(1 << 63), (1 << 63) - 1, -1, 0, 1] + [b for j in jobs for b in j.bounds() if b is not None]
+    for v in edges + [b - 1 for b in edges if b > -(1 << 63)]:
+        owners = [
+            j
+            for j in jobs
+            if (j.bounds()[0] is None or v >= j.bounds()[0]) and (j.bounds()[1] is None or v < j.bounds()[1])
+        ]
+        assert len(owners) == 1, v

@@ -67,15 +67,19 @@ class PartJob:
     offsets: tuple[int, ...]
     cfg: DedupConfig
 
-    def bounds(self) -> tuple[int, int]:
+    def bounds(self) -> tuple[int | None, int | None]:
+        """[lo, hi) of this part's band hashes (int64); None at the ends, where a bound would not fit."""
         span = 1 << 64
-        return -(1 << 63) + span * self.part // self.parts, -(1 << 63) + span * (self.part + 1) // self.parts
+        lo = -(1 << 63) + span * self.part // self.parts
+        hi = -(1 << 63) + span * (self.part + 1) // self.parts
+        return (lo if self.part else None), (hi if self.part + 1 < self.parts else None)
 
 
-def _read_range(paths: Sequence[Path], offsets: Sequence[int], lo: int, hi: int, col: str) -> pl.DataFrame:
-    c = pl.col(col)
+def _read_range(paths: Sequence[Path], offsets: Sequence[int], lo: int | None, hi: int | None) -> pl.DataFrame:
+    c = pl.col("band_hash")
+    keep = (c >= lo if lo is not None else pl.lit(True)) & (c < hi if hi is not None else pl.lit(True))
     frames = [
-        pl.scan_parquet(p).filter((c >= lo) & (c < hi)).with_columns(pl.lit(int(o), pl.Int64).alias("_off"))
+        pl.scan_parquet(p).filter(keep).with_columns(pl.lit(int(o), pl.Int64).alias("_off"))
         for p, o in zip(paths, offsets, strict=True)
     ]
     return pl.concat(frames).collect() if frames else pl.DataFrame()
@@ -89,7 +93,7 @@ def bucket_part(job: PartJob) -> int:
         return -1
     cache = ShardCache(job.work)
     lo, hi = job.bounds()
-    t = _read_range([cache.path("bands", k) for k in job.keys], job.offsets, lo, hi, "band_hash")
+    t = _read_range([cache.path("bands", k) for k in job.keys], job.offsets, lo, hi)
     empty = pl.DataFrame(schema={"u": pl.Int64, "v": pl.Int64})
     uv, exact = np.zeros((0, 2), np.int64), np.zeros(0, bool)
     if t.height:
