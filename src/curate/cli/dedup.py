@@ -95,6 +95,7 @@ def dedup_command(
             score_column=score_column,
             near=not exact_only,
             index_dir=str(index_dir) if index_dir else None,
+            threads=1 if workers > 1 or dask or dask_address else 2,  # one sketch thread a worker process
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
