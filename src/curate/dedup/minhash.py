@@ -106,9 +106,10 @@ def _oph(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarr
 
 @functools.cache
 def _probe_tables(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The probe sequence (probes[t][bin]) and, per (source bin, empty bin), the first probe landing there."""
+    """The probe sequence (probes[t][bin]) and first[source bin, empty bin]: the first probe that lands
+    there (_PROBES: none), with a row k for padding that never wins."""
     probes = np.random.default_rng(seed + 7919).integers(0, k, size=(_PROBES, k))
-    first = np.full((k, k), _PROBES, dtype=np.int64)
+    first = np.full((k + 1, k), _PROBES, dtype=np.int8)
     for t in range(_PROBES - 1, -1, -1):
         first[probes[t], np.arange(k)] = t
     return probes, first
@@ -117,9 +118,9 @@ def _probe_tables(seed: int, k: int) -> tuple[np.ndarray, np.ndarray]:
 def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray:
     """Fill empty bins from other bins of the same document, by a probe sequence fixed per bin: the first
     probe that lands on a non-empty bin (of the original row) wins; none in ``_PROBES``: the next
-    non-empty bin to the right. Works on the empty entries only, never on whole rows: rows with many
-    non-empty bins probe one step at a time (most are done after one), rows with few look up, per
-    non-empty bin, the first probe that would reach it (``_probe_tables``).
+    non-empty bin to the right. Never loops over whole rows: rows with many non-empty bins probe entry by
+    entry (most are done after one probe); rows with few take, for every bin at once, the non-empty bin
+    whose first probe comes earliest (``_probe_tables``).
     """
     empty = sig == EMPTY
     empty &= nonempty_doc[:, None]
@@ -140,29 +141,35 @@ def _densify(sig: np.ndarray, nonempty_doc: np.ndarray, seed: int) -> np.ndarray
         todo = todo[~ok]
         if not len(todo):
             break
-    rs, cs = np.nonzero(empty & sparse[:, None])
-    if len(rs):  # few non-empty bins: best (lowest) first probe over them
-        fr, fb = np.nonzero(~empty & sparse[:, None])
-        n_full = np.bincount(fr, minlength=len(sig))
-        at, n_at = (np.cumsum(n_full) - n_full)[rs], n_full[rs]
-        first_flat, big = first.reshape(-1), np.int64((_PROBES + 1) * k)
-        best = np.full(len(rs), big, dtype=np.int64)  # (first probe) * k + source bin: min = winner
-        for j in range(int(n_at.max())):
-            b = fb[np.minimum(at + j, len(fb) - 1)]
-            key = first_flat[b * k + cs] * k + b
-            np.minimum(best, np.where(n_at > j, key, big), out=best)
-        hit = best < _PROBES * k
-        r, c = np.concatenate([r, rs]), np.concatenate([c, cs])
-        vals = np.concatenate([vals, flat_sig[rs * k + best % k]])
-        todo = np.concatenate([todo, len(vals) - len(rs) + np.flatnonzero(~hit)])
+    rows = np.flatnonzero(sparse)
+    if len(rows):  # few non-empty bins (mostly empty rows: whole-row arrays cost what entries would)
+        sub, sub_empty = sig[rows], empty[rows]
+        fr, fb = np.nonzero(~sub_empty)
+        n_full = k - n_empty[rows]
+        nb = np.full((len(rows), int(n_full.max())), k, dtype=np.int64)  # padded with bin k: never wins
+        nb[fr, np.arange(len(fr)) - np.repeat(np.cumsum(n_full) - n_full, n_full)] = fb
+        best = np.full(sub.shape, (_PROBES + 1) << 8, dtype=np.int16)  # (first probe << 8) | slot
+        for j in range(nb.shape[1]):  # the non-empty bin whose first probe comes earliest wins
+            np.minimum(best, (first[nb[:, j]].astype(np.int16) << 8) | j, out=best)
+        src = np.take_along_axis(nb, (best & 0xFF).astype(np.int64), axis=1)
+        got = np.take_along_axis(sub, np.minimum(src, k - 1), axis=1)
+        miss = (best >> 8) >= _PROBES
+        if miss.any():
+            got = np.where(miss, np.take_along_axis(sub, _next_full(sub_empty), axis=1), got)
+        sig[rows] = np.where(sub_empty, got, sub)
     if len(todo):  # rotation fallback: next non-empty bin to the right (circularly)
         rows, inv = np.unique(r[todo], return_inverse=True)
-        idx = np.where(empty[rows], 2 * k, np.arange(k))
-        doubled = np.concatenate([idx, idx + k * (idx < 2 * k)], axis=1)
-        nxt = np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k] % k
-        vals[todo] = flat_sig[rows[inv] * k + nxt[inv, c[todo]]]
+        vals[todo] = flat_sig[rows[inv] * k + _next_full(empty[rows])[inv, c[todo]]]
     flat_sig[r * k + c] = vals
     return sig
+
+
+def _next_full(empty: np.ndarray) -> np.ndarray:
+    """Per bin, the next non-empty bin to its right, circularly (rows with at least one)."""
+    k = empty.shape[1]
+    idx = np.where(empty, 2 * k, np.arange(k))
+    doubled = np.concatenate([idx, idx + k * (idx < 2 * k)], axis=1)
+    return np.asarray(np.minimum.accumulate(doubled[:, ::-1], axis=1)[:, ::-1][:, :k] % k)
 
 
 def _perm(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
