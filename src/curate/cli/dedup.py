@@ -64,7 +64,9 @@ def dedup_command(
         ),
     ] = None,
     shard_mb: Annotated[float, typer.Option("--shard-mb", min=0.001, help="JSONL shard size in MB")] = 64.0,
-    memory_limit: Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit (bucket stage)")] = "2GB",
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="Bucket stage budget: smaller cuts it into more band-hash ranges")
+    ] = "2GB",
     workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes for the shards")] = 1,
     dask: Annotated[int, typer.Option("--dask", min=0, help="Run shards on a local Dask cluster of N workers")] = 0,
     dask_address: Annotated[
@@ -74,9 +76,9 @@ def dedup_command(
 ) -> None:
     """Mark exact and near-duplicate rows (dedup.exact / dedup.near / dedup.seen).
 
-    Four stages, each one's output on disk: signatures per shard -> band buckets -> connected
-    components -> marks per shard. A rerun with the same --work-dir resumes at the stage that was
-    interrupted; memory per worker is bounded by the shard."""
+    Four stages, each one's output on disk: signatures per shard -> band buckets per band-hash range ->
+    connected components of the duplicates -> marks per shard. A rerun with the same --work-dir resumes
+    at the stage that was interrupted; memory per process is bounded by a shard or a range."""
     from curate.cli._dask import run_sharded
     from curate.dedup.run import clean, dedup_files
     from curate.schema import table
@@ -93,6 +95,7 @@ def dedup_command(
             score_column=score_column,
             near=not exact_only,
             index_dir=str(index_dir) if index_dir else None,
+            threads=1 if workers > 1 or dask or dask_address else 2,  # one sketch thread a worker process
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e

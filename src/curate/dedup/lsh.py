@@ -42,10 +42,10 @@ def band_hashes(sig: np.ndarray, bands: int, rows: int, salt: np.ndarray | None 
     with different salts never share a band hash (used for per-prompt dedup)."""
     if bands * rows > sig.shape[1] or rows > len(_BAND_MUL):
         raise ValueError(f"{bands} bands x {rows} rows do not fit a signature of {sig.shape[1]}")
-    s = sig[:, : bands * rows].reshape(sig.shape[0], bands, rows).astype(np.uint64)
+    s = sig[:, : bands * rows].reshape(sig.shape[0], bands, rows).transpose(2, 0, 1)  # (rows, docs, bands)
     h = np.zeros((sig.shape[0], bands), dtype=np.uint64)
-    for j in range(rows):
-        h += s[:, :, j] * _BAND_MUL[j]
+    for j in range(rows):  # one contiguous (docs, bands) slice at a time
+        h += s[j].astype(np.uint64) * _BAND_MUL[j]
     h += np.arange(bands, dtype=np.uint64)[None, :] * _BAND_MUL[-1]  # band i and band j never collide
     if salt is not None:
         h ^= mix64(salt.astype(np.uint64))[:, None]

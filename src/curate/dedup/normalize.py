@@ -16,7 +16,7 @@ import functools
 import numpy as np
 import polars as pl
 
-NORMALIZATION_VERSION = 1
+NORMALIZATION_VERSION = 2  # 2: MinHash words hashed by dedup.words (a fixed function, not Polars' hash)
 # Anything but word characters and plain spaces becomes a space; runs of spaces only make empty words,
 # which are dropped. (Replacing every single space by regex is 4x slower than this on real text.)
 _NON_WORD = r"[^\w ]+"

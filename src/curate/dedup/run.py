@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, add_reasons
 from curate.checks.cached import ShardCache
 from curate.checks.shards import DEFAULT_SHARD_BYTES, _h, plan_shards
+from curate.dedup.buckets import PartJob, bucket_part, doc_marks, part_count, resolve_components, run_info
 from curate.dedup.core import DedupConfig
 from curate.dedup.index import DedupIndex
-from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, resolve, sig_key, sign_shard
+from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, sig_key, sign_shard
 from curate.io.files import commit_file
 
 CODES = ("dedup.exact", "dedup.near", "dedup.seen")
@@ -77,10 +78,16 @@ def mark_shard(job: DedupJob) -> StageDone:
         done.rows = pq_rows(part)
         return done
     cache = ShardCache(job.work)
-    df = cache.load("parsed", key)
-    n = df.height
-    marks = pl.scan_parquet(run / "marks.parquet").slice(job.offset, n).collect()
-    out = df.with_columns(marks.get_columns())
+    parsed = cache.path("parsed", key)
+    n = pq_rows(parsed)  # only the id and the reasons so far are read, never the texts
+    df = pl.read_parquet(parsed, columns=[c for c in ("sample_id", REASONS) if c in pq.read_schema(parsed).names])
+    if df.width == 0:
+        df = pl.DataFrame({"_n": np.zeros(n, np.int8)})
+    if run_info(run).get("has_ids"):
+        ids = df["sample_id"].cast(pl.String) if "sample_id" in df.columns else pl.Series([None] * n, dtype=pl.String)
+    else:
+        ids = pl.Series(np.arange(job.offset, job.offset + n).astype(str), dtype=pl.String)
+    out = df.with_columns(doc_marks(run, job.parts, job.offset, n, ids).get_columns())
     codes: dict[str, Any] = {"dedup.exact": pl.col("_exact"), "dedup.near": pl.col("_near")}
     seen_ds: list[str | None] = [None] * n
     seen_id: list[str | None] = [None] * n
@@ -134,14 +141,27 @@ def dedup_files(
     index_tag = ",".join(DedupIndex(cfg.index_dir, cfg.index_params()).versions()) if cfg.index_dir else ""
     run = work / "run" / _h("dedup-run", keys, sorted(vars_of(cfg).items()), index_tag)
     run.mkdir(parents=True, exist_ok=True)
-    res = resolve(run, work, keys, cfg, memory_limit)
-    rep.stages.update(res.seconds)
-    offsets = np.concatenate([[0], np.cumsum([d.rows for d in signed])])
+    offsets = np.concatenate([[0], np.cumsum([d.rows for d in signed])]).astype(np.int64)
+    t = time.perf_counter()
+    cache = ShardCache(work)
+    parts = part_count(sum(pq_rows(cache.path("bands", k)) for k in keys), memory_limit)
+    offs = tuple(int(o) for o in offsets[:-1])
+    part_jobs = [PartJob(i, parts, str(work), str(run), tuple(keys), offs, cfg) for i in range(parts)]
+    try:
+        ranges = fan(bucket_part, part_jobs, "buckets")
+    except KeyError:  # a mapper with no task for this stage (flows/shards.py's STAGE_TASKS): run them here
+        ranges = local_map(bucket_part, part_jobs, "buckets")
+    done = list(ranges)
+    rep.stages["buckets"] = time.perf_counter() - t
+    rep.computed["buckets"] = sum(d >= 0 for d in done)
+    t = time.perf_counter()
+    resolve_components(run, work, keys, offs, cfg, parts)
+    rep.stages["components"] = time.perf_counter() - t
     t = time.perf_counter()
     marked = list(
         fan(
             mark_shard,
-            [replace(j, offset=int(offsets[i]), run=str(run), key=keys[i]) for i, j in enumerate(jobs)],
+            [replace(j, offset=int(offsets[i]), run=str(run), key=keys[i], parts=parts) for i, j in enumerate(jobs)],
             "marks",
         )
     )
