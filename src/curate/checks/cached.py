@@ -26,7 +26,7 @@ import orjson
 import polars as pl
 
 from curate.checks.base import REASONS, Check, ensure_reasons
-from curate.checks.shards import DEFAULT_SHARD_BYTES, Shard, check_key, plan_shards, read_key
+from curate.checks.shards import CHECK_SHARD_BYTES, Shard, check_key, plan_shards, read_key
 from curate.io.rows import BadRow, ReadConfig, fill_ids
 from curate.schema import table
 
@@ -210,7 +210,7 @@ class ShardOptions:
     """How inputs are cut and where finished pieces are kept (``cache=None``: a scratch folder beside
     the output, removed afterwards, so nothing is reused), and what runs the shards."""
 
-    shard_bytes: int = DEFAULT_SHARD_BYTES
+    shard_bytes: int = CHECK_SHARD_BYTES
     cache: str | Path | None = None
     executor: Executor | None = None
 
@@ -221,7 +221,7 @@ def plan_check_jobs(
     cache: str | Path,
     *,
     read_options: ReadConfig | None = None,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    shard_bytes: int = CHECK_SHARD_BYTES,
 ) -> list[ShardJob]:
     """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
     row_checks = tuple(c for c in checks if c.scope == "row")

@@ -176,8 +176,15 @@ class BackgroundWriter:
     ``close`` waits for the queue to drain and re-raises the writer thread's error, if any.
     """
 
-    def __init__(self, path: Path, convert: Callable[[pl.DataFrame], Any], schema: Any, depth: int = 2) -> None:
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
+    def __init__(
+        self,
+        path: Path,
+        convert: Callable[[pl.DataFrame], Any],
+        schema: Any,
+        depth: int = 2,
+        compression: str = "zstd",
+    ) -> None:
+        self._writer = pq.ParquetWriter(path, schema, compression=compression)
         self._convert = convert
         self._q: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
@@ -284,7 +291,14 @@ def write_checked(
     repeated = RepeatedIds()
     pending: dict[int, ShardDone] = {}
     next_index, done_bytes, done_rows = 0, 0, 0
-    writer = BackgroundWriter(final_tmp if not corpus_checks else stage1, schema.to_arrow, schema.arrow_schema())
+    # The staging file of a run with corpus checks is read back once and rewritten: lz4 costs a fraction
+    # of zstd's CPU, and only the output is compressed hard.
+    writer = BackgroundWriter(
+        final_tmp if not corpus_checks else stage1,
+        schema.to_arrow,
+        schema.arrow_schema(),
+        compression="lz4" if corpus_checks else "zstd",
+    )
     try:
         try:
             for done in prefetch(iter(dones), depth=1):

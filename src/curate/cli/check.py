@@ -58,7 +58,7 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
     shard_mb: Annotated[
         float, typer.Option("--shard-mb", min=0.001, help="Cut JSONL inputs into shards of about this many MB")
-    ] = 64.0,
+    ] = 16.0,
     cache_dir: Annotated[
         Path | None,
         typer.Option("--cache-dir", help="Where finished (shard, check) results are kept [<home>/cache/checks]"),
