@@ -148,15 +148,15 @@ def _cjk(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
     return out.filter(pl.col("words") > 0)
 
 
-def _clean_segments(text: pl.Expr) -> pl.Expr:
+def _clean_segments(text: pl.Series) -> pl.Series:
     """Cleaned text cut into segments (a list per row), one per Latin sentence or script run."""
-    return (
-        text.str.replace_all(P.STRIP_BLOCKS, "")
-        .str.replace_all(P.STRIP_TOKENS, "")
-        .str.replace_all(P.SCRIPT_RUN, "\n${0}\n")
-        .str.replace_all(P.SENTENCE_END, "\n")
-        .str.split("\n")
-    )
+    text = text.str.replace_all(P.STRIP_BLOCKS, "").str.replace_all(P.STRIP_TOKENS, "")
+    # Script runs are non-ASCII: plain ASCII texts (most English traces) have none to cut out.
+    wide = (text.str.len_bytes() != text.str.len_chars()).fill_null(False)
+    if wide.any():
+        idx = wide.arg_true()
+        text = text.scatter(idx, text.gather(idx).str.replace_all(P.SCRIPT_RUN, "\n${0}\n"))
+    return text.str.replace_all(P.SENTENCE_END, "\n").str.split("\n")
 
 
 def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConfig | None = None) -> pl.DataFrame:
@@ -166,7 +166,7 @@ def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConf
     segs = base.select(
         "row",
         _canon(pl.col("target")).fill_null(cfg.default_language).alias("target"),
-        _clean_segments(pl.col("text")).alias("seg"),
+        _clean_segments(base["text"]).alias("seg"),
     ).explode("seg")
     seg = pl.col("seg").str.strip_chars()
     segs = segs.select("row", "target", seg.alias("seg")).filter(pl.col("seg").str.len_bytes() > 0)
