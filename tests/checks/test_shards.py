@@ -172,3 +172,20 @@ def test_repeated_ids_across_shards_go_to_the_quarantine_but_derived_ids_do_not(
     assert report.read.bad_by_reason == {"input.duplicate_id": 40}
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out.height == 260 and "_given_sample_id" not in out.columns
+
+
+def test_concurrent_checks_give_the_sequential_output(tmp_path: Path) -> None:
+    """Checks that declare ``concurrent`` share threads within a shard; the output and the pieces
+    computed are those of running every check in turn."""
+    from curate.checks.registry import build_checks
+
+    inp = write_input(tmp_path / "in.jsonl")
+    checks = [*build_checks(None, only=["format", "readability", "lang", "decontam", "math"]), MarkCheck()]
+    assert sum(c.concurrent for c in checks) == 4
+    reports = []
+    for threads in (1, 3):
+        out = tmp_path / f"out{threads}.parquet"
+        reports.append(check_files([inp], out, checks, shards=ShardOptions(shard_bytes=SHARD, threads=threads)))
+    assert_frame_equal(pl.read_parquet(tmp_path / "out1.parquet"), pl.read_parquet(tmp_path / "out3.parquet"))
+    one, three = (r.shard_summary()["computed"] for r in reports)
+    assert one == three and one["readability"] == reports[0].shard_summary()["n"] > 1

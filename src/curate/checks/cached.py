@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ class ShardJob:
     checks: tuple[Check[Any], ...]
     cache: str
     options: ReadConfig
+    threads: int = 1  # checks that declare ``concurrent`` run on this many threads at once
 
 
 @dataclass(slots=True)
@@ -144,20 +147,51 @@ def run_shard(job: ShardJob) -> ShardDone:
         cache.put("read", rk, base)
         done.computed.append("read")
         done.seconds["read"] = time.perf_counter() - t0
-    for check in job.checks:
-        key = done.keys[check.name]
-        if cache.has(check.name, key):
-            continue
-        if base is None:
-            base = cache.load("read", rk)
-        t0 = time.perf_counter()
-        cols = run_check(check, base, job.options.batch_rows) if base.height else pl.DataFrame()
-        cache.put(check.name, key, cols)
-        done.computed.append(check.name)
-        done.seconds[check.name] = time.perf_counter() - t0
+    todo = [c for c in job.checks if not cache.has(c.name, done.keys[c.name])]
+    if todo and base is None:
+        base = cache.load("read", rk)
+    if todo:
+        assert base is not None
+        done.seconds.update(_run_checks(todo, base, job, cache, done.keys))
+        done.computed += [c.name for c in todo]
     done.rows = base.height if base is not None else _rows(cache.path("read", rk))
     done.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return done
+
+
+def _run_checks(
+    checks: Sequence[Check[Any]], base: pl.DataFrame, job: ShardJob, cache: ShardCache, keys: dict[str, str]
+) -> dict[str, float]:
+    """Run ``checks`` on ``base`` and keep each result; seconds per check. With ``job.threads`` > 1 the
+    checks that declare ``concurrent`` (pure Polars/numpy/zlib work, which releases the GIL) are shared
+    between that many threads, this one included; the others run here, in order."""
+
+    def one(check: Check[Any]) -> tuple[str, float]:
+        t0 = time.perf_counter()
+        cols = run_check(check, base, job.options.batch_rows) if base.height else pl.DataFrame()
+        cache.put(check.name, keys[check.name], cols)
+        return check.name, time.perf_counter() - t0
+
+    shared = [c for c in checks if c.concurrent] if job.threads > 1 and len(checks) > 1 else []
+    queue = iter(shared)  # next() on a list iterator is atomic under the GIL
+    lock = threading.Lock()
+
+    def drain() -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        while True:
+            with lock:
+                check = next(queue, None)
+            if check is None:
+                return out
+            out.append(one(check))
+
+    with ThreadPoolExecutor(job.threads - 1 if shared else 1) as pool:
+        helpers = [pool.submit(drain) for _ in range(job.threads - 1)] if shared else []
+        seconds = dict(one(c) for c in checks if c not in shared)
+        seconds.update(drain())
+        for h in helpers:
+            seconds.update(h.result())
+    return seconds
 
 
 def _rows(path: Path) -> int:
@@ -213,6 +247,7 @@ class ShardOptions:
     shard_bytes: int = CHECK_SHARD_BYTES
     cache: str | Path | None = None
     executor: Executor | None = None
+    threads: int = 1  # per shard: concurrent checks share this many threads
 
 
 def plan_check_jobs(
@@ -222,8 +257,9 @@ def plan_check_jobs(
     *,
     read_options: ReadConfig | None = None,
     shard_bytes: int = CHECK_SHARD_BYTES,
+    threads: int = 1,
 ) -> list[ShardJob]:
     """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
     row_checks = tuple(c for c in checks if c.scope == "row")
     opts = read_options or ReadConfig()
-    return [ShardJob(s, row_checks, str(cache), opts) for s in plan_shards(inputs, shard_bytes)]
+    return [ShardJob(s, row_checks, str(cache), opts, max(1, threads)) for s in plan_shards(inputs, shard_bytes)]

@@ -151,7 +151,12 @@ def check_files(
     try:
         t0 = time.perf_counter()
         jobs = plan_check_jobs(
-            inputs, checks, scratch or sopts.cache or "", read_options=read_options, shard_bytes=sopts.shard_bytes
+            inputs,
+            checks,
+            scratch or sopts.cache or "",
+            read_options=read_options,
+            shard_bytes=sopts.shard_bytes,
+            threads=sopts.threads,
         )
         plan_s = time.perf_counter() - t0
         report = write_checked(

@@ -250,6 +250,7 @@ class LanguageCheck(Check[LanguageConfig]):
     cost = 20
     Config = LanguageConfig
     reads = ("response", "language")
+    concurrent = True
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config

@@ -174,6 +174,7 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
     cost = 10
     Config = ReadabilityConfig
     reads = ("response",)
+    concurrent = True
 
     def _features(self, work: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config
