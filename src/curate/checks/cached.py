@@ -173,7 +173,7 @@ def _run_checks(
         return check.name, time.perf_counter() - t0
 
     shared = [c for c in checks if c.concurrent] if job.threads > 1 and len(checks) > 1 else []
-    queue = iter(shared)  # next() on a list iterator is atomic under the GIL
+    queue = iter(shared)
     lock = threading.Lock()
 
     def drain() -> list[tuple[str, float]]:
