@@ -36,26 +36,53 @@ ADDED = "_added_reasons"
 GIVEN = "_given_sample_id"  # the input's own sample_id (null where curate derived it from the content)
 
 
-class ShardCache:
-    """Finished shard pieces under one folder: ``<stage>/<key>.parquet``."""
+# Pieces of runs whose shards are computed in this process and whose cache is a scratch folder: they go
+# from the worker thread to the writer through memory, not through lz4 files (path -> frame or bytes).
+_MEMORY: dict[str, Any] = {}
 
-    def __init__(self, root: str | Path) -> None:
+
+class ShardCache:
+    """Finished shard pieces under one folder: ``<stage>/<key>.parquet``. With ``memory``, pieces are
+    put in this process's memory instead, and each is handed out once (``load`` takes it)."""
+
+    def __init__(self, root: str | Path, memory: bool = False) -> None:
         self.root = Path(root)
+        self.memory = memory
 
     def path(self, stage: str, key: str, suffix: str = ".parquet") -> Path:
         return self.root / stage / f"{key}{suffix}"
 
     def has(self, stage: str, key: str) -> bool:
-        return self.path(stage, key).exists()
+        path = self.path(stage, key)
+        return str(path) in _MEMORY or path.exists()
 
     def put(self, stage: str, key: str, df: pl.DataFrame) -> None:
+        if self.memory:
+            _MEMORY[str(self.path(stage, key))] = df
+            return
         self._atomic(self.path(stage, key), lambda p: df.write_parquet(p, compression="lz4", statistics=False))
 
     def put_bytes(self, stage: str, key: str, suffix: str, data: bytes) -> None:
+        if self.memory:
+            _MEMORY[str(self.path(stage, key, suffix))] = data
+            return
         self._atomic(self.path(stage, key, suffix), lambda p: p.write_bytes(data))
 
     def load(self, stage: str, key: str) -> pl.DataFrame:
-        return pl.read_parquet(self.path(stage, key))
+        path = self.path(stage, key)
+        held = _MEMORY.pop(str(path), None)
+        return held if held is not None else pl.read_parquet(path)
+
+    def load_bytes(self, stage: str, key: str, suffix: str) -> bytes:
+        path = self.path(stage, key, suffix)
+        held = _MEMORY.pop(str(path), None)
+        return held if held is not None else path.read_bytes()
+
+    def forget(self) -> None:
+        """Drop the pieces under this folder still held in memory (a run that stopped early)."""
+        prefix = str(self.root) + os.sep
+        for k in [k for k in _MEMORY if k.startswith(prefix)]:
+            _MEMORY.pop(k, None)
 
     @staticmethod
     def _atomic(path: Path, write: Any) -> None:
@@ -78,6 +105,7 @@ class ShardJob:
     cache: str
     options: ReadConfig
     threads: int = 1  # checks that declare ``concurrent`` run on this many threads at once
+    in_process: bool = False  # run by the process that writes the output: pieces stay in memory
 
 
 @dataclass(slots=True)
@@ -136,7 +164,7 @@ def run_check(check: Check[Any], base: pl.DataFrame, batch_rows: int) -> pl.Data
 
 def run_shard(job: ShardJob) -> ShardDone:
     """Read the shard and run each check whose result is not cached yet."""
-    cache, shard = ShardCache(job.cache), job.shard
+    cache, shard = ShardCache(job.cache, memory=job.in_process), job.shard
     rk = read_key(shard, job.options, _table_version())
     done = ShardDone(shard.index, rk, {c.name: check_key(rk, c) for c in job.checks})
     base: pl.DataFrame | None = None
@@ -222,7 +250,7 @@ def shard_frames(
     for d in sorted(dones, key=lambda d: d.index):
         bad = [
             BadRow(**orjson.loads(line))
-            for line in store.path("read", d.read_key, ".bad.jsonl").read_bytes().splitlines()
+            for line in store.load_bytes("read", d.read_key, ".bad.jsonl").splitlines()
             if line
         ]
         base = store.load("read", d.read_key)
@@ -248,6 +276,7 @@ class ShardOptions:
     cache: str | Path | None = None
     executor: Executor | None = None
     threads: int = 1  # per shard: concurrent checks share this many threads
+    in_process: bool = False  # the executor runs shards in this process (pieces of a scratch cache stay in memory)
 
 
 def plan_check_jobs(
@@ -258,8 +287,10 @@ def plan_check_jobs(
     read_options: ReadConfig | None = None,
     shard_bytes: int = CHECK_SHARD_BYTES,
     threads: int = 1,
+    in_process: bool = False,
 ) -> list[ShardJob]:
     """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
     row_checks = tuple(c for c in checks if c.scope == "row")
     opts = read_options or ReadConfig()
-    return [ShardJob(s, row_checks, str(cache), opts, max(1, threads)) for s in plan_shards(inputs, shard_bytes)]
+    jobs = plan_shards(inputs, shard_bytes)
+    return [ShardJob(s, row_checks, str(cache), opts, max(1, threads), in_process) for s in jobs]

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, Check, finalize
 from curate.checks.cached import (
     GIVEN,
+    ShardCache,
     ShardDone,
     ShardJob,
     ShardOptions,
@@ -157,6 +158,7 @@ def check_files(
             read_options=read_options,
             shard_bytes=sopts.shard_bytes,
             threads=sopts.threads,
+            in_process=sopts.in_process and scratch is not None,  # a real cache gets its files
         )
         plan_s = time.perf_counter() - t0
         report = write_checked(
@@ -171,8 +173,10 @@ def check_files(
         report.stages["wall_s"] += plan_s
         return report
     finally:
-        if scratch is not None and scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            ShardCache(scratch).forget()
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_checked(

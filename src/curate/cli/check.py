@@ -102,6 +102,7 @@ def check_command(
                 cache=cache,
                 executor=lambda jobs: mapper(run_shard, jobs, "check"),
                 threads=threads,
+                in_process=not (dask or dask_address) and workers <= 1,
             )
             return check_files(
                 inputs,
