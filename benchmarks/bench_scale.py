@@ -37,13 +37,15 @@ CURATE = [sys.executable, "-m", "curate.cli"]
 # Runs the command and reports the peak RSS of its largest process (workers included) on stderr.
 _PEAK = (
     "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-    "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print('PEAK', u.ru_maxrss, file=sys.stderr); print('CPU', u.ru_utime + u.ru_stime, file=sys.stderr); "
     "sys.exit(r.returncode)"
 )
 
 
 def run(cmd: list[str]) -> tuple[float, float, dict]:
-    """(wall seconds, peak RSS MB of the command's largest process, its --json report)."""
+    """(wall seconds, peak RSS MB of the command's largest process, its --json report); the report gets
+    ``cpu_s``: the CPU seconds of the command and its workers (steadier than wall on a shared box)."""
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True)
     wall = time.perf_counter() - t0
@@ -52,6 +54,8 @@ def run(cmd: list[str]) -> tuple[float, float, dict]:
     peak = [line for line in p.stderr.decode().splitlines() if line.startswith("PEAK ")]
     out = p.stdout.decode().strip().splitlines()
     rep = json.loads(out[-1]) if out and out[-1].startswith("{") else {}
+    cpu = [line for line in p.stderr.decode().splitlines() if line.startswith("CPU ")]
+    rep["cpu_s"] = float(cpu[-1].split()[1]) if cpu else 0.0
     return wall, int(peak[-1].split()[1]) / 1024 if peak else 0.0, rep
 
 
@@ -110,9 +114,11 @@ def bench_check(args: argparse.Namespace, work: Path) -> None:
             walls.append(w)
             reps.append(rep)
         w = statistics.median(walls)
+        cpu = statistics.median(r["cpu_s"] for r in reps)
         print(
             f"curate check, every default check, {workers} worker(s): {n / w:,.0f} samples/s (median of "
-            f"{args.repeat}: {', '.join(f'{x:.1f}s' for x in walls)}; ratio vs baseline {b / w:.2f}x)"
+            f"{args.repeat}: {', '.join(f'{x:.1f}s' for x in walls)}; ratio vs baseline {b / w:.2f}x); "
+            f"{cpu:.1f} CPU-s, {n / cpu:,.0f} samples per CPU-second"
         )
         print(
             f"  profile (seconds summed over shards): {reps[-1].get('shards', {}).get('seconds')}; "

@@ -172,3 +172,44 @@ def test_repeated_ids_across_shards_go_to_the_quarantine_but_derived_ids_do_not(
     assert report.read.bad_by_reason == {"input.duplicate_id": 40}
     out = pl.read_parquet(tmp_path / "out.parquet")
     assert out.height == 260 and "_given_sample_id" not in out.columns
+
+
+def test_concurrent_checks_give_the_sequential_output(tmp_path: Path) -> None:
+    """Checks that declare ``concurrent`` share threads within a shard; the output and the pieces
+    computed are those of running every check in turn."""
+    from curate.checks.registry import build_checks
+
+    inp = write_input(tmp_path / "in.jsonl")
+    checks = [*build_checks(None, only=["format", "readability", "lang", "decontam", "math"]), MarkCheck()]
+    assert sum(c.concurrent for c in checks) == 4
+    reports = []
+    for threads in (1, 3):
+        out = tmp_path / f"out{threads}.parquet"
+        reports.append(check_files([inp], out, checks, shards=ShardOptions(shard_bytes=SHARD, threads=threads)))
+    assert_frame_equal(pl.read_parquet(tmp_path / "out1.parquet"), pl.read_parquet(tmp_path / "out3.parquet"))
+    one, three = (r.shard_summary()["computed"] for r in reports)
+    assert one == three and one["readability"] == reports[0].shard_summary()["n"] > 1
+
+
+def test_in_process_pieces_stay_in_memory(tmp_path: Path) -> None:
+    """A run whose shards are computed in the writing process, with no cache, hands its pieces over in
+    memory: the same output and quarantine, no piece left behind; a real cache still gets its files."""
+    from curate.checks import cached
+
+    inp = write_input(tmp_path / "in.jsonl")
+    with inp.open("ab") as f:
+        f.write(b"{not json\n")
+    outs = {}
+    for name, opts in (
+        ("disk", ShardOptions(shard_bytes=SHARD)),
+        ("memory", ShardOptions(shard_bytes=SHARD, in_process=True, threads=2)),
+        ("cached", ShardOptions(shard_bytes=SHARD, in_process=True, cache=tmp_path / "cache")),
+    ):
+        out = tmp_path / f"{name}.parquet"
+        report = check_files([inp], out, [FormatCheck(), MarkCheck()], shards=opts)
+        outs[name] = (pl.read_parquet(out), report.quarantine.read_bytes() if report.quarantine else b"")
+        assert not cached._MEMORY
+    assert_frame_equal(outs["disk"][0], outs["memory"][0])
+    assert_frame_equal(outs["disk"][0], outs["cached"][0])
+    assert outs["disk"][1] == outs["memory"][1] == outs["cached"][1] != b""
+    assert list((tmp_path / "cache" / "read").glob("*.parquet"))

@@ -44,6 +44,9 @@ class Check(Generic[C]):
     Config: ClassVar[type[Any]]
     reads: ClassVar[tuple[str, ...]] = ("response",)
     declared: ClassVar[CheckDecl | None] = None
+    # ``run`` may run in a thread beside other checks: it keeps no state between calls, needs no main
+    # thread (signals) and starts no pools, and its heavy work releases the GIL (Polars, numpy, zlib).
+    concurrent: ClassVar[bool] = False
 
     config: C
 

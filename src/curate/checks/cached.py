@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ import orjson
 import polars as pl
 
 from curate.checks.base import REASONS, Check, ensure_reasons
-from curate.checks.shards import DEFAULT_SHARD_BYTES, Shard, check_key, plan_shards, read_key
+from curate.checks.shards import CHECK_SHARD_BYTES, Shard, check_key, plan_shards, read_key
 from curate.io.rows import BadRow, ReadConfig, fill_ids
 from curate.schema import table
 
@@ -34,26 +36,53 @@ ADDED = "_added_reasons"
 GIVEN = "_given_sample_id"  # the input's own sample_id (null where curate derived it from the content)
 
 
-class ShardCache:
-    """Finished shard pieces under one folder: ``<stage>/<key>.parquet``."""
+# Pieces of runs whose shards are computed in this process and whose cache is a scratch folder: they go
+# from the worker thread to the writer through memory, not through lz4 files (path -> frame or bytes).
+_MEMORY: dict[str, Any] = {}
 
-    def __init__(self, root: str | Path) -> None:
+
+class ShardCache:
+    """Finished shard pieces under one folder: ``<stage>/<key>.parquet``. With ``memory``, pieces are
+    put in this process's memory instead, and each is handed out once (``load`` takes it)."""
+
+    def __init__(self, root: str | Path, memory: bool = False) -> None:
         self.root = Path(root)
+        self.memory = memory
 
     def path(self, stage: str, key: str, suffix: str = ".parquet") -> Path:
         return self.root / stage / f"{key}{suffix}"
 
     def has(self, stage: str, key: str) -> bool:
-        return self.path(stage, key).exists()
+        path = self.path(stage, key)
+        return str(path) in _MEMORY or path.exists()
 
     def put(self, stage: str, key: str, df: pl.DataFrame) -> None:
+        if self.memory:
+            _MEMORY[str(self.path(stage, key))] = df
+            return
         self._atomic(self.path(stage, key), lambda p: df.write_parquet(p, compression="lz4", statistics=False))
 
     def put_bytes(self, stage: str, key: str, suffix: str, data: bytes) -> None:
+        if self.memory:
+            _MEMORY[str(self.path(stage, key, suffix))] = data
+            return
         self._atomic(self.path(stage, key, suffix), lambda p: p.write_bytes(data))
 
     def load(self, stage: str, key: str) -> pl.DataFrame:
-        return pl.read_parquet(self.path(stage, key))
+        path = self.path(stage, key)
+        held = _MEMORY.pop(str(path), None)
+        return held if held is not None else pl.read_parquet(path)
+
+    def load_bytes(self, stage: str, key: str, suffix: str) -> bytes:
+        path = self.path(stage, key, suffix)
+        held = _MEMORY.pop(str(path), None)
+        return held if held is not None else path.read_bytes()
+
+    def forget(self) -> None:
+        """Drop the pieces under this folder still held in memory (a run that stopped early)."""
+        prefix = str(self.root) + os.sep
+        for k in [k for k in _MEMORY if k.startswith(prefix)]:
+            _MEMORY.pop(k, None)
 
     @staticmethod
     def _atomic(path: Path, write: Any) -> None:
@@ -75,6 +104,8 @@ class ShardJob:
     checks: tuple[Check[Any], ...]
     cache: str
     options: ReadConfig
+    threads: int = 1  # checks that declare ``concurrent`` run on this many threads at once
+    in_process: bool = False  # run by the process that writes the output: pieces stay in memory
 
 
 @dataclass(slots=True)
@@ -133,7 +164,7 @@ def run_check(check: Check[Any], base: pl.DataFrame, batch_rows: int) -> pl.Data
 
 def run_shard(job: ShardJob) -> ShardDone:
     """Read the shard and run each check whose result is not cached yet."""
-    cache, shard = ShardCache(job.cache), job.shard
+    cache, shard = ShardCache(job.cache, memory=job.in_process), job.shard
     rk = read_key(shard, job.options, _table_version())
     done = ShardDone(shard.index, rk, {c.name: check_key(rk, c) for c in job.checks})
     base: pl.DataFrame | None = None
@@ -144,20 +175,51 @@ def run_shard(job: ShardJob) -> ShardDone:
         cache.put("read", rk, base)
         done.computed.append("read")
         done.seconds["read"] = time.perf_counter() - t0
-    for check in job.checks:
-        key = done.keys[check.name]
-        if cache.has(check.name, key):
-            continue
-        if base is None:
-            base = cache.load("read", rk)
-        t0 = time.perf_counter()
-        cols = run_check(check, base, job.options.batch_rows) if base.height else pl.DataFrame()
-        cache.put(check.name, key, cols)
-        done.computed.append(check.name)
-        done.seconds[check.name] = time.perf_counter() - t0
+    todo = [c for c in job.checks if not cache.has(c.name, done.keys[c.name])]
+    if todo and base is None:
+        base = cache.load("read", rk)
+    if todo:
+        assert base is not None
+        done.seconds.update(_run_checks(todo, base, job, cache, done.keys))
+        done.computed += [c.name for c in todo]
     done.rows = base.height if base is not None else _rows(cache.path("read", rk))
     done.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return done
+
+
+def _run_checks(
+    checks: Sequence[Check[Any]], base: pl.DataFrame, job: ShardJob, cache: ShardCache, keys: dict[str, str]
+) -> dict[str, float]:
+    """Run ``checks`` on ``base`` and keep each result; seconds per check. With ``job.threads`` > 1 the
+    checks that declare ``concurrent`` (pure Polars/numpy/zlib work, which releases the GIL) are shared
+    between that many threads, this one included; the others run here, in order."""
+
+    def one(check: Check[Any]) -> tuple[str, float]:
+        t0 = time.perf_counter()
+        cols = run_check(check, base, job.options.batch_rows) if base.height else pl.DataFrame()
+        cache.put(check.name, keys[check.name], cols)
+        return check.name, time.perf_counter() - t0
+
+    shared = [c for c in checks if c.concurrent] if job.threads > 1 and len(checks) > 1 else []
+    queue = iter(shared)
+    lock = threading.Lock()
+
+    def drain() -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        while True:
+            with lock:
+                check = next(queue, None)
+            if check is None:
+                return out
+            out.append(one(check))
+
+    with ThreadPoolExecutor(job.threads - 1 if shared else 1) as pool:
+        helpers = [pool.submit(drain) for _ in range(job.threads - 1)] if shared else []
+        seconds = dict(one(c) for c in checks if c not in shared)
+        seconds.update(drain())
+        for h in helpers:
+            seconds.update(h.result())
+    return seconds
 
 
 def _rows(path: Path) -> int:
@@ -188,7 +250,7 @@ def shard_frames(
     for d in sorted(dones, key=lambda d: d.index):
         bad = [
             BadRow(**orjson.loads(line))
-            for line in store.path("read", d.read_key, ".bad.jsonl").read_bytes().splitlines()
+            for line in store.load_bytes("read", d.read_key, ".bad.jsonl").splitlines()
             if line
         ]
         base = store.load("read", d.read_key)
@@ -210,9 +272,11 @@ class ShardOptions:
     """How inputs are cut and where finished pieces are kept (``cache=None``: a scratch folder beside
     the output, removed afterwards, so nothing is reused), and what runs the shards."""
 
-    shard_bytes: int = DEFAULT_SHARD_BYTES
+    shard_bytes: int = CHECK_SHARD_BYTES
     cache: str | Path | None = None
     executor: Executor | None = None
+    threads: int = 1  # per shard: concurrent checks share this many threads
+    in_process: bool = False  # the executor runs shards in this process (pieces of a scratch cache stay in memory)
 
 
 def plan_check_jobs(
@@ -221,9 +285,12 @@ def plan_check_jobs(
     cache: str | Path,
     *,
     read_options: ReadConfig | None = None,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    shard_bytes: int = CHECK_SHARD_BYTES,
+    threads: int = 1,
+    in_process: bool = False,
 ) -> list[ShardJob]:
     """One job per shard of ``inputs``: the row checks to run on it and where pieces are kept."""
     row_checks = tuple(c for c in checks if c.scope == "row")
     opts = read_options or ReadConfig()
-    return [ShardJob(s, row_checks, str(cache), opts) for s in plan_shards(inputs, shard_bytes)]
+    jobs = plan_shards(inputs, shard_bytes)
+    return [ShardJob(s, row_checks, str(cache), opts, max(1, threads), in_process) for s in jobs]

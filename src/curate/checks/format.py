@@ -30,6 +30,7 @@ class FormatConfig:
 class FormatCheck(Check[FormatConfig]):
     name = "format"
     cost = 0
+    concurrent = True
     Config = FormatConfig
     reads = ("response", "finish_reason")
 

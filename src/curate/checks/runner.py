@@ -10,15 +10,13 @@ The output appears atomically (staging file + rename).
 from __future__ import annotations
 
 import os
-import queue
 import resource
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 import orjson
 import polars as pl
@@ -27,6 +25,7 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, Check, finalize
 from curate.checks.cached import (
     GIVEN,
+    ShardCache,
     ShardDone,
     ShardJob,
     ShardOptions,
@@ -35,6 +34,7 @@ from curate.checks.cached import (
     shard_frames,
 )
 from curate.checks.funnel import Funnel
+from curate.checks.streams import BackgroundWriter, prefetch
 from curate.errors import RunFailed
 from curate.io.files import commit_file, sweep_tmp_beside
 from curate.io.rows import BadRow, ReadConfig, ReadStats
@@ -42,7 +42,6 @@ from curate.schema import table
 from curate.store import DatasetVersion, Store
 
 Progress = Callable[[int, int], None]  # (rows done so far, estimated total rows)
-T = TypeVar("T")
 
 
 class TooManyBadRows(RunFailed):
@@ -131,80 +130,6 @@ def quarantine_path(out: Path) -> Path:
     return out.with_name(out.stem + ".quarantine.jsonl")
 
 
-def prefetch(it: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Run ``it`` in a background thread, ``depth`` items ahead.
-
-    Parsing JSONL holds the GIL while checks and Parquet writing (Rust/C++) release it, so overlapping
-    them uses the second core. Exceptions are re-raised in the consumer.
-    """
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(("done", None))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            q.put(("error", e))
-
-    t = threading.Thread(target=work, name="curate-prefetch", daemon=True)
-    t.start()
-    try:
-        while True:
-            kind, value = q.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-
-
-class BackgroundWriter:
-    """A Parquet writer that converts and compresses in a background thread, ``depth`` frames behind.
-
-    Arrow conversion and zstd compression release the GIL, so they overlap the next batch's checks;
-    ``close`` waits for the queue to drain and re-raises the writer thread's error, if any.
-    """
-
-    def __init__(self, path: Path, convert: Callable[[pl.DataFrame], Any], schema: Any, depth: int = 2) -> None:
-        self._writer = pq.ParquetWriter(path, schema, compression="zstd")
-        self._convert = convert
-        self._q: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="curate-writer", daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        while (df := self._q.get()) is not None:
-            if self._error is None:
-                try:
-                    self._writer.write_table(self._convert(df))
-                except BaseException as e:  # noqa: BLE001 - re-raised by write/close in the caller
-                    self._error = e
-
-    def write(self, df: pl.DataFrame) -> None:
-        if self._error is not None:
-            raise self._error
-        self._q.put(df)
-
-    def close(self) -> None:
-        self._q.put(None)
-        self._thread.join()
-        self._writer.close()
-        if self._error is not None:
-            raise self._error
-
-
 def check_files(
     inputs: Sequence[str | Path],
     out: str | Path,
@@ -227,7 +152,13 @@ def check_files(
     try:
         t0 = time.perf_counter()
         jobs = plan_check_jobs(
-            inputs, checks, scratch or sopts.cache or "", read_options=read_options, shard_bytes=sopts.shard_bytes
+            inputs,
+            checks,
+            scratch or sopts.cache or "",
+            read_options=read_options,
+            shard_bytes=sopts.shard_bytes,
+            threads=sopts.threads,
+            in_process=sopts.in_process and scratch is not None,  # a real cache gets its files
         )
         plan_s = time.perf_counter() - t0
         report = write_checked(
@@ -242,8 +173,10 @@ def check_files(
         report.stages["wall_s"] += plan_s
         return report
     finally:
-        if scratch is not None and scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+        if scratch is not None:
+            ShardCache(scratch).forget()
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_checked(
@@ -284,7 +217,14 @@ def write_checked(
     repeated = RepeatedIds()
     pending: dict[int, ShardDone] = {}
     next_index, done_bytes, done_rows = 0, 0, 0
-    writer = BackgroundWriter(final_tmp if not corpus_checks else stage1, schema.to_arrow, schema.arrow_schema())
+    # The staging file of a run with corpus checks is read back once and rewritten: lz4 costs a fraction
+    # of zstd's CPU, and only the output is compressed hard.
+    writer = BackgroundWriter(
+        final_tmp if not corpus_checks else stage1,
+        schema.to_arrow,
+        schema.arrow_schema(),
+        compression="lz4" if corpus_checks else "zstd",
+    )
     try:
         try:
             for done in prefetch(iter(dones), depth=1):
@@ -365,7 +305,8 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any
         frame = c.run(frame)
     patch_cols = [REASONS] + [n for n in frame.columns if n not in before and n in schema.names]
     patch = frame.select(patch_cols)
-    writer = pq.ParquetWriter(final_tmp, schema.arrow_schema(), compression="zstd")
+    # Conversion and zstd run in the writer's thread while the next batch is read and patched.
+    writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
     try:
         offset = 0
         for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192):
@@ -376,7 +317,7 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any
             df = df.drop([c for c in patch_cols if c in df.columns]).hstack(part)
             df = finalize(df)
             report.funnel += Funnel.from_frame(df)
-            writer.write_table(schema.to_arrow(df))
+            writer.write(df)
     finally:
         writer.close()
 

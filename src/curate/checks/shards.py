@@ -23,6 +23,9 @@ import xxhash
 from curate.io.rules import InputError, ReadConfig
 
 DEFAULT_SHARD_BYTES = 64 << 20
+# ``curate check``'s shards: smaller, so that a few hundred MB of input still keep every worker busy
+# (three 64 MB shards on two workers leave one idle for a third of the run).
+CHECK_SHARD_BYTES = 16 << 20
 DEFAULT_SHARD_ROWS = 100_000
 _CHUNK = 8 << 20
 _JSONL = (".jsonl", ".json", ".ndjson")

@@ -58,7 +58,7 @@ def check_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON line")] = False,
     shard_mb: Annotated[
         float, typer.Option("--shard-mb", min=0.001, help="Cut JSONL inputs into shards of about this many MB")
-    ] = 64.0,
+    ] = 16.0,
     cache_dir: Annotated[
         Path | None,
         typer.Option("--cache-dir", help="Where finished (shard, check) results are kept [<home>/cache/checks]"),
@@ -92,6 +92,8 @@ def check_command(
     from curate.cli._dask import run_sharded
 
     cache = None if no_cache else (cache_dir or store.home / "cache" / "checks")
+    # Local workers leave cores idle: the checks of a shard that may run side by side share them.
+    threads = 1 if (dask or dask_address) else max(1, (os.cpu_count() or 1) // workers)
     with progress("checking", "rows", enabled=not as_json) as tick:
 
         def call(mapper: Any) -> CheckReport:
@@ -99,6 +101,8 @@ def check_command(
                 shard_bytes=int(shard_mb * (1 << 20)),
                 cache=cache,
                 executor=lambda jobs: mapper(run_shard, jobs, "check"),
+                threads=threads,
+                in_process=not (dask or dask_address) and workers <= 1,
             )
             return check_files(
                 inputs,

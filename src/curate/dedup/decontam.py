@@ -108,6 +108,7 @@ class DecontamCheck(Check[DecontamConfig]):
     cost = 25
     Config = DecontamConfig
     reads = ("prompt", "response")
+    concurrent = True
 
     def __init__(self, config: DecontamConfig | None = None) -> None:
         self.config = cfg = config or DecontamConfig()

@@ -30,7 +30,7 @@ from curate.quality import _patterns as P
 from curate.quality._lid import fasttext_predict, langdetect_predict
 
 _CANON = {lab: lang for lang, labs in P.EQUIVALENT.items() for lab in labs if lang in ("zh", "no", "sr")}
-_SEG_SCHEMA = {"row": pl.UInt32, "target": pl.String, "label": pl.String, "words": pl.Float64}
+_SEG_SCHEMA = {"seg": pl.String, "target": pl.String, "label": pl.String, "words": pl.Float64, "part": pl.UInt8}
 _COLS = list(_SEG_SCHEMA)
 
 
@@ -97,9 +97,9 @@ def _latin(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
     hits = seg.str.count_matches(P.EN_GATE)
     gated = (hits >= cfg.en_gate_min_hits) & (hits >= cfg.en_gate_share * pl.col("words"))
     cand = cand.with_columns(gated.alias("gated"))
-    easy = cand.filter("gated").with_columns(label=pl.lit("en"))
+    easy = cand.filter("gated").with_columns(label=pl.lit("en"), part=pl.lit(0, pl.UInt8))
     hard = _fasttext(cand.filter(~pl.col("gated")), cfg).filter(pl.col("label").is_not_null())
-    return pl.concat([easy.select(_COLS), hard.select(_COLS)])
+    return pl.concat([easy.select(_COLS), hard.with_columns(part=pl.lit(1, pl.UInt8)).select(_COLS)])
 
 
 def _second_opinion(hard: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
@@ -124,8 +124,10 @@ def _other(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
     segs = segs.with_columns(script=script)
     long = (pl.col("words") >= cfg.min_words) & (seg.str.len_chars() >= cfg.min_chars)
     segs = segs.with_columns(long.alias("long"))
-    hard = _fasttext(segs.filter("long"), cfg).with_columns(label=pl.col("label").fill_null(pl.col("script")))
-    short = segs.filter(~pl.col("long")).with_columns(label=pl.col("script"))
+    hard = _fasttext(segs.filter("long"), cfg).with_columns(
+        label=pl.col("label").fill_null(pl.col("script")), part=pl.lit(2, pl.UInt8)
+    )
+    short = segs.filter(~pl.col("long")).with_columns(label=pl.col("script"), part=pl.lit(3, pl.UInt8))
     return pl.concat([hard.select(_COLS), short.select(_COLS)])
 
 
@@ -140,19 +142,21 @@ def _cjk(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
         .then(pl.lit("ko"))
         .otherwise(pl.lit("zh"))
     )
-    out = segs.select("row", "target", label.alias("label"), words.cast(pl.Float64).alias("words"))
+    out = segs.select(
+        "seg", "target", label.alias("label"), words.cast(pl.Float64).alias("words"), part=pl.lit(4, pl.UInt8)
+    )
     return out.filter(pl.col("words") > 0)
 
 
-def _clean_segments(text: pl.Expr) -> pl.Expr:
+def _clean_segments(text: pl.Series) -> pl.Series:
     """Cleaned text cut into segments (a list per row), one per Latin sentence or script run."""
-    return (
-        text.str.replace_all(P.STRIP_BLOCKS, "")
-        .str.replace_all(P.STRIP_TOKENS, "")
-        .str.replace_all(P.SCRIPT_RUN, "\n${0}\n")
-        .str.replace_all(P.SENTENCE_END, "\n")
-        .str.split("\n")
-    )
+    text = text.str.replace_all(P.STRIP_BLOCKS, "").str.replace_all(P.STRIP_TOKENS, "")
+    # Script runs are non-ASCII: plain ASCII texts (most English traces) have none to cut out.
+    wide = (text.str.len_bytes() != text.str.len_chars()).fill_null(False)
+    if wide.any():
+        idx = wide.arg_true()
+        text = text.scatter(idx, text.gather(idx).str.replace_all(P.SCRIPT_RUN, "\n${0}\n"))
+    return text.str.replace_all(P.SENTENCE_END, "\n").str.split("\n")
 
 
 def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConfig | None = None) -> pl.DataFrame:
@@ -162,10 +166,28 @@ def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConf
     segs = base.select(
         "row",
         _canon(pl.col("target")).fill_null(cfg.default_language).alias("target"),
-        _clean_segments(pl.col("text")).alias("seg"),
+        _clean_segments(base["text"]).alias("seg"),
     ).explode("seg")
     seg = pl.col("seg").str.strip_chars()
     segs = segs.select("row", "target", seg.alias("seg")).filter(pl.col("seg").str.len_bytes() > 0)
+    # Traces repeat themselves ("Wait,", "Let me check.", whole sentences): each distinct (segment,
+    # target) is labelled once - one regex pass and one fastText line each - and the labels joined back.
+    labelled = _label_unique(segs.select("seg", "target").unique(), cfg)
+    out = segs.join(labelled, on=["seg", "target"], how="inner", maintain_order="left")
+    # The order of the per-kind labelling: easy and hard Latin, long and short other-script, CJK.
+    out = out.sort("part", maintain_order=True).select("row", "target", "label", "words")
+    tgt = pl.col("target")
+    label = _canon(pl.col("label")).fill_null(pl.col("label"))  # script codes ("Cyrl") pass through
+    is_target = (
+        (label == tgt)
+        | (pl.col("label") == tgt.replace_strict(P.TARGET_SCRIPT, default="Latn"))
+        | ((tgt == "ja") & (label == "zh"))
+    )
+    return out.with_columns(label=label, is_target=is_target)
+
+
+def _label_unique(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
+    """(seg, target, label, words, part) of each counted distinct segment; ``part`` orders the kinds."""
     segs = segs.with_columns(
         kind=pl.when(pl.col("seg").str.contains(f"^[{P.CJK_CHARS}]"))
         .then(pl.lit("cjk"))
@@ -180,15 +202,7 @@ def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConf
         _other(segs.filter(pl.col("kind") == "other"), cfg),
         _cjk(segs.filter(pl.col("kind") == "cjk"), cfg),
     ]
-    out = pl.concat([p.cast(_SEG_SCHEMA) for p in parts])  # type: ignore[arg-type]
-    tgt = pl.col("target")
-    label = _canon(pl.col("label")).fill_null(pl.col("label"))  # script codes ("Cyrl") pass through
-    is_target = (
-        (label == tgt)
-        | (pl.col("label") == tgt.replace_strict(P.TARGET_SCRIPT, default="Latn"))
-        | ((tgt == "ja") & (label == "zh"))
-    )
-    return out.with_columns(label=label, is_target=is_target)
+    return pl.concat([p.cast(_SEG_SCHEMA) for p in parts])  # type: ignore[arg-type]
 
 
 def language_stats(texts: pl.Series, targets: pl.Series, config: LanguageConfig | None = None) -> pl.DataFrame:
@@ -236,6 +250,7 @@ class LanguageCheck(Check[LanguageConfig]):
     cost = 20
     Config = LanguageConfig
     reads = ("response", "language")
+    concurrent = True
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config

@@ -20,6 +20,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from curate.checks.base import Check, add_reasons
@@ -29,7 +30,6 @@ from curate.quality import _patterns as P
 # Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
 _NON_CJK_TOKEN = r"[^\s\p{Han}\p{Hiragana}\p{Katakana}\x{3000}-\x{303F}\x{FF00}-\x{FFEF}]+"
 _B = 1_000_003
-_B_INV = pow(_B, -1, 2**64)
 _CJK_TOKEN = rf"{P.HAN_KANA}|{_NON_CJK_TOKEN}"
 _PRINTABLE = [chr(c) for c in range(0x21, 0x7F)] + ["…", "。", "—", "─", "═", "・", "，"]
 
@@ -93,9 +93,9 @@ def compression_ratios(texts: pl.Series, level: int = 1, min_bytes: int = 0, win
 def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
     """Share of each text's word n-grams that already occurred earlier in it (0 when it has none).
 
-    An n-gram's key is the polynomial hash sum(h_j * B^(j-i)) of its word hashes, from one running sum
-    of h_j * B^j rescaled by B^-i (B is odd, so invertible mod 2^64; u64 arithmetic wraps): a few
-    vector operations per word however large n is."""
+    An n-gram's key is the polynomial hash sum(h_(i+k) * B^k) of its word hashes (u64 arithmetic
+    wraps), computed by Horner's rule over the whole batch's flat array of word hashes in place: n
+    multiply-adds per word, no per-row Python."""
     frame = pl.DataFrame({"t": texts, "cjk": has_cjk}).with_row_index("row")
     # Space-separated tokens; in CJK text every character is a token. Each row's tokens stay
     # contiguous and in order, which is all the windows below need.
@@ -105,41 +105,68 @@ def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
             frame.filter("cjk").select("row", pl.col("t").str.extract_all(_CJK_TOKEN).alias("w")),
         ]
     ).explode("w")
-    base = pl.repeat(pl.lit(_B, pl.UInt64), pl.len())
-    inv = pl.repeat(pl.lit(_B_INV, pl.UInt64), pl.len())
-    words = words.select(
-        "row", pl.col("w").hash(seed=17).alias("h"), base.cum_prod().alias("p"), inv.cum_prod().alias("q")
-    )
-    term = pl.col("h") * pl.col("p")
-    run = term.cum_sum()
-    gram = (run.shift(-(n - 1)) - run + term) * pl.col("q")
-    valid = (pl.col("row").shift(-(n - 1)) == pl.col("row")).fill_null(False)
-    grams = words.select("row", gram.alias("g"), valid.alias("v")).filter("v")
-    agg = grams.group_by("row").agg(n=pl.len(), u=pl.col("g").n_unique())
+    words = words.select("row", pl.col("w").hash(seed=17).alias("h"))
+    h, row = words["h"].to_numpy(), words["row"].to_numpy()
+    m = len(h) - n + 1
     rows = pl.DataFrame({"row": pl.arange(0, len(texts), eager=True).cast(pl.UInt32)})
+    if m <= 0:
+        return pl.Series("f", [0.0] * len(texts), dtype=pl.Float64)
+    g = h[n - 1 :].copy()
+    base = np.uint64(_B)
+    for k in range(n - 2, -1, -1):
+        g *= base
+        g += h[k : k + m]
+    valid = row[n - 1 :] == row[:m]  # the window does not run into the next text
+    grams = pl.DataFrame({"row": row[:m][valid], "g": g[valid]})
+    agg = grams.group_by("row").agg(n=pl.len(), u=pl.col("g").n_unique())
     out = rows.join(agg, on="row", how="left").select((1.0 - pl.col("u") / pl.col("n")).fill_null(0.0).alias("f"))
     return out["f"]
 
 
-def _word_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series) -> pl.DataFrame:
-    """Longest line and total, in words, per text. Words are space-separated tokens (a literal count,
-    fast); texts with CJK are recounted with CJK characters as 1/``cpw`` word each."""
+def _line_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int) -> pl.DataFrame:
+    """Per text, from one pass over its lines: the longest line and the total in words, and the share
+    of its long lines (stripped, at least ``min_chars`` characters) that repeat an earlier one. Words are
+    space-separated tokens (a literal count, fast); texts with CJK are recounted with CJK characters as
+    1/``cpw`` word each."""
     frame = pl.DataFrame({"t": texts}).with_row_index("row")
-    lines = pl.col("t").str.split("\n")
-
-    def stats(frame: pl.DataFrame, words: pl.Expr) -> pl.DataFrame:
-        per_line = frame.select("row", lines.list.eval(words).alias("w"))
-        return per_line.select(
-            "row", pl.col("w").list.max().fill_null(0).alias("longest"), pl.col("w").list.sum().alias("total")
-        )
-
-    line = pl.element()
-    out = stats(frame, line.str.count_matches(" ", literal=True) + (line.str.len_bytes() > 0).cast(pl.UInt32))
+    lines = frame.select("row", pl.col("t").str.split("\n")).explode("t")
+    line, stripped = pl.col("t"), pl.col("t").str.strip_chars()
+    per_line = lines.select(
+        "row",
+        (line.str.count_matches(" ", literal=True) + (line.str.len_bytes() > 0).cast(pl.UInt32)).alias("w"),
+        pl.when(stripped.str.len_chars() >= min_chars).then(stripped.hash()).alias("k"),
+    )
+    agg = per_line.group_by("row").agg(
+        longest=pl.col("w").max(),
+        total=pl.col("w").sum(),
+        nk=pl.col("k").count(),
+        uk=pl.col("k").drop_nulls().n_unique(),
+    )
+    out = frame.select("row", pl.col("t").is_null().alias("null")).join(agg, on="row", how="left")
     cjk = frame.filter(has_cjk)
     if cjk.height:
-        exact = stats(cjk, _words(pl.element(), cpw)).cast({"longest": pl.UInt32, "total": pl.UInt32})
+        per = cjk.select("row", pl.col("t").str.split("\n").list.eval(_words(pl.element(), cpw)).alias("w"))
+        exact = per.select(
+            "row",
+            pl.col("w").list.max().cast(pl.UInt32).alias("longest"),
+            pl.col("w").list.sum().cast(pl.UInt32).alias("total"),
+        )
         out = out.update(exact, on="row")
-    return out.select(pl.col("longest").cast(pl.Int32), pl.col("total").cast(pl.Int32))
+    return out.select(
+        pl.col("longest").fill_null(0).cast(pl.Int32),
+        pl.when(~pl.col("null")).then(pl.col("total")).cast(pl.Int32).alias("total"),
+        pl.when(pl.col("nk") > 0).then(1.0 - pl.col("uk") / pl.col("nk")).otherwise(0.0).alias("repeat"),
+    )
+
+
+def _has_cjk(texts: pl.Series) -> pl.Series:
+    """Whether each text has Han or kana; the regex runs only on texts that are not plain ASCII."""
+    wide = (texts.str.len_bytes() != texts.str.len_chars()).fill_null(False)
+    out = pl.Series("cjk", [False] * len(texts), dtype=pl.Boolean)
+    if wide.any():
+        idx = wide.arg_true()
+        out = out.scatter(idx, texts.gather(idx).str.contains(P.HAN_KANA).fill_null(False))
+    return out
 
 
 class ReadabilityCheck(Check[ReadabilityConfig]):
@@ -147,14 +174,11 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
     cost = 10
     Config = ReadabilityConfig
     reads = ("response",)
+    concurrent = True
 
     def _features(self, work: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config
         r = pl.col("r")
-        line = pl.element().str.strip_chars()
-        long_lines = work.select(
-            r.str.split("\n").list.eval(line.filter(line.str.len_chars() >= cfg.repeat_min_line_chars).hash())
-        )["r"]
         blob = pl.element().str.len_chars() >= cfg.blob_min_chars
         # A blob is junk only with letters and digits/+/ in it: a 100-digit number is math.
         junk = r.str.extract_all(_junk_pattern(cfg)).list.eval(
@@ -162,19 +186,16 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
             .filter(~blob | (pl.element().str.contains(r"[A-Za-z]") & pl.element().str.contains(r"[0-9+/]")))
             .str.len_chars()
         )
-        has_cjk = work.select(r.str.contains(P.HAN_KANA))["r"]
-        words = _word_stats(work["r"], cfg.cjk_chars_per_word, has_cjk)
+        has_cjk = _has_cjk(work["r"])
+        lines = _line_stats(work["r"], cfg.cjk_chars_per_word, has_cjk, cfg.repeat_min_line_chars)
         return work.select(
-            words["longest"].alias("readability_longest_paragraph_words"),
+            lines["longest"].alias("readability_longest_paragraph_words"),
             ((r.str.count_matches("```", literal=True) + 1) // 2).cast(pl.Int32).alias("readability_code_blocks"),
-            (1.0 - long_lines.list.n_unique() / long_lines.list.len())
-            .fill_nan(0.0)
-            .fill_null(0.0)
-            .alias("readability_repeat_line_frac"),
+            lines["repeat"].alias("readability_repeat_line_frac"),
             _ngram_repeat(work["r"], cfg.ngram_n, has_cjk).alias("readability_ngram_repeat_frac"),
             pl.lit(None, pl.Float64).alias("readability_compression_ratio"),
             junk.list.max().fill_null(0).cast(pl.Int32).alias("readability_junk_run"),
-            words["total"].alias("readability_reasoning_words"),
+            lines["total"].alias("readability_reasoning_words"),
             _words(pl.col("a"), cfg.cjk_chars_per_word).fill_null(0).cast(pl.Int32).alias("readability_answer_words"),
             pl.col("task"),
             pl.col("a").is_not_null().alias("has_answer"),

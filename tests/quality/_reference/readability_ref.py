@@ -1,0 +1,227 @@
+# Frozen copy of src/curate/quality/readability.py at ae795fd, before the speed work of branch scale-check:
+# the reference that tests/quality/test_same_verdicts.py compares the current check against. Do not edit.
+"""The ``readability`` check: R1's cold-start / rejection-sampling filter on the chain of thought.
+
+Scored features of the reasoning (everything before ``</think>``; the whole response when it never
+closes), each kept as a column, each violation its own reason code:
+
+* longest paragraph in words (a paragraph is a line: tables and lists stay short, walls of text don't);
+* fenced code blocks in the reasoning of a non-code task;
+* repetition: share of repeated long lines, share of repeated word n-grams, zlib compression ratio
+  (the "Wait, let me recompute..." loop);
+* junk: one character repeated many times, base64-like blobs;
+* length far beyond the task's word budget.
+
+What the format check already flags (missing or multiple think blocks, empty answer, special tokens) is
+not repeated here. Words: whitespace tokens, plus CJK characters at ``cjk_chars_per_word`` per word.
+"""
+
+from __future__ import annotations
+
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import polars as pl
+
+from curate.checks.base import Check, add_reasons
+from curate.checks.text import answer_expr, reasoning_expr
+from curate.quality import _patterns as P
+
+# Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
+_NON_CJK_TOKEN = r"[^\s\p{Han}\p{Hiragana}\p{Katakana}\x{3000}-\x{303F}\x{FF00}-\x{FFEF}]+"
+_B = 1_000_003
+_B_INV = pow(_B, -1, 2**64)
+_CJK_TOKEN = rf"{P.HAN_KANA}|{_NON_CJK_TOKEN}"
+_PRINTABLE = [chr(c) for c in range(0x21, 0x7F)] + ["…", "。", "—", "─", "═", "・", "，"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadabilityConfig:
+    """Defaults measured on the 1,849 reference solutions shipped in curate/data (MATH-500, AIME 2024,
+    GSM8K test) and on 8 KB synthetic R1-style traces built from them (``python
+    benchmarks/bench_quality.py --calibrate`` prints the table)."""
+
+    # Longest paragraph: reference p99 126 words, max 304 (one solution); R1-style traces put a line
+    # break every few sentences, so 300 words is a wall of text.
+    max_paragraph_words: int = 300
+    max_code_blocks: int = 0  # fenced blocks allowed in the reasoning of a non-code task
+    # Repetition. Lines shorter than repeat_min_line_chars ("Hmm.", "Wait.", "So x = 3.") don't count.
+    # Reference max: repeated lines 0.25, repeated 10-grams 0.21, compression 3.05; loops: >= 0.52,
+    # >= 0.52 and >= 29.
+    repeat_min_line_chars: int = 30
+    max_repeat_line_frac: float = 0.3
+    ngram_n: int = 10
+    max_ngram_repeat_frac: float = 0.3
+    max_compression_ratio: float = 4.0  # raw bytes / zlib bytes of the reasoning's tail
+    compression_min_bytes: int = 2000  # shorter text compresses too little to judge
+    compression_window: int = 4096  # bytes at the end of the reasoning that are compressed (0: all)
+    compression_level: int = 1
+    # Junk: a single character repeated junk_min_run times, or a base64-like blob (letters and digits).
+    junk_min_run: int = 32
+    blob_min_chars: int = 100
+    # Length budget per task, in words. R1 samples up to 32,768 tokens (~24k English words); a trace
+    # that still needs more than two thirds of that is far beyond any budget (general: half of it).
+    max_words_math: int = 16000
+    max_words_code: int = 16000
+    max_words_general: int = 8000
+    cjk_chars_per_word: float = 1.5  # Chinese averages ~1.5 characters per word
+    min_answer_words: int = 0  # 0: off (a bare "\boxed{42}" is a legitimate R1 summary)
+
+
+def _words(e: pl.Expr, cpw: float) -> pl.Expr:
+    return e.str.count_matches(_NON_CJK_TOKEN) + e.str.count_matches(P.HAN_KANA) / cpw
+
+
+def _junk_pattern(cfg: ReadabilityConfig) -> str:
+    n = cfg.junk_min_run
+    runs = "|".join(f"\\x{{{ord(c):X}}}{{{n},}}" for c in _PRINTABLE)
+    return f"{runs}|[A-Za-z0-9+/]{{{cfg.blob_min_chars},}}={{0,2}}"
+
+
+def compression_ratios(texts: pl.Series, level: int = 1, min_bytes: int = 0, window: int = 0) -> pl.Series:
+    """Raw UTF-8 bytes over zlib-compressed bytes of each text's last ``window`` bytes (0: all of it);
+    null for texts under ``min_bytes``. A loop that never ends fills the tail of the trace, so the tail
+    is where to look, and the cost per row stays bounded however long the trace is."""
+    out: list[float | None] = []
+    for t in texts.to_list():
+        b = t.encode() if t else b""
+        if window:
+            b = b[-window:]
+        out.append(len(b) / len(zlib.compress(b, level)) if len(b) >= max(min_bytes, 1) else None)
+    return pl.Series(out, dtype=pl.Float64)
+
+
+def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
+    """Share of each text's word n-grams that already occurred earlier in it (0 when it has none).
+
+    An n-gram's key is the polynomial hash sum(h_j * B^(j-i)) of its word hashes, from one running sum
+    of h_j * B^j rescaled by B^-i (B is odd, so invertible mod 2^64; u64 arithmetic wraps): a few
+    vector operations per word however large n is."""
+    frame = pl.DataFrame({"t": texts, "cjk": has_cjk}).with_row_index("row")
+    # Space-separated tokens; in CJK text every character is a token. Each row's tokens stay
+    # contiguous and in order, which is all the windows below need.
+    words = pl.concat(
+        [
+            frame.filter(~pl.col("cjk")).select("row", pl.col("t").str.split(" ").alias("w")),
+            frame.filter("cjk").select("row", pl.col("t").str.extract_all(_CJK_TOKEN).alias("w")),
+        ]
+    ).explode("w")
+    base = pl.repeat(pl.lit(_B, pl.UInt64), pl.len())
+    inv = pl.repeat(pl.lit(_B_INV, pl.UInt64), pl.len())
+    words = words.select(
+        "row", pl.col("w").hash(seed=17).alias("h"), base.cum_prod().alias("p"), inv.cum_prod().alias("q")
+    )
+    term = pl.col("h") * pl.col("p")
+    run = term.cum_sum()
+    gram = (run.shift(-(n - 1)) - run + term) * pl.col("q")
+    valid = (pl.col("row").shift(-(n - 1)) == pl.col("row")).fill_null(False)
+    grams = words.select("row", gram.alias("g"), valid.alias("v")).filter("v")
+    agg = grams.group_by("row").agg(n=pl.len(), u=pl.col("g").n_unique())
+    rows = pl.DataFrame({"row": pl.arange(0, len(texts), eager=True).cast(pl.UInt32)})
+    out = rows.join(agg, on="row", how="left").select((1.0 - pl.col("u") / pl.col("n")).fill_null(0.0).alias("f"))
+    return out["f"]
+
+
+def _word_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series) -> pl.DataFrame:
+    """Longest line and total, in words, per text. Words are space-separated tokens (a literal count,
+    fast); texts with CJK are recounted with CJK characters as 1/``cpw`` word each."""
+    frame = pl.DataFrame({"t": texts}).with_row_index("row")
+    lines = pl.col("t").str.split("\n")
+
+    def stats(frame: pl.DataFrame, words: pl.Expr) -> pl.DataFrame:
+        per_line = frame.select("row", lines.list.eval(words).alias("w"))
+        return per_line.select(
+            "row", pl.col("w").list.max().fill_null(0).alias("longest"), pl.col("w").list.sum().alias("total")
+        )
+
+    line = pl.element()
+    out = stats(frame, line.str.count_matches(" ", literal=True) + (line.str.len_bytes() > 0).cast(pl.UInt32))
+    cjk = frame.filter(has_cjk)
+    if cjk.height:
+        exact = stats(cjk, _words(pl.element(), cpw)).cast({"longest": pl.UInt32, "total": pl.UInt32})
+        out = out.update(exact, on="row")
+    return out.select(pl.col("longest").cast(pl.Int32), pl.col("total").cast(pl.Int32))
+
+
+class ReadabilityCheck(Check[ReadabilityConfig]):
+    name = "readability"
+    cost = 10
+    Config = ReadabilityConfig
+    reads = ("response",)
+
+    def _features(self, work: pl.DataFrame) -> pl.DataFrame:
+        cfg = self.config
+        r = pl.col("r")
+        line = pl.element().str.strip_chars()
+        long_lines = work.select(
+            r.str.split("\n").list.eval(line.filter(line.str.len_chars() >= cfg.repeat_min_line_chars).hash())
+        )["r"]
+        blob = pl.element().str.len_chars() >= cfg.blob_min_chars
+        # A blob is junk only with letters and digits/+/ in it: a 100-digit number is math.
+        junk = r.str.extract_all(_junk_pattern(cfg)).list.eval(
+            pl.element()
+            .filter(~blob | (pl.element().str.contains(r"[A-Za-z]") & pl.element().str.contains(r"[0-9+/]")))
+            .str.len_chars()
+        )
+        has_cjk = work.select(r.str.contains(P.HAN_KANA))["r"]
+        words = _word_stats(work["r"], cfg.cjk_chars_per_word, has_cjk)
+        return work.select(
+            words["longest"].alias("readability_longest_paragraph_words"),
+            ((r.str.count_matches("```", literal=True) + 1) // 2).cast(pl.Int32).alias("readability_code_blocks"),
+            (1.0 - long_lines.list.n_unique() / long_lines.list.len())
+            .fill_nan(0.0)
+            .fill_null(0.0)
+            .alias("readability_repeat_line_frac"),
+            _ngram_repeat(work["r"], cfg.ngram_n, has_cjk).alias("readability_ngram_repeat_frac"),
+            pl.lit(None, pl.Float64).alias("readability_compression_ratio"),
+            junk.list.max().fill_null(0).cast(pl.Int32).alias("readability_junk_run"),
+            words["total"].alias("readability_reasoning_words"),
+            _words(pl.col("a"), cfg.cjk_chars_per_word).fill_null(0).cast(pl.Int32).alias("readability_answer_words"),
+            pl.col("task"),
+            pl.col("a").is_not_null().alias("has_answer"),
+        )
+
+    def run(self, df: pl.DataFrame) -> pl.DataFrame:
+        cfg = self.config
+        reasoning = reasoning_expr().fill_null(pl.col("response").str.replace(r"^\s*<think>", ""))
+        task = pl.col("task") if "task" in df.columns else pl.lit("general")
+        work = df.select(reasoning.alias("r"), answer_expr().alias("a"), task.fill_null("general").alias("task"))
+        # zlib releases the GIL, and so does Polars: compress in a thread while Polars does the rest.
+        with ThreadPoolExecutor(1) as pool:
+            ratios = pool.submit(
+                compression_ratios,
+                work["r"],
+                cfg.compression_level,
+                cfg.compression_min_bytes,
+                cfg.compression_window,
+            )
+            feats = self._features(work)
+            feats = feats.with_columns(ratios.result().alias("readability_compression_ratio"))
+        budget = (
+            pl.when(pl.col("task") == "math")
+            .then(cfg.max_words_math)
+            .when(pl.col("task") == "code")
+            .then(cfg.max_words_code)
+            .otherwise(cfg.max_words_general)
+        )
+        codes = {
+            "readability.long_paragraph": pl.col("readability_longest_paragraph_words") > cfg.max_paragraph_words,
+            "readability.code_block": (pl.col("task") != "code")
+            & (pl.col("readability_code_blocks") > cfg.max_code_blocks),
+            "readability.repeated_lines": pl.col("readability_repeat_line_frac") > cfg.max_repeat_line_frac,
+            "readability.repeated_ngrams": pl.col("readability_ngram_repeat_frac") > cfg.max_ngram_repeat_frac,
+            "readability.compressible": pl.col("readability_compression_ratio") > cfg.max_compression_ratio,
+            "readability.junk": pl.col("readability_junk_run") > 0,
+            "readability.too_long": pl.col("readability_reasoning_words") > budget,
+            "readability.short_summary": pl.col("has_answer")
+            & (pl.col("readability_answer_words") < cfg.min_answer_words),
+        }
+        masks = feats.select(**{c: m.fill_null(False) for c, m in codes.items()})
+        score = masks.select(pl.when(pl.any_horizontal(pl.all())).then(0.0).otherwise(1.0).alias("s"))["s"]
+        cols = feats.drop("task", "has_answer")
+        df = df.with_columns(
+            score.alias("readability_score"), *cols.get_columns(), *[masks[c].alias(f"_{c}") for c in codes]
+        )
+        df = add_reasons(df, {c: pl.col(f"_{c}") for c in codes})
+        return df.drop(*[f"_{c}" for c in codes])
