@@ -43,7 +43,9 @@ def _toy() -> ToyConfig:
 
 
 def _student() -> ToyConfig:
-    return ToyConfig(mix="r1_zero", layers=2, hidden=64, heads=2, intermediate=192, max_positions=320)
+    # About 40% of the teacher's parameters; a 2-layer, 64-wide student stayed at pass@1 0.03 before and
+    # after distillation (too small to learn two-digit carries from 300 rows).
+    return ToyConfig(mix="r1_zero", layers=2, hidden=96, heads=4, intermediate=288, max_positions=320)
 
 
 def _grpo() -> GRPORunConfig:
