@@ -65,7 +65,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 def ablate_command(
     ctx: typer.Context,
     recipe_spec: Annotated[str, typer.Argument(metavar="RECIPE", help="Recipe YAML, or cold_start_sft|rs_sft|distill")],
-    checked: Annotated[str, typer.Option("--checked", help="Checked dataset version (name[@version])")],
+    checked: Annotated[str, typer.Option("--checked", help="Checked dataset version: name or name@version")],
     model: Annotated[str, typer.Option("--model", help="Base checkpoint directory every variant starts from")],
     eval_path: Annotated[Path, typer.Option("--eval", help="Held-out prompts (JSONL or Parquet, prompt schema)")],
     seeds: Annotated[str, typer.Option("--seeds", help="Training seeds, comma-separated")] = "0,1",
