@@ -176,7 +176,8 @@ def run_ablation(
         recipe = replace(plan.recipe, name=dataset_name(plan.recipe, v.name))
         pub = run_recipe(recipe, store, view, [plan.checked_ref])
         ref = pub.dataset.manifest.ref
-        say(f"published {ref}: {pub.dataset.manifest.rows:,} rows ({v.readmitted:,} checked rows readmitted)")
+        note = "" if v.filter is None or v.readmitted else "; every row it rejects is rejected by another check too"
+        say(f"published {ref}: {pub.dataset.manifest.rows:,} rows ({v.readmitted:,} checked rows readmitted{note})")
         results.append(VariantResult(v, ref))
     # One maximum length for every run: the all-on data's p99 unless given (the preflight checks the template).
     base_plan = sft_preflight(store, results[0].dataset, plan.model, cfg.sft.max_length)

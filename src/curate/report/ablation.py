@@ -19,7 +19,7 @@ def ablation_bar(ablation: pl.DataFrame, ax: Axes | None = None, title: str | No
     Below zero, the filter helps: training on what it rejected made the model worse."""
     rows = ablation.filter(pl.col("filter").is_not_null())
     ax = _axes(ax, (7, 0.45 * max(rows.height, 3) + 1.2))
-    labels = [f"no {f} (+{n:,} rows)" for f, n in zip(rows["filter"], rows["readmitted"], strict=True)]
+    labels = [f"no {f} ({n:,} readmitted)" for f, n in zip(rows["filter"], rows["readmitted"], strict=True)]
     deltas = rows["delta_mean"].to_list()
     errs = [e or 0.0 for e in rows["delta_std"].to_list()]
     colours = ["tab:red" if d < 0 else "tab:green" for d in deltas]
