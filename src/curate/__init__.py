@@ -51,7 +51,9 @@ def _install_source_tree_finder() -> None:
         if not (here / name / "__init__.py").exists() and (checkout / name / "__init__.py").exists()
     }
     if roots and not any(isinstance(f, _SourceTreeFinder) for f in sys.meta_path):
-        sys.meta_path.append(_SourceTreeFinder(roots))
+        # First, not last: another checkout's editable install may also map these names, and the folders
+        # beside the package actually imported are the ones that belong to it.
+        sys.meta_path.insert(0, _SourceTreeFinder(roots))
 
 
 _install_source_tree_finder()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from curate.cli import check, datasets, demo, export, launch, recipes, versions, view  # noqa: F401  (each registers its commands)
+from curate.cli import ablate, check, datasets, demo, export, launch, recipes, versions, view  # noqa: F401  (each registers its commands)
 from curate.cli.app import (
     CurateGroup,
     UserError,

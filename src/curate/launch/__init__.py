@@ -9,6 +9,7 @@ from curate.launch.cluster import (
     torchrun_sft,
     verl_grpo,
 )
+from curate.launch.evaluate import EvalConfig, EvalError, EvalReport, evaluate
 from curate.launch.grpo import GRPORunConfig, run_grpo
 from curate.launch.preflight import LengthPlan, TemplateError, check_chat_template, length_plan
 from curate.launch.runs import RunRecord, iter_runs, record_run
@@ -17,6 +18,9 @@ from curate.launch.sft import SFTRunConfig, load_hf_dataset, run_sft, sft_prefli
 __all__ = [
     "ClusterPaths",
     "Command",
+    "EvalConfig",
+    "EvalError",
+    "EvalReport",
     "GRPORunConfig",
     "LengthPlan",
     "RunRecord",
@@ -24,6 +28,7 @@ __all__ = [
     "TemplateError",
     "accelerate_sft",
     "check_chat_template",
+    "evaluate",
     "iter_runs",
     "length_plan",
     "load_hf_dataset",
