@@ -107,3 +107,25 @@ def test_demo_full_moves_the_figures(tmp_path: Path) -> None:
     assert phases["rs_sft"]["pass_at_1"] > phases["base"]["pass_at_1"]
     assert phases["rs_sft"]["lang_mix_rate"] < phases["base"]["lang_mix_rate"]
     assert phases["cold_start_sft"]["unreadable_rate"] < phases["base"]["unreadable_rate"]
+
+
+def test_demo_ablation_points_curate_ablate_at_the_rs_round() -> None:
+    """``--ablate`` reuses ``curate ablate`` on the rs_sft phase's checked samples, from the toy base."""
+    from curate.demo.ablate import demo_ablation
+    from curate.demo.full import FullConfig, FullResult, PhaseResult
+
+    s = FullConfig.fast(seed=3)
+    res = FullResult(workdir="/w", seed=3)
+    res.phases = [
+        PhaseResult("base", 0.1, 50.0, 0.0, [], "/w/models/base"),
+        PhaseResult("rs_sft", 0.2, 50.0, 0.0, ["r1_s3_reasoning_rl_checked@2", "r1_s3_rs_sft@1"], "/w/models/rs"),
+    ]
+    a = demo_ablation(res, s)
+    assert (a.checked, a.model, a.recipe.kind, a.recipe.format) == (
+        "r1_s3_reasoning_rl_checked@2",
+        "/w/models/base",
+        "rs_sft",
+        "prompt_completion",
+    )
+    assert a.prompts.height == s.eval_prompts and a.config.seeds == (0, 1)
+    assert a.config.sft.max_steps == s.sft_min_steps  # one fixed schedule for every variant

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from curate.cli.app import UserError, app, console, err, store_from
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from curate.pipeline.ablate import AblationConfig
+    from curate.recipes.config import Recipe
+    from curate.store import Store
 
 SFT_KINDS = ("cold_start_sft", "rs_sft", "distill")
 
@@ -97,7 +104,7 @@ def ablate_command(
     from curate.generate.prompts import read_prompts
     from curate.launch.evaluate import EvalConfig
     from curate.launch.sft import SFTRunConfig
-    from curate.pipeline.ablate import AblationConfig, plan_ablation, run_ablation
+    from curate.pipeline.ablate import AblationConfig
 
     recipe = _recipe(recipe_spec)
     seed_list = _ints(seeds, "--seeds")
@@ -114,6 +121,24 @@ def ablate_command(
     )
     store = store_from(ctx)
     prompts = read_prompts(eval_path)
+    run_and_report(store, recipe, checked, model, prompts, config, plot, as_json)
+
+
+def run_and_report(
+    store: Store,
+    recipe: Recipe,
+    checked: str,
+    model: str,
+    prompts: pl.DataFrame,
+    config: AblationConfig,
+    plot: Path | None = None,
+    as_json: bool = False,
+) -> dict[str, Any]:
+    """Plan (every refusal before training), run, publish, plot and print an ablation; ``curate demo
+    --full --ablate`` calls it on the demo's own rejection-sampling round."""
+    from curate.pipeline.ablate import plan_ablation, run_ablation
+
+    seed_list, steps = config.seeds, config.sft.max_steps
     plan = plan_ablation(store, recipe, checked, model, prompts, config)
     overlap = set(prompts["prompt_id"].to_list()) & set(
         store.get(plan.checked_ref).scan().select("prompt_id").unique().collect()["prompt_id"].to_list()
@@ -138,7 +163,9 @@ def ablate_command(
         _say("plot skipped: matplotlib is not installed (the dev extra)")
     _say(f"table: {result.dataset} (SELECT * FROM {plan.table_name}); {result.seconds:.0f}s")
     rows = result.rows()
+    out: dict[str, Any] = {"variants": rows, "dataset": result.dataset, "plot": chart}
     if as_json:
-        sys.stdout.write(orjson.dumps({"variants": rows, "dataset": result.dataset, "plot": chart}).decode() + "\n")
-        return
-    _print_table(rows)
+        sys.stdout.write(orjson.dumps(out).decode() + "\n")
+    else:
+        _print_table(rows)
+    return out

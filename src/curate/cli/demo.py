@@ -24,12 +24,15 @@ def demo_command(
     full: Annotated[
         bool, typer.Option("--full", help="All of R1: zero RL, cold start, reasoning RL, rejection sampling, distill")
     ] = False,
+    ablate: Annotated[
+        bool, typer.Option("--ablate", help="With --full: SFT with each filter switched off in turn (curate ablate)")
+    ] = False,
 ) -> None:
     """The R1 loop at toy scale on CPU: train a tiny model, sample, check, select, publish, SFT, evaluate."""
     import time
 
     if full:
-        _full(workdir, seed, fast, as_json)
+        _full(workdir, seed, fast, as_json, ablate)
         return
     from curate.demo import ExperimentConfig
     from curate.demo.pipeline import run_demo
@@ -54,11 +57,12 @@ def demo_command(
         print(orjson.dumps(summary).decode())
 
 
-def _full(workdir: Path, seed: int, fast: bool, as_json: bool) -> None:
+def _full(workdir: Path, seed: int, fast: bool, as_json: bool, ablate: bool) -> None:
     import time
 
     from curate.demo.full import FullConfig, run_full
     from curate.demo.report import plot_phases
+    from curate.store import Store
 
     settings = FullConfig.fast(seed) if fast else FullConfig(seed=seed)
     t0 = time.perf_counter()
@@ -92,5 +96,11 @@ def _full(workdir: Path, seed: int, fast: bool, as_json: bool) -> None:
         f"distilled student's own base: pass@1 {res.student_base_pass_at_1:.3f}; store {res.workdir}; "
         f"plot {summary['plot']}; {summary['wall_s']:.0f}s"
     )
+    if ablate:  # its table after the phases'; with --json, under "ablation" in the last line
+        from curate.cli.ablate import run_and_report
+        from curate.demo.ablate import demo_ablation
+
+        a = demo_ablation(res, settings)
+        summary["ablation"] = run_and_report(Store(home), a.recipe, a.checked, a.model, a.prompts, a.config)
     if as_json:
         print(orjson.dumps(summary).decode())
