@@ -14,14 +14,24 @@ from typing import Any
 from curate.flows import tasks
 from prefect import flow
 
-STAGE_TASKS = {"check": tasks.check_shard, "signatures": tasks.dedup_signatures, "marks": tasks.dedup_marks}
+STAGE_TASKS = {
+    "check": tasks.check_shard,
+    "signatures": tasks.dedup_signatures,
+    "buckets": tasks.dedup_buckets,  # one band-hash range per task (PartJob)
+    "marks": tasks.dedup_marks,
+}
+
+
+def _index(job: Any) -> int:
+    shard = getattr(job, "shard", None)
+    return int(shard.index if shard is not None else job.part)
 
 
 def prefect_map(fn: Callable[[Any], Any], jobs: Sequence[Any], stage: str) -> Iterator[Any]:
     """Submit every job now (in the flow's thread), then yield the results in job order as they finish
     (the consumer may iterate in another thread)."""
-    task = STAGE_TASKS[stage]  # the task wrapping ``fn`` (run_shard, sign_shard, mark_shard)
-    futures = [task.with_options(task_run_name=f"{stage}-{j.shard.index:05d}").submit(j) for j in jobs]
+    task = STAGE_TASKS[stage]  # the task wrapping ``fn`` (run_shard, sign_shard, bucket_part, mark_shard)
+    futures = [task.with_options(task_run_name=f"{stage}-{_index(j):05d}").submit(j) for j in jobs]
     return (f.result() for f in futures)
 
 

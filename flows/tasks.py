@@ -154,6 +154,13 @@ def dedup_signatures(job: Any) -> Any:
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
+def dedup_buckets(job: Any) -> Any:
+    from curate.dedup.buckets import bucket_part
+
+    return bucket_part(job)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
 def dedup_marks(job: Any) -> Any:
     from curate.dedup.run import mark_shard
 
