@@ -110,7 +110,7 @@ def test_demo_full_moves_the_figures(tmp_path: Path) -> None:
 
 
 def test_demo_ablation_points_curate_ablate_at_the_rs_round() -> None:
-    """``--ablate`` reuses ``curate ablate`` on the rs_sft phase's checked samples, from the toy base."""
+    """``--ablate`` reuses ``curate ablate`` on the cold-start and rs_sft rounds, from the toy base."""
     from curate.demo.ablate import demo_ablation
     from curate.demo.full import FullConfig, FullResult, PhaseResult
 
@@ -118,6 +118,7 @@ def test_demo_ablation_points_curate_ablate_at_the_rs_round() -> None:
     res = FullResult(workdir="/w", seed=3)
     res.phases = [
         PhaseResult("base", 0.1, 50.0, 0.0, [], "/w/models/base"),
+        PhaseResult("cold_start_sft", 0.2, 50.0, 0.0, ["r1_s3_zero_rl_checked@1", "r1_s3_cold_start_sft@1"], "/c"),
         PhaseResult("rs_sft", 0.2, 50.0, 0.0, ["r1_s3_reasoning_rl_checked@2", "r1_s3_rs_sft@1"], "/w/models/rs"),
     ]
     a = demo_ablation(res, s)
@@ -129,3 +130,9 @@ def test_demo_ablation_points_curate_ablate_at_the_rs_round() -> None:
     )
     assert a.prompts.height == s.eval_prompts and a.config.seeds == (0, 1)
     assert a.config.sft.max_steps == s.sft_min_steps  # one fixed schedule for every variant
+    cold = demo_ablation(res, s, phase="cold_start_sft")  # the round where mixing and walls of text occur
+    assert (cold.checked, cold.recipe.kind, cold.recipe.name) == (
+        "r1_s3_zero_rl_checked@1",
+        "cold_start_sft",
+        "r1_s3_cold_start_sft",
+    )

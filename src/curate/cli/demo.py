@@ -100,7 +100,9 @@ def _full(workdir: Path, seed: int, fast: bool, as_json: bool, ablate: bool) -> 
         from curate.cli.ablate import run_and_report
         from curate.demo.ablate import demo_ablation
 
-        a = demo_ablation(res, settings)
-        summary["ablation"] = run_and_report(Store(home), a.recipe, a.checked, a.model, a.prompts, a.config)
+        summary["ablation"] = {}
+        for phase in ("cold_start_sft", "rs_sft"):
+            a = demo_ablation(res, settings, phase=phase)
+            summary["ablation"][phase] = run_and_report(Store(home), a.recipe, a.checked, a.model, a.prompts, a.config)
     if as_json:
         print(orjson.dumps(summary).decode())

@@ -1,8 +1,9 @@
-"""``curate demo --full --ablate``: what each filter buys on the demo's own rejection-sampling round.
+"""``curate demo --full --ablate``: what each filter buys on the demo's own sampling rounds.
 
 The same ``curate ablate`` a user runs on their data (:mod:`curate.pipeline.ablate`), pointed at the
-``rs_sft`` phase: its checked samples, the toy base every variant is fine-tuned from, the held-out
-problems, and the demo's own SFT and sampling settings.
+``cold_start_sft`` round (samples of the R1-Zero checkpoint: where language mixing and walls of text still
+occur) and at the ``rs_sft`` round: their checked samples, the toy base every variant is fine-tuned from,
+the held-out problems, and the demo's own SFT and sampling settings.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ class DemoAblation:
     config: AblationConfig
 
 
-def demo_ablation(res: FullResult, s: FullConfig, seeds: tuple[int, ...] = (0, 1)) -> DemoAblation:
+def demo_ablation(
+    res: FullResult, s: FullConfig, seeds: tuple[int, ...] = (0, 1), phase: str = "rs_sft"
+) -> DemoAblation:
+    """The ablation of one SFT phase's round (``cold_start_sft`` or ``rs_sft``) of a finished run."""
     phases = {p.phase: p for p in res.phases}
     recipe = recipe_from_dict(
         {
-            "recipe": "rs_sft",
-            "name": f"r1_s{s.seed}_rs_sft",
+            "recipe": phase,
+            "name": f"r1_s{s.seed}_{phase}",
             "format": "prompt_completion",
             "select": {"k": s.sampling.n, "policy": "shortest"},
         }
@@ -59,7 +63,7 @@ def demo_ablation(res: FullResult, s: FullConfig, seeds: tuple[int, ...] = (0, 1
     held_out = make_problems(s.seed, s.eval_prompts, start=s.train_prompts)
     return DemoAblation(
         recipe=recipe,
-        checked=phases["rs_sft"].datasets[0],
+        checked=phases[phase].datasets[0],
         model=phases["base"].checkpoint,
         prompts=pl.DataFrame([p.row() for p in held_out]),
         config=AblationConfig(seeds=seeds, sft=sft, eval=ev),
