@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
+from curate.errors import CurateError
 from curate.generate.engines.base import Completion, Request, SamplingParams
 from curate.generate.ledger import Ledger, LedgerMismatch
 from curate.generate.prompts import (
@@ -121,6 +122,9 @@ def test_changed_params_are_refused(tmp_path: Path) -> None:
     _prompts(prompts, 6)
     with pytest.raises(LedgerMismatch, match="prompts_sha256"):
         _run(tmp_path, prompts, EchoEngine())
+    # a user's choice, refused as one: every command that opens a ledger (curate run, the demo) exits 2
+    # with one line, not a traceback
+    assert issubclass(LedgerMismatch, CurateError) and LedgerMismatch("x").exit_code == 2
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,6 +38,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.errors import CurateError
 from curate.io.files import TMP_MARK, write_bytes_atomic, write_parquet_atomic
 
 MANIFEST = "manifest.json"
@@ -47,8 +48,9 @@ LEASE_DIR = ".lease"
 IDENTITY = ("model", "engine", "template", "params_hash", "shard_size", "prompts_sha256", "n_prompts")
 
 
-class LedgerMismatch(ValueError):
-    """The ledger directory belongs to a run with other parameters."""
+class LedgerMismatch(CurateError, ValueError):
+    """The ledger directory belongs to a run with other parameters (a user's choice to fix: exit 2, one line,
+    from every command that opens a ledger, not only ``curate generate``)."""
 
 
 @dataclass(frozen=True, slots=True)
