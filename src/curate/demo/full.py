@@ -264,17 +264,24 @@ class _Phases:
 
 @contextmanager
 def _quiet_transformers() -> Iterator[None]:
+    """No per-load and per-map progress bars (transformers' "Loading weights", datasets' "Tokenizing"):
+    dozens per run, they drown the phase lines."""
+    import datasets
     from transformers.utils import logging as hf_logging
 
     level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    ds_bars = datasets.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # "Loading weights" bars per checkpoint load drown the phase lines
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    datasets.disable_progress_bars()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
         if bars:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+        if ds_bars:
+            datasets.enable_progress_bars()
 
 
 def run_full(workdir: str | Path, settings: FullConfig | None = None, say: Say = lambda _: None) -> FullResult:
