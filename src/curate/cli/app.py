@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
+from curate import interrupts
 from curate.checks.funnel import Funnel
 from curate.errors import CurateError, UsageError
 from curate.schema import reason_codes
@@ -70,6 +71,7 @@ class CurateGroup(TyperGroup):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        interrupts.install()
         try:
             rv = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except ClickUsageError as e:
@@ -82,6 +84,12 @@ class CurateGroup(TyperGroup):
             sys.exit(e.exit_code)
         except typer.Abort:
             print("curate: aborted", file=sys.stderr)
+            sys.exit(130)
+        except Exception:
+            if not interrupts.stop_requested():
+                raise
+            # a library turned Ctrl-C/SIGTERM into its own exception (pydantic does): still a stop, not a bug
+            print("curate: interrupted", file=sys.stderr)
             sys.exit(130)
         sys.exit(rv if isinstance(rv, int) else 0)
 

@@ -15,8 +15,10 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+
+from curate.interrupts import held, interrupt
 
 QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # the telemetry heartbeat: "database is locked" tracebacks
@@ -38,29 +40,15 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while Prefect imports (a few seconds): an interrupt that lands inside its import
-    machinery comes back as some other exception and a traceback. A held signal is delivered as soon as the
-    block ends, so Ctrl-C still stops the command, a moment later and cleanly."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+def signals_deferred() -> AbstractContextManager[None]:
+    """Hold SIGINT/SIGTERM while Prefect imports (a few seconds); a held one stops the command right after."""
+    return held()
 
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C (``KeyboardInterrupt``) so every ``finally`` runs."""
-    old = signal.signal(signal.SIGTERM, _raise_interrupt)
+    old = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
