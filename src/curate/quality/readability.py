@@ -77,6 +77,22 @@ def _junk_pattern(cfg: ReadabilityConfig) -> str:
     return f"{runs}|[A-Za-z0-9+/]{{{cfg.blob_min_chars},}}={{0,2}}"
 
 
+def _junk_runs(texts: pl.Series, cfg: ReadabilityConfig) -> pl.Series:
+    """Per text, the longest junk match (0: none). Every match is a stretch without whitespace, so the
+    ~100-branch junk pattern runs only on the text's long non-space tokens (a few % of a trace: LaTeX,
+    URLs), found first by one cheap pass; the matches are the ones a scan of the whole text finds."""
+    shortest = max(1, min(cfg.junk_min_run, cfg.blob_min_chars))
+    frame = pl.DataFrame({"t": texts}).with_row_index("row")
+    tokens = frame.select("row", pl.col("t").str.extract_all(rf"\S{{{shortest},}}").alias("tok")).explode("tok")
+    hits = tokens.drop_nulls("tok").select("row", pl.col("tok").str.extract_all(_junk_pattern(cfg)).alias("m"))
+    m = pl.col("m")
+    # A blob is junk only with letters and digits/+/ in it: a 100-digit number is math.
+    kept = (m.str.len_chars() < cfg.blob_min_chars) | (m.str.contains(r"[A-Za-z]") & m.str.contains(r"[0-9+/]"))
+    longest = hits.explode("m").drop_nulls("m").filter(kept).group_by("row").agg(j=m.str.len_chars().max())
+    out = frame.select("row").join(longest, on="row", how="left", maintain_order="left")
+    return out["j"].fill_null(0).cast(pl.Int32)
+
+
 def compression_ratios(texts: pl.Series, level: int = 1, min_bytes: int = 0, window: int = 0) -> pl.Series:
     """Raw UTF-8 bytes over zlib-compressed bytes of each text's last ``window`` bytes (0: all of it);
     null for texts under ``min_bytes``. A loop that never ends fills the tail of the trace, so the tail
@@ -98,15 +114,19 @@ def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
     multiply-adds per word, no per-row Python."""
     frame = pl.DataFrame({"t": texts, "cjk": has_cjk}).with_row_index("row")
     # Space-separated tokens; in CJK text every character is a token. Each row's tokens stay
-    # contiguous and in order, which is all the windows below need.
-    words = pl.concat(
-        [
-            frame.filter(~pl.col("cjk")).select("row", pl.col("t").str.split(" ").alias("w")),
-            frame.filter("cjk").select("row", pl.col("t").str.extract_all(_CJK_TOKEN).alias("w")),
-        ]
-    ).explode("w")
-    words = words.select("row", pl.col("w").hash(seed=17).alias("h"))
-    h, row = words["h"].to_numpy(), words["row"].to_numpy()
+    # contiguous and in order, which is all the windows below need. Tokens are hashed inside their
+    # lists: no column of exploded strings is ever built.
+    split = pl.col("t").str.split(" ").alias("w")
+    if has_cjk.any():
+        cjk_tokens = pl.col("t").str.extract_all(_CJK_TOKEN).alias("w")
+        plain = frame.filter(~pl.col("cjk")).select("row", split)
+        lists = pl.concat([plain, frame.filter("cjk").select("row", cjk_tokens)])
+    else:
+        lists = frame.select("row", split)
+    hashed = lists.select("row", pl.col("w").list.eval(pl.element().hash(seed=17)).alias("h"))
+    hashed = hashed.filter(pl.col("h").list.len() > 0)
+    h = hashed["h"].explode().to_numpy()
+    row = np.repeat(hashed["row"].to_numpy(), hashed["h"].list.len().to_numpy())
     m = len(h) - n + 1
     rows = pl.DataFrame({"row": pl.arange(0, len(texts), eager=True).cast(pl.UInt32)})
     if m <= 0:
@@ -179,13 +199,6 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
     def _features(self, work: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config
         r = pl.col("r")
-        blob = pl.element().str.len_chars() >= cfg.blob_min_chars
-        # A blob is junk only with letters and digits/+/ in it: a 100-digit number is math.
-        junk = r.str.extract_all(_junk_pattern(cfg)).list.eval(
-            pl.element()
-            .filter(~blob | (pl.element().str.contains(r"[A-Za-z]") & pl.element().str.contains(r"[0-9+/]")))
-            .str.len_chars()
-        )
         has_cjk = _has_cjk(work["r"])
         lines = _line_stats(work["r"], cfg.cjk_chars_per_word, has_cjk, cfg.repeat_min_line_chars)
         return work.select(
@@ -194,7 +207,7 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
             lines["repeat"].alias("readability_repeat_line_frac"),
             _ngram_repeat(work["r"], cfg.ngram_n, has_cjk).alias("readability_ngram_repeat_frac"),
             pl.lit(None, pl.Float64).alias("readability_compression_ratio"),
-            junk.list.max().fill_null(0).cast(pl.Int32).alias("readability_junk_run"),
+            _junk_runs(work["r"], cfg).alias("readability_junk_run"),
             lines["total"].alias("readability_reasoning_words"),
             _words(pl.col("a"), cfg.cjk_chars_per_word).fill_null(0).cast(pl.Int32).alias("readability_answer_words"),
             pl.col("task"),
