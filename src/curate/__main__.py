@@ -1,14 +1,19 @@
 """``python -m curate``: the command line."""
 
+import signal
 import sys
 
-from curate.interrupts import held
-
+# Ctrl-C or SIGTERM while the command line imports is recorded, not raised: inside a library's import it
+# would come back as some other exception and a traceback (see curate.cli.interrupts, which cannot be
+# imported before the command line it belongs to).
+_received: list[int] = []
+_previous = {s: signal.signal(s, lambda n, _: _received.append(n)) for s in (signal.SIGINT, signal.SIGTERM)}
 try:
-    # An interrupt while the command line imports is held and delivered right after, as a KeyboardInterrupt.
-    with held():
-        from curate.cli import main
-except KeyboardInterrupt:
+    from curate.cli import main
+finally:
+    for _s, _h in _previous.items():
+        signal.signal(_s, _h)
+if _received:
     print("curate: interrupted", file=sys.stderr)
     sys.exit(130)
 

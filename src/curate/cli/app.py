@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from typer.core import TyperGroup
 
-from curate import interrupts
 from curate.checks.funnel import Funnel
+from curate.cli import interrupts
 from curate.errors import CurateError, UsageError
 from curate.schema import reason_codes
 from curate.store import Store

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from curate.interrupts import held, interrupt
+from curate.cli.interrupts import held, interrupt
 
 QUIET_ENV = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # the telemetry heartbeat: "database is locked" tracebacks

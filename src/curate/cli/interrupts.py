@@ -1,4 +1,5 @@
-"""Ctrl-C and SIGTERM held while a library imports, then delivered as a plain ``KeyboardInterrupt``.
+"""Ctrl-C and SIGTERM held while a library imports, then delivered as a plain ``KeyboardInterrupt``
+(``curate.__main__`` holds its own import window the same way: it runs before this package can load).
 
 An interrupt that lands inside an import (Prefect's settings, pydantic's serializer, torch's loader)
 comes back as some other exception with a traceback. Blocking the signals with ``pthread_sigmask`` is not
