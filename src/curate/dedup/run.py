@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, add_reasons
 from curate.checks.cached import ShardCache
 from curate.checks.shards import DEFAULT_SHARD_BYTES, _h, plan_shards
+from curate.checks.streams import prefetch
 from curate.dedup.buckets import PartJob, bucket_part, doc_marks, part_count, resolve_components, run_info
 from curate.dedup.core import DedupConfig
 from curate.dedup.index import DedupIndex
@@ -214,7 +215,8 @@ def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: b
     ]
     schema = pa.unify_schemas(schemas or [pa.schema([])], promote_options="permissive")
     try:
-        for df in _output_frames(run, work, keys):
+        # the next shard is read (Polars, GIL-free) while this one is compressed (Arrow, GIL-free)
+        for df in prefetch(_output_frames(run, work, keys), depth=1):
             dup = df.select(dedup)[REASONS]
             rep.rows += df.height
             rep.kept += int((~dup).sum())
