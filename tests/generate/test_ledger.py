@@ -408,3 +408,46 @@ def test_parquet_prompts_and_derived_ids(tmp_path: Path) -> None:
     pl.DataFrame({"prompt": [1, 2]}).write_parquet(ints)
     with pytest.raises(PromptFileError, match="ints.parquet:1: input.wrong_type"):  # as a JSONL line would be
         read_prompts(ints)
+
+
+def test_a_copied_store_and_moved_checkpoint_resume(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """The ledger, its prompts and the checkpoint copied elsewhere (another machine, another disk): the
+    run resumes there, generating only the missing shard; other weights under the same name are refused."""
+    import shutil
+
+    src = tmp_path / "a"
+    (src / "store").mkdir(parents=True)
+    shutil.copytree(tiny_checkpoint, src / "ckpt")
+    _prompts(src / "p.jsonl", 4)
+
+    def generate(root: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+        cmd = [sys.executable, "-m", "curate.cli", "generate", "--prompts", str(root / "p.jsonl")]
+        cmd += ["--model", str(root / "ckpt"), "--engine", "hf", "--n", "2", "--shard-size", "2"]
+        cmd += ["--out", str(root / "store" / "ledger"), "--max-tokens", "8", "--no-progress", *extra]
+        return subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, timeout=300)
+
+    assert generate(src).returncode == 0
+    first = pl.read_parquet(src / "store" / "ledger" / "part-00000.parquet")
+    (src / "store" / "ledger" / "part-00001.parquet").unlink()
+    dst = tmp_path / "elsewhere" / "b"
+    shutil.copytree(src, dst)
+    shutil.rmtree(src)  # the original paths are gone, as on another machine
+
+    res = generate(dst, "--stats", str(tmp_path / "stats"))
+    assert res.returncode == 0, res.stderr.decode()[-2000:]
+    calls = [orjson.loads(x) for x in (tmp_path / "stats").read_text().splitlines()]
+    assert [e["shard"] for e in calls if e["event"] == "call"] == [1]  # only the missing shard
+    df = pl.read_parquet(dst / "store" / "ledger" / "part-*.parquet")
+    assert df.height == 8 and df["sample_id"].n_unique() == 8
+    kept = pl.read_parquet(dst / "store" / "ledger" / "part-00000.parquet")
+    assert kept.select("sample_id", "response").equals(first.select("sample_id", "response"))
+
+    # Same path, other weights (one byte of the safetensors changed): refused in one line, exit 2.
+    weights = next((dst / "ckpt").glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    (dst / "store" / "ledger" / "part-00001.parquet").unlink()
+    res = generate(dst)
+    err = res.stderr.decode().strip()
+    assert res.returncode == 2 and "\n" not in err and "other weights or files" in err, err

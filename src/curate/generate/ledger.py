@@ -68,6 +68,14 @@ class RunManifest:
     schema: str = "sample@1"
     created_at: str = ""
     code_version: str = ""
+    # the model's content (curate.generate.checkpoint): where both manifests have one, it decides whether
+    # the model is the same, not the path, so a copied or moved store resumes; older ledgers compare paths
+    model_fingerprint: str = ""
+
+    def differs(self, other: RunManifest, key: str) -> bool:
+        if key == "model" and self.model_fingerprint and other.model_fingerprint:
+            return self.model_fingerprint != other.model_fingerprint
+        return bool(getattr(self, key) != getattr(other, key))
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
@@ -188,7 +196,7 @@ class Ledger:
                 raise LedgerMismatch(f"{self.root} holds parts but no {MANIFEST}; use an empty directory")
             write_bytes_atomic(manifest.to_json(), self.manifest_path)
             return manifest
-        diff = [k for k in IDENTITY if getattr(stored, k) != getattr(manifest, k)]
+        diff = [k for k in IDENTITY if stored.differs(manifest, k)]
         if diff and not alone:
             detail = "; ".join(_describe(k, stored, manifest) for k in diff)
             raise LedgerMismatch(
@@ -246,6 +254,11 @@ def _describe(key: str, stored: RunManifest, run: RunManifest) -> str:
         a, b = dict(stored.params), dict(run.params)
         keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         return "; ".join(f"{k}: ledger has {a.get(k)!r}, run has {b.get(k)!r}" for k in keys)
+    if key == "model" and stored.model_fingerprint and run.model_fingerprint:
+        return (
+            f"model: ledger has {stored.model!r} ({stored.model_fingerprint}), "
+            f"run has {run.model!r} ({run.model_fingerprint}): other weights or files"
+        )
     return f"{key}: ledger has {getattr(stored, key)!r}, run has {getattr(run, key)!r}"
 
 

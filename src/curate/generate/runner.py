@@ -19,6 +19,7 @@ import orjson
 import polars as pl
 import pyarrow as pa
 
+from curate.generate.checkpoint import checkpoint_fingerprint
 from curate.generate.engines.base import (
     Completion,
     Engine,
@@ -68,6 +69,7 @@ def build_manifest(
         prompts_sha256=sha256_file(prompts_file),
         created_at=dt.datetime.now(dt.UTC).isoformat(),
         code_version=_CODE_VERSION,
+        model_fingerprint=checkpoint_fingerprint(model),
     )
 
 
