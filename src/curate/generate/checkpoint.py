@@ -3,22 +3,31 @@
 A ledger's run identity names the model. A path is the wrong name for a local checkpoint: a store copied
 to another machine, a checkpoint moved to faster disk, or the same folder reached by a relative path all
 change it, and resuming was then refused although every sample would be the same. The fingerprint hashes
-the folder's files: their relative names and sizes, small files (config, tokenizer, chat template) whole,
-and large ones (weights) by ``SAMPLES`` slices spread over the file, so a 140 GB checkpoint is read for a
-few MB. Two trainings of one architecture differ in every slice of their weights; the same weights copied
-anywhere give the same fingerprint. Anything that is not a local folder (a hub id, a served model's name)
+the folder's files, every byte (xxh3-128, several GB/s): a fine-tune that touched only a few layers, saved
+to the same path, is another model, and sampling it into the old ledger would mix two models' samples.
+Reading a large checkpoint once costs about what the engine pays to load it, so each file's digest is
+remembered by (real path, size, mtime, inode) in the user's cache folder: later runs on that machine
+stat the files and read nothing. Anything that is not a local folder (a hub id, a served model's name)
 is its own fingerprint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from pathlib import Path
 
-WHOLE_BYTES = 4 << 20  # files up to this size are hashed whole
-SAMPLES = 4  # slices of a larger file: its first and last bytes and ones evenly between
-SAMPLE_BYTES = 256 << 10
+import orjson
+import xxhash
+
+_CHUNK = 8 << 20
 _SKIP_SUFFIXES = (".md", ".lock")  # a model card edit does not change what the model samples
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "curate" / "file-digests.json"
 
 
 def _files(root: Path) -> list[Path]:
@@ -32,22 +41,38 @@ def _files(root: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(root).as_posix())
 
 
-def checkpoint_fingerprint(model: str) -> str:
-    """``sha256:…`` of a local checkpoint folder's content; ``name:<model>`` for anything else."""
+def _digest(path: Path) -> str:
+    h = xxhash.xxh3_128()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checkpoint_fingerprint(model: str, *, cache: Path | None = None) -> str:
+    """``sha256:…`` of a local checkpoint folder's content (names, sizes, bytes); ``name:<model>`` else."""
     root = Path(model)
     if not root.is_dir():
         return f"name:{model}"
-    h = hashlib.sha256()
+    cache = cache or _cache_file()
+    try:
+        known: dict[str, str] = orjson.loads(cache.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        known = {}
+    h, learned = hashlib.sha256(), False
     for f in _files(root):
-        size = f.stat().st_size
-        h.update(f"{f.relative_to(root).as_posix()}\0{size}\0".encode())
-        with f.open("rb") as fh:
-            if size <= WHOLE_BYTES:
-                h.update(fh.read())
-                continue
-            for i in range(SAMPLES):
-                fh.seek((size - SAMPLE_BYTES) * i // (SAMPLES - 1))
-                h.update(fh.read(SAMPLE_BYTES))
+        st = f.stat()
+        key = f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+        if key not in known:
+            known[key], learned = _digest(f), True
+        h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{known[key]}\0".encode())
+    if learned:
+        known = {k: v for k, v in known.items() if os.path.exists(k.split("|", 1)[0])}  # files gone: forgotten
+        with contextlib.suppress(OSError):  # a read-only home only costs the next run a re-read
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(orjson.dumps(known))
+            os.replace(tmp, cache)
     return f"sha256:{h.hexdigest()[:32]}"
 
 
