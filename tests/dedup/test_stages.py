@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -84,6 +85,13 @@ def test_cross_version_index_through_the_stages(tmp_path: Path, corpus: pl.DataF
         shard_bytes=20_000,
     )
     assert DedupIndex(tmp_path / "idx", cfg.index_params()).versions() == ["ds@1"]
+    # recorded shard by shard (a row group each, one shard in memory at a time): exactly the kept rows
+    assert pq.ParquetFile(tmp_path / "idx" / "sigs" / "ds@1.parquet").num_row_groups > 1
+    o1 = pl.read_parquet(tmp_path / "o1.parquet")
+    kept = o1.filter(~pl.col("reject_reasons").list.eval(pl.element().str.starts_with("dedup.")).list.any())
+    recorded = pl.read_parquet(tmp_path / "idx" / "sigs" / "ds@1.parquet")
+    assert recorded["sample_id"].to_list() == kept["sample_id"].to_list()
+    assert set(pl.read_parquet(tmp_path / "idx" / "bands" / "ds@1.parquet")["sample_id"]) == set(kept["sample_id"])
     rep = dedup_files([tmp_path / "v2.jsonl"], tmp_path / "o2.parquet", cfg, work=tmp_path / "w2", shard_bytes=20_000)
     out = pl.read_parquet(tmp_path / "o2.parquet")
     want = dedup_frame(v2, cfg, DedupIndex(tmp_path / "idx", cfg.index_params()).load())

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
@@ -87,9 +89,45 @@ class DedupIndex:
     # ---- writing -------------------------------------------------------------------------------------
     def add(self, tag: str, sample_ids: list[str] | pl.Series, sig: np.ndarray, exact: np.ndarray) -> int:
         """Record the samples of a published version; returns the number of rows indexed."""
-        p = self.params
+        return self.add_parts(tag, [(sample_ids, sig, exact)])
+
+    def add_parts(self, tag: str, parts: Iterable[tuple[list[str] | pl.Series, np.ndarray, np.ndarray]]) -> int:
+        """Record a published version given in parts (one per shard): one part is in memory at a time, each
+        appended to the version's two tables as a row group; both appear when the last part is written."""
         (self.path / "bands").mkdir(parents=True, exist_ok=True)
         (self.path / "sigs").mkdir(parents=True, exist_ok=True)
+        n = 0
+        with (
+            atomic_path(self.path / "bands" / f"{_safe(tag)}.parquet") as bands_tmp,
+            atomic_path(self.path / "sigs" / f"{_safe(tag)}.parquet") as sigs_tmp,
+        ):
+            writers: list[pq.ParquetWriter] = []
+            try:
+                for ids, sig, exact in parts:
+                    tables = [t.to_arrow() for t in self._tables(tag, ids, sig, exact)]
+                    if not writers:
+                        writers = [
+                            pq.ParquetWriter(p, t.schema) for p, t in zip((bands_tmp, sigs_tmp), tables, strict=True)
+                        ]
+                    for w, t in zip(writers, tables, strict=True):
+                        w.write_table(t.cast(w.schema))
+                    n += len(ids)
+            finally:
+                for w in writers:
+                    w.close()
+            if not writers:  # no rows: the version is still recorded, with empty tables
+                empty = self._tables(tag, [], _no_sigs(self.params), _NO_KEYS)
+                for path, t in zip((bands_tmp, sigs_tmp), empty, strict=True):
+                    t.write_parquet(path)
+        meta = {"params": asdict(self.params), "versions": sorted({*self.versions(), tag})}
+        write_bytes_atomic(json.dumps(meta, indent=1).encode(), self.path / "index.json")
+        self._bands = self._sigs = None
+        return n
+
+    def _tables(
+        self, tag: str, sample_ids: list[str] | pl.Series, sig: np.ndarray, exact: np.ndarray
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        p = self.params
         ids = pl.Series("sample_id", sample_ids, dtype=pl.String)
         live = np.flatnonzero(~is_empty(sig))
         bt = band_table(band_hashes(sig[live], p.bands, p.rows), live)
@@ -112,12 +150,7 @@ class DedupIndex:
                 "sig": pl.Series([r.tobytes() for r in sig], dtype=pl.Binary),
             }
         )
-        _atomic_parquet(bands, self.path / "bands" / f"{_safe(tag)}.parquet")
-        _atomic_parquet(sigs, self.path / "sigs" / f"{_safe(tag)}.parquet")
-        meta = {"params": asdict(p), "versions": sorted({*self.versions(), tag})}
-        write_bytes_atomic(json.dumps(meta, indent=1).encode(), self.path / "index.json")
-        self._bands = self._sigs = None
-        return len(ids)
+        return bands, sigs
 
     def versions(self) -> list[str]:
         return sorted(f.stem for f in (self.path / "bands").glob("*.parquet")) if self.path.exists() else []
@@ -194,6 +227,8 @@ class DedupIndex:
         return IndexHits(best_ds, best_id, best_j)
 
 
-def _atomic_parquet(df: pl.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.write_parquet(tmp)
+_NO_KEYS = np.zeros(0, np.uint64)
+
+
+def _no_sigs(p: IndexParams) -> np.ndarray:
+    return np.zeros((0, p.num_perm), np.uint32)

@@ -251,27 +251,25 @@ def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: b
 
 
 def _record(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, tag: str) -> None:
-    """Add the kept rows to the published-versions index as ``tag`` (signatures read shard by shard)."""
+    """Add the kept rows to the published-versions index as ``tag``, one shard in memory at a time."""
     assert cfg.index_dir
     cache = ShardCache(work)
-    ids, sigs, exact = [], [], []
-    for i, k in enumerate(keys):
-        marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet", columns=[REASONS])
-        if not marks.height or "sample_id" not in pq.read_schema(cache.path("parsed", k)).names:
-            continue
-        part = pl.read_parquet(cache.path("parsed", k), columns=["sample_id"]).hstack(marks)
-        if not part.height:
-            continue
-        keep = (~part[REASONS].list.eval(pl.element().str.starts_with("dedup.")).list.any()).to_numpy()
-        ids.append(part["sample_id"].filter(pl.Series(keep)))
-        sigs.append(np.load(cache.path("sigs", k, ".npy"))[keep])
-        exact.append(
-            pl.read_parquet(cache.path("rows", k), columns=["exact_raw"])["exact_raw"].to_numpy().view(np.uint64)[keep]
-        )
-    if ids:
-        DedupIndex(cfg.index_dir, cfg.index_params()).add(
-            tag, pl.concat(ids), np.concatenate(sigs), np.concatenate(exact)
-        )
+
+    def kept() -> Iterator[tuple[pl.Series, np.ndarray, np.ndarray]]:
+        for i, k in enumerate(keys):
+            marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet", columns=[REASONS])
+            if not marks.height or "sample_id" not in pq.read_schema(cache.path("parsed", k)).names:
+                continue
+            part = pl.read_parquet(cache.path("parsed", k), columns=["sample_id"]).hstack(marks)
+            keep = (~part[REASONS].list.eval(pl.element().str.starts_with("dedup.")).list.any()).to_numpy()
+            exact = pl.read_parquet(cache.path("rows", k), columns=["exact_raw"])["exact_raw"].to_numpy()
+            yield (
+                part["sample_id"].filter(pl.Series(keep)),
+                np.load(cache.path("sigs", k, ".npy"))[keep],
+                exact.view(np.uint64)[keep],
+            )
+
+    DedupIndex(cfg.index_dir, cfg.index_params()).add_parts(tag, kept())
 
 
 def clean(work: Path) -> None:
