@@ -180,15 +180,27 @@ class DedupIndex:
             )
         return self
 
+    def _tables_for_query(self) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+        if self._bands is not None and self._sigs is not None:
+            return self._bands.lazy(), self._sigs.lazy()
+        files = sorted((self.path / "bands").glob("*.parquet")) if self.path.exists() else []
+        if not files:
+            self.load()  # empty tables of the right schema
+            assert self._bands is not None and self._sigs is not None
+            return self._bands.lazy(), self._sigs.lazy()
+        return pl.scan_parquet(files), pl.scan_parquet(sorted((self.path / "sigs").glob("*.parquet")))
+
     def __len__(self) -> int:
         self.load()
         assert self._sigs is not None
         return self._sigs.height
 
     def query(self, sig: np.ndarray, exact: np.ndarray, threshold: float) -> IndexHits:
-        """Best index match per row: exact key equality, or band collision verified >= threshold."""
-        self.load()
-        assert self._bands is not None and self._sigs is not None
+        """Best index match per row: exact key equality, or band collision verified >= threshold.
+
+        On a loaded index the tables in memory are joined; otherwise the version files are scanned and
+        joined in a stream, keeping only the rows that collide with this query and their signatures, so
+        a shard's query holds the shard, not the index (tens of millions of published rows)."""
         p, n = self.params, sig.shape[0]
         live = np.flatnonzero(~is_empty(sig))
         q = pl.concat(
@@ -203,12 +215,17 @@ class DedupIndex:
                 ),
             ]
         )
+        bands, sigs = self._tables_for_query()
         hits = (
-            q.join(self._bands, on=["band_id", "band_hash"])
+            bands.join(q.lazy(), on=["band_id", "band_hash"])
             .group_by(["doc", "sample_id", "dataset"])
             .agg((pl.col("band_id") == EXACT_BAND).any().alias("exact"))
+            .collect(engine="streaming")
         )
-        hits = hits.join(self._sigs, on=["sample_id", "dataset"], how="left")
+        wanted = hits.select("sample_id", "dataset").unique()
+        hit_sigs = sigs.join(wanted.lazy(), on=["sample_id", "dataset"], how="semi").collect(engine="streaming")
+        # a fixed order: equal Jaccard estimates pick the same match whatever order the join produced
+        hits = hits.join(hit_sigs, on=["sample_id", "dataset"], how="left").sort("doc", "dataset", "sample_id")
         best_j = np.zeros(n)
         best_ds: list[str | None] = [None] * n
         best_id: list[str | None] = [None] * n

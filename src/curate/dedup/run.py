@@ -93,7 +93,7 @@ def mark_shard(job: DedupJob) -> StageDone:
     seen_ds: list[str | None] = [None] * n
     seen_id: list[str | None] = [None] * n
     if cfg.index_dir and n:
-        index = DedupIndex(cfg.index_dir, cfg.index_params()).load()
+        index = DedupIndex(cfg.index_dir, cfg.index_params())  # not loaded: the query streams over its files
         facts = pl.read_parquet(cache.path("rows", key), columns=["exact_raw"])
         sig = np.load(cache.path("sigs", key, ".npy"))
         hits = index.query(sig, facts["exact_raw"].to_numpy().view(np.uint64), cfg.threshold)
