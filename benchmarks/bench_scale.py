@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py check  --samples 20000           # every default check, 1 and 2 workers
     python benchmarks/bench_scale.py dedup  --docs 150000 --words 300 # curate dedup vs a datasketch loop
     python benchmarks/bench_scale.py rss    --rows 250000 1000000     # peak RSS does not grow with the input
+    python benchmarks/bench_scale.py index  --rows 1000000 1000000    # nor with the cross-version index
     python benchmarks/bench_scale.py capacity --samples 2000 --bytes 20000  # core-seconds per stage -> hours
 
 check: clean R1-style traces of ~8 KB (curate.testing.traces) as JSONL; ``curate check`` with every
@@ -321,6 +322,46 @@ def bench_rss(args: argparse.Namespace, work: Path) -> None:
         inp.unlink()
 
 
+def _random_docs(path: Path, rows: int, prefix: str, seed: int) -> None:
+    rng = random.Random(seed)
+    vocab = [f"w{i}" for i in range(50_000)]
+    with path.open("wb") as f:
+        for i in range(rows):
+            doc = {"sample_id": f"{prefix}{i}", "prompt_id": f"p{i}", "prompt": "q"}
+            f.write(orjson.dumps({**doc, "response": " ".join(rng.choices(vocab, k=12))}) + b"\n")
+
+
+def bench_index(args: argparse.Namespace, work: Path) -> None:
+    """Cross-version dedup: published versions of ``--rows`` each recorded in one index (``--record-as``),
+    then ``curate dedup`` of 20k new documents against it; its peak RSS should not grow with the index.
+    Baseline: the same query with the index loaded in memory (``DedupIndex.load``, what stage 4 did)."""
+    small, idx = work / "small.jsonl", work / "idx"
+    _random_docs(small, 20_000, "s", 99)
+    indexed = 0
+    for v, rows in enumerate(args.rows, start=1):
+        big = work / f"v{v}.jsonl"
+        _random_docs(big, rows, f"v{v}-", v)
+        run([*CURATE, "dedup", str(big), "--out", str(work / "o.parquet"), "--index-dir", str(idx),
+             "--record-as", f"pub@{v}", "--json"])  # fmt: skip
+        big.unlink()
+        indexed += rows
+        w, rss, rep = run(
+            [*CURATE, "dedup", str(small), "--out", str(work / "q.parquet"), "--index-dir", str(idx), "--json"]
+        )
+        code = (
+            "import sys, numpy as np, resource; from curate.dedup import DedupConfig, DedupIndex; "
+            f"i = DedupIndex({str(idx)!r}, DedupConfig(index_dir={str(idx)!r}).index_params()).load(); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+        )
+        loaded = int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
+        print(
+            f"index of {indexed:,} rows: query of 20k docs {w:.1f}s, peak RSS {rss:,.0f} MB (marks "
+            f"{rep['stages']['marks']:.2f}s); loading the index alone: {loaded:,} MB"
+        )
+        result("dedup vs index peak RSS", f"20k docs vs {indexed:,} indexed", 20_000 / w, None, "docs/s",
+               "index loaded in memory", peak_rss_mb=rss)  # fmt: skip
+
+
 def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     """CPU-seconds per sample of each stage on ``--bytes`` traces, in this process, one stage at a time
     (process CPU time counts every thread: core-seconds, what a cluster is sized by; it moves far less
@@ -386,7 +427,7 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["check", "dedup", "rss", "capacity"])
+    ap.add_argument("what", choices=["check", "dedup", "rss", "index", "capacity"])
     ap.add_argument("--bytes", type=int, default=20_000, help="capacity: sample size")
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--docs", type=int, default=150_000)
@@ -398,7 +439,8 @@ def main() -> None:
     ap.add_argument("--against", default=None, help="check: a src folder of another checkout (the baseline)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
-        what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "capacity": bench_capacity}
+        what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "index": bench_index}
+        what["capacity"] = bench_capacity
         what[args.what](args, Path(d))
 
 
