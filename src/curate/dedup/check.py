@@ -1,5 +1,7 @@
 """The ``dedup`` check (corpus scope): exact and near duplicates within the run, and rows already
-published (persistent index). The index, when configured, is read once in the constructor."""
+published (persistent index). The index's settings are checked in the constructor (a mismatch is an
+error before any work); its tables are never loaded: the query streams over them (memory bounded by the
+rows that collide, not by the published versions)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ class DedupCheck(Check[DedupConfig]):
         super().__init__(config)
         self.index = None
         if self.config.index_dir:
-            self.index = DedupIndex(self.config.index_dir, self.config.index_params()).load()
+            self.index = DedupIndex(self.config.index_dir, self.config.index_params())
 
     def needs(self) -> tuple[str, ...]:
         """Columns the corpus runner must load for this check (the rest stays on disk)."""
