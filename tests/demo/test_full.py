@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,22 @@ def test_demo_full_fast_end_to_end(tmp_path: Path) -> None:
     # the checked samples trace back to the ledger they were generated into
     parents = con.execute("select parents from datasets where name = 'r1_s0_base_checked'").fetchone()[0]
     assert "ledger:" in str(parents)
+    con.close()
+
+    # The store copied elsewhere, the original gone: the demo runs again from the copy. Its checkpoints
+    # are retrained there (a trainer writes the new output path into training_args.bin) and its ledgers,
+    # keyed by the checkpoints' content, resume instead of refusing a "different" model.
+    moved = tmp_path / "moved" / "full"
+    shutil.copytree(work, moved)
+    shutil.rmtree(work)
+    again = subprocess.run(
+        [sys.executable, "-m", "curate.cli", "demo", "--full", "--fast", "--json", "--workdir", str(moved)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [p["phase"] for p in json.loads(again.stdout.strip().splitlines()[-1])["phases"]] == list(PHASES)
 
 
 @pytest.mark.slow

@@ -25,6 +25,8 @@ def test_fingerprint_follows_content_not_path(tmp_path: Path, monkeypatch: pytes
     (b / "README.md").write_text("a model card edit")
     (b / ".cache").mkdir()
     (b / ".cache" / "x").write_text("tool state")
+    (b / "training_args.bin").write_bytes(b"output_dir=/elsewhere")  # a trainer's files: not the model
+    (b / "optimizer.pt").write_bytes(b"adam")
     assert checkpoint_fingerprint(str(b)) == fp  # moved, annotated: the same model
 
     # one flipped bit anywhere in the weights (a fine-tune of a few middle layers), or a config edit,

@@ -23,6 +23,10 @@ import xxhash
 
 _CHUNK = 8 << 20
 _SKIP_SUFFIXES = (".md", ".lock")  # a model card edit does not change what the model samples
+# What a trainer leaves beside the model: its arguments (which hold the output path, so a checkpoint
+# trained again into a copied store would differ by them alone), its state and optimizer, its logs.
+_TRAINER_FILES = {"training_args.bin", "trainer_state.json", "optimizer.pt", "scheduler.pt", "scaler.pt"}
+_TRAINER_DIRS = {"runs", "logs"}
 
 
 def _cache_file() -> Path:
@@ -36,6 +40,8 @@ def _files(root: Path) -> list[Path]:
         rel = p.relative_to(root)
         if any(part.startswith(".") for part in rel.parts) or p.suffix.lower() in _SKIP_SUFFIXES:
             continue  # .cache/, .git/, editor and lock files
+        if rel.parts[0] in _TRAINER_DIRS or p.name in _TRAINER_FILES or p.name.startswith("rng_state"):
+            continue
         if p.is_file():
             out.append(p)
     return sorted(out, key=lambda p: p.relative_to(root).as_posix())
