@@ -8,6 +8,7 @@ adds them in memory. The parts are then copied into the output (atomically), dro
 
 from __future__ import annotations
 
+import itertools
 import os
 import resource
 import shutil
@@ -269,7 +270,10 @@ def _record(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, tag: s
                 exact.view(np.uint64)[keep],
             )
 
-    DedupIndex(cfg.index_dir, cfg.index_params()).add_parts(tag, kept())
+    parts = kept()
+    first = next(parts, None)
+    if first is not None:  # no row with a sample id: nothing to record (as before)
+        DedupIndex(cfg.index_dir, cfg.index_params()).add_parts(tag, itertools.chain([first], parts))
 
 
 def clean(work: Path) -> None:
