@@ -1,9 +1,10 @@
 """Running checks over files: the streaming engine behind ``curate check``.
 
 Pass 1 streams input batches through the row checks and appends them to a staging Parquet file.
-Corpus checks (dedup, the judge) then see the columns they need for all rows at once and return their
-columns as a patch; pass 2 streams the staging file again, applies the patches and writes the output.
-Memory is bounded by the batch size for row checks; corpus checks hold only their own columns.
+The dedup check alone (the default) runs the staged dedup of ``curate dedup`` over parts of the staging
+file and its columns are patched onto the rows as pass 2 streams them to the output: memory is bounded
+by a shard. Other corpus checks (the judge) see the columns they need for all rows at once and return
+their columns as a patch, applied the same way.
 The output appears atomically (staging file + rename).
 """
 
@@ -13,7 +14,7 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +35,7 @@ from curate.checks.cached import (
     shard_frames,
 )
 from curate.checks.funnel import Funnel
+from curate.checks.shards import DEFAULT_SHARD_ROWS
 from curate.checks.streams import BackgroundWriter, prefetch
 from curate.errors import RunFailed
 from curate.io.files import commit_file, sweep_tmp_beside
@@ -294,6 +296,10 @@ def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check[Any]]) -> Fun
 
 
 def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any]], report: CheckReport) -> None:
+    from curate.dedup.check import DedupCheck
+
+    if len(checks) == 1 and isinstance(checks[0], DedupCheck) and pq.read_metadata(stage1).num_rows:
+        return _run_dedup_staged(stage1, final_tmp, checks[0], report)
     schema = table("checked_sample")
     needs: set[str] = {"sample_id", "prompt_id", REASONS}
     for c in checks:
@@ -320,6 +326,80 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any
             writer.write(df)
     finally:
         writer.close()
+
+
+DEDUP_PART_BYTES = 64 << 20  # per part of the staged dedup (what one stage holds at a time): bytes...
+
+
+def _run_dedup_staged(stage1: Path, final_tmp: Path, check: Check[Any], report: CheckReport) -> None:
+    """The dedup check over all rows in bounded memory: the columns it reads are cut into parts, the
+    parts go through the staged dedup of ``curate dedup`` (signatures per part, band-hash ranges,
+    components, marks: the same verdicts as the in-memory check), and its columns are patched onto the
+    rows as they stream from the staging file to the output. Nothing holds the corpus's texts."""
+    from curate.dedup.run import MARK_COLUMNS, dedup_files
+
+    cfg = check.config
+    schema = table("checked_sample")
+    have = pq.read_schema(stage1).names
+    wanted = ("sample_id", "prompt_id", REASONS, cfg.text_column, cfg.score_column)
+    cols = [c for c in dict.fromkeys(wanted) if c and c in have]
+    work = final_tmp.with_name(f"{final_tmp.name}.dedup")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "in").mkdir(parents=True)
+    try:
+        parts: list[Path] = []
+        part: pq.ParquetWriter | None = None
+        size = rows = 0
+        for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192, columns=cols):
+            if part is None:
+                parts.append(work / "in" / f"part-{len(parts):06d}.parquet")
+                part, size, rows = pq.ParquetWriter(parts[-1], rb.schema, compression="lz4"), 0, 0
+            part.write_batch(rb)
+            size, rows = size + rb.nbytes, rows + rb.num_rows
+            if size >= DEDUP_PART_BYTES or rows >= DEFAULT_SHARD_ROWS:  # ...and rows, as input shards
+                part.close()
+                part = None
+        if part is not None:
+            part.close()
+        marks_file = work / "marks.parquet"
+        dedup_files(parts, marks_file, cfg, work=work / "stages", sample_shaped=False, marks_only=True)
+        patch_cols = [c for c in MARK_COLUMNS if c in schema.names or c == REASONS]
+        marks = _rebatched(pq.ParquetFile(marks_file).iter_batches(batch_size=8192, columns=patch_cols))
+        writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
+        try:
+            for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192):
+                if not rb.num_rows:
+                    continue
+                df = pl.from_arrow(rb)
+                assert isinstance(df, pl.DataFrame)
+                patch = marks(df.height)
+                df = finalize(df.drop([c for c in patch_cols if c in df.columns]).hstack(patch))
+                report.funnel += Funnel.from_frame(df)
+                writer.write(df)
+        finally:
+            writer.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _rebatched(batches: Iterator[Any]) -> Callable[[int], pl.DataFrame]:
+    """A function returning the next ``n`` rows of ``batches`` (Arrow record batches) as a frame."""
+    buf: list[pl.DataFrame] = []
+    held = 0
+
+    def take(n: int) -> pl.DataFrame:
+        nonlocal buf, held
+        while held < n:
+            df = pl.from_arrow(next(batches))
+            assert isinstance(df, pl.DataFrame)
+            buf.append(df)
+            held += df.height
+        whole = pl.concat(buf) if len(buf) > 1 else buf[0]
+        out, rest = whole.head(n), whole.slice(n)
+        buf, held = ([rest] if rest.height else []), rest.height
+        return out
+
+    return take
 
 
 def sample_source(df: pl.DataFrame) -> dict[str, Any]:

@@ -122,6 +122,7 @@ def dedup_files(
     sample_shaped: bool = True,
     drop: bool = False,
     record_as: str | None = None,
+    marks_only: bool = False,
     mapper: Mapper | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     memory_limit: str = "2GB",
@@ -170,7 +171,7 @@ def dedup_files(
     rep.stages["marks"] = time.perf_counter() - t
     rep.computed["marks"] = sum(d.computed for d in marked)
     t = time.perf_counter()
-    _write_output(run, work, keys, out, drop, rep)
+    _write_output(run, work, keys, out, drop, rep, marks_only)
     rep.stages["write"] = time.perf_counter() - t
     if record_as and cfg.index_dir:
         _record(run, work, keys, cfg, record_as)
@@ -187,25 +188,37 @@ def vars_of(cfg: DedupConfig) -> dict[str, Any]:
     return {k: v for k, v in asdict(cfg).items() if k not in ("threads", "batch_docs")}
 
 
-def _output_frames(run: Path, work: Path, keys: Sequence[str]) -> Iterator[pl.DataFrame]:
-    """Each shard's parsed rows with the dedup columns of stage 4 (as ``find_duplicates`` adds them)."""
+def _output_frames(run: Path, work: Path, keys: Sequence[str], marks_only: bool) -> Iterator[pl.DataFrame]:
+    """Each shard's parsed rows with the dedup columns of stage 4 (as ``find_duplicates`` adds them);
+    ``marks_only``: the dedup columns alone (``curate check`` patches them onto rows it holds)."""
     cache = ShardCache(work)
     for i, key in enumerate(keys):
         marks = pl.read_parquet(run / "out" / f"part-{i:06d}.parquet")
         if not marks.height:
             continue
+        if marks_only:
+            yield marks
+            continue
         df = cache.load("parsed", key)
         yield df.drop([c for c in MARK_COLUMNS if c in df.columns]).hstack(marks)
 
 
-def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: bool, rep: DedupReport) -> None:
+def _write_output(
+    run: Path, work: Path, keys: Sequence[str], out: Path, drop: bool, rep: DedupReport, marks_only: bool = False
+) -> None:
     """Stream the shards into ``out`` (atomically), counting codes; with ``drop``, only kept rows."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     writer: pq.ParquetWriter | None = None
     dedup = pl.col(REASONS).list.eval(pl.element().str.starts_with("dedup.")).list.any()
     cache = ShardCache(work)
-    parts = [(cache.path("parsed", k), run / "out" / f"part-{i:06d}.parquet") for i, k in enumerate(keys)]
+    parts = [
+        (
+            run / "out" / f"part-{i:06d}.parquet" if marks_only else cache.path("parsed", k),
+            run / "out" / f"part-{i:06d}.parquet",
+        )
+        for i, k in enumerate(keys)
+    ]
     # Shards can differ in which columns they have or in a column that is all null in one: one schema.
     schemas = [
         pa.unify_schemas(
@@ -217,7 +230,7 @@ def _write_output(run: Path, work: Path, keys: Sequence[str], out: Path, drop: b
     schema = pa.unify_schemas(schemas or [pa.schema([])], promote_options="permissive")
     try:
         # the next shard is read (Polars, GIL-free) while this one is compressed (Arrow, GIL-free)
-        for df in prefetch(_output_frames(run, work, keys), depth=1):
+        for df in prefetch(_output_frames(run, work, keys, marks_only), depth=1):
             dup = df.select(dedup)[REASONS]
             rep.rows += df.height
             rep.kept += int((~dup).sum())
