@@ -213,3 +213,50 @@ def test_in_process_pieces_stay_in_memory(tmp_path: Path) -> None:
     assert_frame_equal(outs["disk"][0], outs["cached"][0])
     assert outs["disk"][1] == outs["memory"][1] == outs["cached"][1] != b""
     assert list((tmp_path / "cache" / "read").glob("*.parquet"))
+
+
+def test_corpus_dedup_staged_gives_the_in_memory_output(tmp_path: Path, monkeypatch: Any) -> None:
+    """Past a shard of rows or text, ``curate check``'s dedup runs staged over parts of the staging file
+    (memory bounded by a part); its output equals the in-memory check's, row for row, column for column."""
+    import random
+
+    import curate.checks.runner as runner
+    from curate.dedup import DedupCheck, DedupConfig
+
+    rng = random.Random(11)
+    vocab = [f"w{i}" for i in range(3000)]
+    texts: list[str] = []
+    with (tmp_path / "in.jsonl").open("wb") as f:
+        for i in range(3000):
+            if i > 50 and rng.random() < 0.08:
+                t = texts[rng.randrange(i)]  # an exact copy (within its prompt or not)
+            elif i > 50 and rng.random() < 0.08:
+                w = texts[rng.randrange(i)].split()
+                w[rng.randrange(len(w))] = "zz"  # a near copy
+                t = " ".join(w)
+            else:
+                t = " ".join(rng.choices(vocab, k=rng.choice([3, 40, 120])))
+            texts.append(t)
+            row = {"prompt": "q", "prompt_id": f"p{i % 4}", "response": f"<think>{t}</think> 7", "task": "math"}
+            f.write(orjson.dumps(row) + b"\n")
+    for cfg in (DedupConfig(), DedupConfig(scope="per-prompt", keep="shortest")):
+        checks = [FormatCheck(), DedupCheck(cfg)]
+        check_files([tmp_path / "in.jsonl"], tmp_path / "mem.parquet", checks)
+        monkeypatch.setattr(runner, "DEFAULT_SHARD_ROWS", 700)  # staged, in parts of 700 rows
+        staged = []
+        monkeypatch.setattr(runner, "_run_dedup_staged", _spy(runner._run_dedup_staged, staged))
+        check_files([tmp_path / "in.jsonl"], tmp_path / "staged.parquet", checks)
+        monkeypatch.undo()
+        assert staged, "the staged path did not run"
+        mem, got = pl.read_parquet(tmp_path / "mem.parquet"), pl.read_parquet(tmp_path / "staged.parquet")
+        assert_frame_equal(got, mem)
+        codes = mem["reject_reasons"].explode().value_counts()
+        assert set(codes["reject_reasons"].drop_nulls()) >= {"dedup.exact", "dedup.near"}, codes
+
+
+def _spy(fn: Any, calls: list[int]) -> Any:
+    def wrapped(*a: Any, **k: Any) -> Any:
+        calls.append(1)
+        return fn(*a, **k)
+
+    return wrapped
