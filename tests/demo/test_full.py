@@ -64,14 +64,14 @@ def test_every_planted_failure_is_caught_by_its_filter() -> None:
                 assert any(r.startswith(expected) for r in rs), (kind, rs)
 
 
+def _full_fast(work: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "curate.cli", "demo", "--full", "--fast", "--json", "--workdir", str(work)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
 def test_demo_full_fast_end_to_end(tmp_path: Path) -> None:
     work = tmp_path / "full"
-    r = subprocess.run(
-        [sys.executable, "-m", "curate.cli", "demo", "--full", "--fast", "--json", "--workdir", str(work)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    r = _full_fast(work)
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert [p["phase"] for p in out["phases"]] == list(PHASES)
@@ -100,12 +100,7 @@ def test_demo_full_fast_end_to_end(tmp_path: Path) -> None:
     moved = tmp_path / "moved" / "full"
     shutil.copytree(work, moved)
     shutil.rmtree(work)
-    again = subprocess.run(
-        [sys.executable, "-m", "curate.cli", "demo", "--full", "--fast", "--json", "--workdir", str(moved)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    again = _full_fast(moved)
     assert again.returncode == 0, again.stderr[-3000:]
     assert [p["phase"] for p in json.loads(again.stdout.strip().splitlines()[-1])["phases"]] == list(PHASES)
 
