@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from curate.cli.interrupts import held, interrupt
@@ -40,11 +40,6 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def signals_deferred() -> AbstractContextManager[None]:
-    """Hold SIGINT/SIGTERM while Prefect imports (a few seconds); a held one stops the command right after."""
-    return held()
-
-
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C (``KeyboardInterrupt``) so every ``finally`` runs."""
@@ -60,7 +55,7 @@ def local_api(timeout: int = 180) -> Iterator[str]:
     """Start a temporary Prefect API server for this process; yield its URL; always stop it."""
     import subprocess
 
-    with signals_deferred():
+    with held():  # Prefect's import: a stop waits until it ends
         from prefect.server.api.server import SubprocessASGIServer
 
     class _Server(SubprocessASGIServer):
@@ -101,4 +96,4 @@ def serve_deployments(deployments: list[Any]) -> None:
             print("curate: serve stopped", file=sys.stderr)
 
 
-__all__ = ["QUIET_ENV", "local_api", "quiet", "serve_deployments", "signals_deferred", "stop_on_signals"]
+__all__ = ["QUIET_ENV", "local_api", "quiet", "serve_deployments", "stop_on_signals"]

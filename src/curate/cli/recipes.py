@@ -81,12 +81,13 @@ def run_command(
 
     The recipe is checked first (paths against the recipe file, engine, model, prompts, check options): a
     mistake is one line and exit code 2 before Prefect starts."""
-    from curate.cli.prefect_env import quiet, signals_deferred
+    from curate.cli.interrupts import held
+    from curate.cli.prefect_env import quiet
     from curate.recipes import load_checked_recipe
 
     load_checked_recipe(recipe_file)
     quiet()
-    with signals_deferred():
+    with held():
         from prefect import tags
 
         from curate.flows import FLOWS
@@ -129,14 +130,15 @@ def serve_command(
     """Serve the recipe's flow (cron) and, with --train-model, training triggered by each publish.
 
     Ctrl-C or SIGTERM stops it at any moment, with the local API server it started."""
-    from curate.cli.prefect_env import quiet, serve_deployments, signals_deferred
+    from curate.cli.interrupts import held
+    from curate.cli.prefect_env import quiet, serve_deployments
     from curate.recipes import load_checked_recipe
 
     recipe = load_checked_recipe(recipe_file)
     if model:
         _check_dir(model)
     quiet()
-    with signals_deferred():
+    with held():
         from prefect import serve  # noqa: F401 - imported here, where an interrupt is held
         from prefect.events import DeploymentEventTrigger
 
