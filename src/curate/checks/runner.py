@@ -40,6 +40,7 @@ from curate.checks.shards import DEFAULT_SHARD_ROWS
 from curate.checks.streams import BackgroundWriter, prefetch
 from curate.errors import RunFailed
 from curate.io.files import commit_file, sweep_tmp_beside
+from curate.io.parquet import open_parquet, parquet_frames
 from curate.io.rows import BadRow, ReadConfig, ReadStats
 from curate.schema import table
 from curate.store import DatasetVersion, Store
@@ -318,9 +319,7 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any
     writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
     try:
         offset = 0
-        for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192):
-            df = pl.from_arrow(rb)
-            assert isinstance(df, pl.DataFrame)
+        for df in parquet_frames(stage1):
             part = patch.slice(offset, df.height)
             offset += df.height
             df = df.drop([c for c in patch_cols if c in df.columns]).hstack(part)
@@ -366,7 +365,8 @@ def _run_dedup_staged(stage1: Path, final_tmp: Path, check: Check[Any], report: 
         parts: list[Path] = []
         part: pq.ParquetWriter | None = None
         size = rows = 0
-        for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192, columns=cols):
+        pf = open_parquet(stage1)
+        for rb in pf.iter_batches(batch_size=8192, columns=cols):
             if part is None:
                 parts.append(work / "in" / f"part-{len(parts):06d}.parquet")
                 part, size, rows = pq.ParquetWriter(parts[-1], rb.schema, compression="lz4"), 0, 0
@@ -375,19 +375,18 @@ def _run_dedup_staged(stage1: Path, final_tmp: Path, check: Check[Any], report: 
             if size >= DEDUP_PART_BYTES or rows >= DEFAULT_SHARD_ROWS:  # ...and rows, as input shards
                 part.close()
                 part = None
+        pf.close()
         if part is not None:
             part.close()
         marks_file = work / "marks.parquet"
         dedup_files(parts, marks_file, cfg, work=work / "stages", sample_shaped=False, marks_only=True)
         patch_cols = [c for c in MARK_COLUMNS if c in schema.names or c == REASONS]
-        marks = _rebatched(pq.ParquetFile(marks_file).iter_batches(batch_size=8192, columns=patch_cols))
+        marks = _rebatched(parquet_frames(marks_file, columns=patch_cols))
         writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
         try:
-            for rb in pq.ParquetFile(stage1).iter_batches(batch_size=8192):
-                if not rb.num_rows:
+            for df in parquet_frames(stage1):
+                if not df.height:
                     continue
-                df = pl.from_arrow(rb)
-                assert isinstance(df, pl.DataFrame)
                 patch = marks(df.height)
                 df = finalize(df.drop([c for c in patch_cols if c in df.columns]).hstack(patch))
                 report.funnel += Funnel.from_frame(df)
@@ -398,16 +397,15 @@ def _run_dedup_staged(stage1: Path, final_tmp: Path, check: Check[Any], report: 
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _rebatched(batches: Iterator[Any]) -> Callable[[int], pl.DataFrame]:
-    """A function returning the next ``n`` rows of ``batches`` (Arrow record batches) as a frame."""
+def _rebatched(batches: Iterator[pl.DataFrame]) -> Callable[[int], pl.DataFrame]:
+    """A function returning the next ``n`` rows of ``batches`` as a frame."""
     buf: list[pl.DataFrame] = []
     held = 0
 
     def take(n: int) -> pl.DataFrame:
         nonlocal buf, held
         while held < n:
-            df = pl.from_arrow(next(batches))
-            assert isinstance(df, pl.DataFrame)
+            df = next(batches)
             buf.append(df)
             held += df.height
         whole = pl.concat(buf) if len(buf) > 1 else buf[0]
@@ -477,9 +475,7 @@ def publish_checked(
         config={"checks": list(checks), **config},
         extra=extra,
     ) as w:
-        for rb in pq.ParquetFile(out).iter_batches(batch_size=65536):
-            df = pl.from_arrow(rb)
-            assert isinstance(df, pl.DataFrame)
+        for df in parquet_frames(out):  # 8192 rows of 8 KB traces: 64 MB a batch
             w.write(df)
     assert w.published is not None
     return w.published

@@ -7,7 +7,7 @@ reader would do line by line.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -17,11 +17,32 @@ from curate.io.rules import BadRow, InputError, ReadConfig, Reason, rules_for
 from curate.schema import Table
 
 
+def open_parquet(path: str | Path) -> pq.ParquetFile:
+    """A Parquet file to read batch by batch in bounded memory. pyarrow pre-buffers by default, and its
+    read cache keeps every range it fetched until the file is closed: streaming a 2 GB staging file
+    held ~0.8 GB more than the batch in hand (measured on 240k traces; without it, flat)."""
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
+def parquet_frames(
+    path: str | Path, *, batch_rows: int = 8192, columns: Sequence[str] | None = None
+) -> Iterator[pl.DataFrame]:
+    """The rows of a Parquet file as frames of at most ``batch_rows`` rows, in bounded memory."""
+    pf = open_parquet(path)
+    try:
+        for rb in pf.iter_batches(batch_size=batch_rows, columns=list(columns) if columns is not None else None):
+            df = pl.from_arrow(rb)
+            assert isinstance(df, pl.DataFrame)
+            yield df
+    finally:
+        pf.close()
+
+
 def parquet_batches(
     path: Path, table: Table, opts: ReadConfig, on_bad: Callable[[BadRow], None]
 ) -> Iterator[pl.DataFrame]:
     try:
-        pf = pq.ParquetFile(path)
+        pf = open_parquet(path)
     except Exception as e:  # noqa: BLE001 - any pyarrow failure means "not a readable Parquet file"
         raise InputError(f"{path}: not a readable Parquet file ({e})") from e
     rules = rules_for(table, opts.required)
