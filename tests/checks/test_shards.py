@@ -260,3 +260,42 @@ def _spy(fn: Any, calls: list[int]) -> Any:
         return fn(*a, **k)
 
     return wrapped
+
+
+def _killed_in_staged_dedup(inp: Path, out: Path) -> None:
+    """Child process: ``curate check``'s staged dedup, SIGKILLed once its parts are on disk."""
+    import curate.checks.runner as runner
+    import curate.dedup.run as dedup_run
+    from curate.dedup import DedupCheck
+
+    runner.DEFAULT_SHARD_ROWS = 50  # staged, in parts of 50 rows
+
+    def die(*a: Any, **k: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    dedup_run.dedup_files = die
+    check_files([inp], out, [FormatCheck(), DedupCheck()])
+
+
+def test_a_check_killed_in_its_staged_dedup_leaves_nothing_after_the_rerun(tmp_path: Path) -> None:
+    """The staged dedup's work folder (parts of the staging file: as large as the input's texts) is
+    swept by the next run beside the same output, as its staging files are."""
+    from curate.dedup import DedupCheck
+
+    inp = write_input(tmp_path / "in.jsonl")
+    out = tmp_path / "out.parquet"
+    child = (
+        "import importlib.util, sys\nfrom pathlib import Path\n"
+        "spec = importlib.util.spec_from_file_location('shards_child', sys.argv[1])\n"
+        "m = sys.modules['shards_child'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "m._killed_in_staged_dedup(*map(Path, sys.argv[2:]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child, __file__, str(inp), str(out)], timeout=300, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.parquet."))
+    assert any(n.endswith(".tmp.dedup") for n in left) and any(n.endswith(".pass1") for n in left), left
+    assert list(tmp_path.glob(".out.parquet.*.tmp.dedup/in/part-*.parquet"))
+    check_files([inp], out, [FormatCheck(), DedupCheck()])
+    assert pl.read_parquet(out).height == 240
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "out.quarantine.jsonl") == ["in.jsonl", "out.parquet"]

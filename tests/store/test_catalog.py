@@ -257,5 +257,9 @@ def test_temp_files_of_a_killed_check_or_export_are_swept(tmp_path: Path) -> Non
     live = tmp_path / f".checked.parquet.{os.getpid()}.tmp"
     for p in [*left, live]:
         p.write_bytes(b"half")
-    assert sorted(sweep_tmp_beside(out)) == sorted(left)
-    assert live.exists()
+    work = tmp_path / f".checked.parquet.{dead.pid}.tmp.dedup"  # the staged dedup's parts and stages
+    (work / "in").mkdir(parents=True)
+    (work / "in" / "part-000000.parquet").write_bytes(b"half")
+    (tmp_path / f".checked.parquet.{os.getpid()}.tmp.dedup").mkdir()
+    assert sorted(sweep_tmp_beside(out)) == sorted([*left, work])
+    assert live.exists() and not work.exists() and (tmp_path / f".checked.parquet.{os.getpid()}.tmp.dedup").exists()

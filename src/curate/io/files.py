@@ -55,14 +55,16 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 
 def sweep_tmp_beside(dest: str | Path) -> list[Path]:
     """Remove temporary files that a write of ``dest`` left when its process was killed (``kill -9``):
-    ``.<name>.tmp-<host>-<pid>`` (:func:`atomic_path`) and ``.<name>.<pid>.tmp|pass1`` (``curate check``)
-    whose process is gone on this host. Returns what was removed."""
+    ``.<name>.tmp-<host>-<pid>`` (:func:`atomic_path`) and ``.<name>.<pid>.tmp|pass1|shards|tmp.dedup``
+    (``curate check``: output and staging files, scratch pieces without a cache, the staged dedup's work
+    folder, as large as the input's texts) whose process is gone on this host. Returns what was removed."""
     import re
     import shutil
 
     dest = Path(dest)
     host = re.escape(socket.gethostname())
-    pattern = re.compile(rf"^\.{re.escape(dest.name)}(?:{re.escape(TMP_MARK)}{host}-(\d+)|\.(\d+)\.(?:tmp|pass1))$")
+    pid_part = r"\.(\d+)\.(?:tmp|pass1|shards|tmp\.dedup)"
+    pattern = re.compile(rf"^\.{re.escape(dest.name)}(?:{re.escape(TMP_MARK)}{host}-(\d+)|{pid_part})$")
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for p in dest.parent.iterdir():
