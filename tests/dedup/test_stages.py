@@ -65,7 +65,15 @@ def test_a_rerun_resumes_at_the_stage_it_lost(tmp_path: Path, corpus: pl.DataFra
     (run / "marks.parquet").unlink()  # as if killed in the components stage
     for p in sorted((run / "out").iterdir())[2:]:
         p.unlink()
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    half = tmp_path / f".b.parquet.{dead.pid}.tmp"  # the output of a run killed while writing it
+    half.write_bytes(b"PAR1 half")
     again = dedup_files([inp], tmp_path / "b.parquet", DedupConfig(), work=tmp_path / "w", shard_bytes=20_000)
+    assert not half.exists()
     assert again.computed["signatures"] == 0 and first.computed["signatures"] > 5
     assert again.computed["marks"] == first.computed["marks"] - 2
     assert_frame_equal(pl.read_parquet(tmp_path / "a.parquet"), pl.read_parquet(tmp_path / "b.parquet"))

@@ -32,7 +32,7 @@ from curate.dedup.buckets import PartJob, bucket_part, doc_marks, part_count, re
 from curate.dedup.core import DedupConfig
 from curate.dedup.index import DedupIndex
 from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, sig_key, sign_shard
-from curate.io.files import commit_file
+from curate.io.files import commit_file, sweep_tmp_beside
 
 CODES = ("dedup.exact", "dedup.near", "dedup.seen")
 MARK_COLUMNS = [
@@ -208,6 +208,7 @@ def _write_output(
 ) -> None:
     """Stream the shards into ``out`` (atomically), counting codes; with ``drop``, only kept rows."""
     out.parent.mkdir(parents=True, exist_ok=True)
+    sweep_tmp_beside(out)  # the output of a run killed while writing it
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     writer: pq.ParquetWriter | None = None
     dedup = pl.col(REASONS).list.eval(pl.element().str.starts_with("dedup.")).list.any()
