@@ -4,6 +4,7 @@
     python benchmarks/bench_scale.py dedup  --docs 150000 --words 300 # curate dedup vs a datasketch loop
     python benchmarks/bench_scale.py rss    --rows 250000 1000000     # peak RSS does not grow with the input
     python benchmarks/bench_scale.py index  --rows 1000000 1000000    # nor with the cross-version index
+    python benchmarks/bench_scale.py big    --gigabytes 2              # peak RSS of a 2 GB curate check
     python benchmarks/bench_scale.py capacity --samples 2000 --bytes 20000  # core-seconds per stage -> hours
 
 check: clean R1-style traces of ~8 KB (curate.testing.traces) as JSONL; ``curate check`` with every
@@ -363,6 +364,35 @@ def bench_index(args: argparse.Namespace, work: Path) -> None:
                "index loaded in memory", peak_rss_mb=rss)  # fmt: skip
 
 
+def bench_big(args: argparse.Namespace, work: Path) -> None:
+    """Peak RSS (and wall, CPU) of ``curate check`` with every default check on ``--gigabytes`` of 8 KB
+    R1-style traces: ``--samples`` distinct traces, repeated with a per-copy suffix (distinct texts and
+    ids; the copies are near duplicates, so the corpus dedup has clusters to resolve). Baseline: the same
+    command with ``--checks format`` alone (reading, one cheap check, writing: the engine's floor)."""
+    inp, one = work / "big.jsonl", work / "one.jsonl"
+    traces(one, args.samples)
+    lines = one.read_bytes().splitlines()
+    copies = max(1, round(args.gigabytes * 1e9 / one.stat().st_size))
+    with inp.open("wb") as f:
+        for k in range(copies):
+            for line in lines:
+                row = orjson.loads(line)
+                row["prompt_id"] += f"-{k}"
+                row["response"] += f" v{k}"
+                f.write(orjson.dumps(row) + b"\n")
+    n = copies * len(lines)
+    print(f"{n:,} traces, {inp.stat().st_size / 1e9:.2f} GB")
+    for name, chosen in (("--checks format (baseline)", ["--checks", "format"]), ("every default check", [])):
+        out = str(work / "o.parquet")
+        w, rss, rep = run([*CURATE, "check", str(inp), "--out", out, *chosen, "--no-cache", "--json"])
+        print(
+            f"curate check, {name}: peak RSS {rss:,.0f} MB; {w:.0f} s, {n / w:,.0f} samples/s, "
+            f"{rep['cpu_s']:.0f} CPU-s; stages {rep.get('stages')}"
+        )
+        result(f"check ({name}) peak RSS", f"{inp.stat().st_size / 1e9:.1f} GB of 8 KB traces", n / w, None,
+               "samples/s", "-", peak_rss_mb=rss)  # fmt: skip
+
+
 def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     """CPU-seconds per sample of each stage on ``--bytes`` traces, in this process, one stage at a time
     (process CPU time counts every thread: core-seconds, what a cluster is sized by; it moves far less
@@ -428,7 +458,8 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["check", "dedup", "rss", "index", "capacity"])
+    ap.add_argument("what", choices=["check", "dedup", "rss", "index", "big", "capacity"])
+    ap.add_argument("--gigabytes", type=float, default=2.0, help="big: input size")
     ap.add_argument("--bytes", type=int, default=20_000, help="capacity: sample size")
     ap.add_argument("--samples", type=int, default=20_000)
     ap.add_argument("--docs", type=int, default=150_000)
@@ -441,7 +472,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "index": bench_index}
-        what["capacity"] = bench_capacity
+        what["capacity"], what["big"] = bench_capacity, bench_big
         what[args.what](args, Path(d))
 
 
