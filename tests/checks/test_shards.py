@@ -299,3 +299,33 @@ def test_a_check_killed_in_its_staged_dedup_leaves_nothing_after_the_rerun(tmp_p
     check_files([inp], out, [FormatCheck(), DedupCheck()])
     assert pl.read_parquet(out).height == 240
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "out.quarantine.jsonl") == ["in.jsonl", "out.parquet"]
+
+
+def test_two_processes_sharing_one_cache_agree_and_leave_it_whole(tmp_path: Path) -> None:
+    """Two ``curate check`` processes on the same input and ``--cache-dir`` at once (two workers of a
+    cluster, two users): both outputs equal a run without a cache, no temporary file stays in the cache,
+    and a third run finds every piece there."""
+    inp = write_input(tmp_path / "in.jsonl", n=600)
+    cache = tmp_path / "cache"
+
+    def cli(out: str, *extra: str) -> subprocess.Popen[bytes]:
+        args = ["check", str(inp), "--out", str(tmp_path / out), "--checks", "format,readability"]
+        cmd = [sys.executable, "-m", "curate.cli", *args, "--shard-mb", "0.004", "--json", *extra]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    procs = [cli("a.parquet", "--cache-dir", str(cache)), cli("b.parquet", "--cache-dir", str(cache))]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    ref = cli("ref.parquet", "--no-cache")
+    ref.communicate(timeout=300)
+    assert ref.returncode == 0
+    want = pl.read_parquet(tmp_path / "ref.parquet")
+    for out in ("a.parquet", "b.parquet"):
+        assert_frame_equal(pl.read_parquet(tmp_path / out), want)
+    assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]
+    third = cli("c.parquet", "--cache-dir", str(cache))
+    stdout, _ = third.communicate(timeout=300)
+    report = orjson.loads(stdout.splitlines()[-1])
+    assert report["shards"]["n"] > 10 and report["shards"]["computed"] == {}
+    assert_frame_equal(pl.read_parquet(tmp_path / "c.parquet"), want)

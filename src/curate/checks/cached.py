@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import resource
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -87,7 +88,8 @@ class ShardCache:
     @staticmethod
     def _atomic(path: Path, write: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # Host and pid and thread: workers of a cluster share the cache, and containers repeat pids.
+        tmp = path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}.tmp")
         try:
             write(tmp)
             os.replace(tmp, path)
