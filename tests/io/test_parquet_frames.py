@@ -42,3 +42,12 @@ def test_columns_and_batches(tmp_path: Path) -> None:
     frames = list(parquet_frames(path, batch_rows=100, columns=["i"]))
     assert {f.columns[0] for f in frames} == {"i"} and max(f.height for f in frames) == 100
     assert pl.concat(frames)["i"].to_list() == list(range(ROW_GROUPS * ROWS))
+
+
+def test_batches_of_wide_rows_are_bounded_in_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "f.parquet"
+    _file(path)  # 4 KB rows
+    frames = list(parquet_frames(path, batch_bytes=1 << 20))
+    assert max(f.height for f in frames) <= 300 and sum(f.height for f in frames) == ROW_GROUPS * ROWS
+    assert max(f.height for f in parquet_frames(path, batch_bytes=None)) == 8192
+    assert max(f.height for f in parquet_frames(path, batch_bytes=1 << 20, columns=["i"])) == 8192  # 8 B rows
