@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from curate.cli import ablate, check, datasets, demo, export, launch, recipes, versions, view  # noqa: F401  (each registers its commands)
-from curate.cli.app import (
+from curate.cli._malloc import limit_arenas
+
+limit_arenas()  # first: an arena made before the cap (a thread started by an import) stays
+
+from curate.cli import ablate, check, datasets, demo, export, launch, recipes, versions, view  # noqa: E402, F401  (each registers its commands)
+from curate.cli.app import (  # noqa: E402
     CurateGroup,
     UserError,
     app,
