@@ -244,7 +244,7 @@ def test_corpus_dedup_staged_gives_the_in_memory_output(tmp_path: Path, monkeypa
         check_files([tmp_path / "in.jsonl"], tmp_path / "mem.parquet", checks)
         monkeypatch.setattr(runner, "DEFAULT_SHARD_ROWS", 700)  # staged, in parts of 700 rows
         staged = []
-        monkeypatch.setattr(runner, "_run_dedup_staged", _spy(runner._run_dedup_staged, staged))
+        monkeypatch.setattr(runner, "_dedup_staged", _spy(runner._dedup_staged, staged))
         check_files([tmp_path / "in.jsonl"], tmp_path / "staged.parquet", checks)
         monkeypatch.undo()
         assert staged, "the staged path did not run"

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from curate.cli.judge import judge_app
@@ -683,3 +684,40 @@ judge:
     assert not any(c.name == "judge" for c in registry.build_checks({}))  # off unless enabled
     out = judge[0].run(_frame([{"task": "general", "response": "Keep a regular sleep schedule and avoid screens."}]))
     assert out["judge_verdict"].to_list() == ["fail"]  # 0.5 < 0.6
+
+
+def test_streams_through_curate_check_batch_by_batch(judge_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """In ``curate check`` the judge is fed the rows batch by batch as they stream to the output (it
+    never holds the run's rows); the output equals judging every row at once, and a row identical to one
+    of an earlier batch is judged once, with no cache configured."""
+    import pyarrow.parquet as pq
+
+    import curate.checks.runner as runner
+    import curate.io.parquet as parquet
+    from curate.checks.base import finalize
+    from curate.schema import table
+
+    rows = [row for row, _ in HAPPY[:4]] * 30  # 120 rows, 4 distinct samples
+    df = finalize(_frame(rows))
+    stage1 = tmp_path / "stage1.parquet"
+    pq.write_table(table("checked_sample").to_arrow(df), stage1)
+
+    batches: list[int] = []
+    real = parquet.parquet_frames
+
+    def small(path: Any, **kw: Any) -> Any:
+        for f in real(path, **{**kw, "batch_rows": 25}):
+            batches.append(f.height)
+            yield f
+
+    monkeypatch.setattr(runner, "parquet_frames", small)
+    before = _requests(judge_url)
+    runner.run_corpus_checks(stage1, tmp_path / "streamed.parquet", [_openai_check(judge_url, None)])
+    assert _requests(judge_url) - before == 4  # each distinct sample once, whatever batch it is in
+    assert batches == [25, 25, 25, 25, 20]
+    monkeypatch.undo()
+    whole = finalize(_openai_check(judge_url, None).run(df))
+    got = pl.read_parquet(tmp_path / "streamed.parquet")
+    cols = ["sample_id", "judge_score", "judge_verdict", "judge_rubric", "judge_rationale", "reject_reasons"]
+    cols.append("accepted")
+    assert_frame_equal(got.select(cols), whole.select(cols))

@@ -9,7 +9,7 @@ time; corpus-scope checks (dedup, the judge) see every row of the run at once, a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 import polars as pl
@@ -47,6 +47,10 @@ class Check(Generic[C]):
     # ``run`` may run in a thread beside other checks: it keeps no state between calls, needs no main
     # thread (signals) and starts no pools, and its heavy work releases the GIL (Polars, numpy, zlib).
     concurrent: ClassVar[bool] = False
+    # A corpus check whose rows do not depend on each other (the judge: corpus scope so that it runs
+    # last, once per run, its model loaded once): the runner feeds it the run's rows batch by batch
+    # through ``run_stream``, so it never holds them all.
+    streams: ClassVar[bool] = False
 
     config: C
 
@@ -90,6 +94,12 @@ class Check(Generic[C]):
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         raise NotImplementedError
+
+    def run_stream(self, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        """``run`` over consecutive batches of one run's rows (a ``streams`` check may keep what it
+        loaded across them)."""
+        for df in frames:
+            yield self.run(df)
 
 
 def contract_violations(check: Check[Any], before: pl.DataFrame, after: pl.DataFrame) -> list[str]:

@@ -1,11 +1,12 @@
 """Running checks over files: the streaming engine behind ``curate check``.
 
 Pass 1 streams input batches through the row checks and appends them to a staging Parquet file.
-The dedup check alone (the default) over more than a shard of rows or of text runs the staged
-dedup of ``curate dedup`` over parts of the staging file and its columns are patched onto the rows as
-pass 2 streams them to the output: memory is bounded by a part. Other corpus checks (the judge), and
-dedup over less text, see the columns they need for all rows at once and return their columns as a
-patch, applied the same way.
+Pass 2 streams the staging file to the output in batches of bounded bytes. The dedup check alone (the
+default) over more than a shard of rows or of text runs the staged dedup of ``curate dedup`` over parts
+of the staging file and its columns are patched onto the rows as they stream: memory is bounded by a
+part. Dedup over less text (or with other whole-corpus checks) sees the columns it needs for all rows at
+once and returns its columns as a patch, applied the same way. The judge, corpus-scoped only to run
+last and once, is applied to the streaming batches themselves (``Check.streams``).
 The output appears atomically (staging file + rename).
 """
 
@@ -298,36 +299,66 @@ def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check[Any]]) -> Fun
 
 
 def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any]], report: CheckReport) -> None:
+    """Pass 2: the staging file streamed to the output, with the columns of the checks that see every
+    row at once (dedup) patched on and the streaming checks (the judge) applied batch by batch."""
+    whole = [c for c in checks if not c.streams]
+    streamed = [c for c in checks if c.streams]
+    if whole and streamed and max(c.cost for c in whole) > min(c.cost for c in streamed):
+        raise ValueError("a streaming corpus check must run after the whole-corpus ones (cost order)")
+    work = final_tmp.with_name(f"{final_tmp.name}.dedup")
+    schema = table("checked_sample")
+    try:
+        patch, patch_cols = _whole_corpus_patch(stage1, work, whole)
+        frames: Iterator[pl.DataFrame] = _patched(parquet_frames(stage1), patch, patch_cols)
+        for c in streamed:
+            frames = c.run_stream(frames)
+        # Conversion and zstd run in the writer's thread while the next batch is read and patched.
+        writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
+        try:
+            for df in frames:
+                df = finalize(df)
+                report.funnel += Funnel.from_frame(df)
+                writer.write(df)
+        finally:
+            writer.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _patched(
+    frames: Iterator[pl.DataFrame], patch: Callable[[int], pl.DataFrame] | None, cols: Sequence[str]
+) -> Iterator[pl.DataFrame]:
+    for df in frames:
+        if not df.height:
+            continue
+        yield df if patch is None else df.drop([c for c in cols if c in df.columns]).hstack(patch(df.height))
+
+
+def _whole_corpus_patch(
+    stage1: Path, work: Path, checks: Sequence[Check[Any]]
+) -> tuple[Callable[[int], pl.DataFrame] | None, list[str]]:
+    """The columns ``checks`` add (and the reasons they update), row for row with the staging file, as
+    a function giving the next ``n`` rows. The dedup check alone over more than a shard of rows or of
+    text runs staged under ``work`` (memory bounded by a part); otherwise the checks see the columns
+    they need for all rows at once."""
     from curate.dedup.check import DedupCheck
 
+    if not checks:
+        return None, []
     only_dedup = len(checks) == 1 and isinstance(checks[0], DedupCheck)
     small = pq.read_metadata(stage1).num_rows <= DEFAULT_SHARD_ROWS
     if only_dedup and not (small and _column_bytes(stage1, checks[0].config.text_column) <= DEDUP_IN_MEMORY_BYTES):
-        return _run_dedup_staged(stage1, final_tmp, checks[0], report)
+        return _dedup_staged(stage1, work, checks[0])
     schema = table("checked_sample")
     needs: set[str] = {"sample_id", "prompt_id", REASONS}
     for c in checks:
         needs.update(c.needs())
-    cols = [n for n in schema.names if n in needs]
-    frame = pl.read_parquet(stage1, columns=cols)
+    frame = pl.read_parquet(stage1, columns=[n for n in schema.names if n in needs])
     before = set(frame.columns)
     for c in checks:
         frame = c.run(frame)
-    patch_cols = [REASONS] + [n for n in frame.columns if n not in before and n in schema.names]
-    patch = frame.select(patch_cols)
-    # Conversion and zstd run in the writer's thread while the next batch is read and patched.
-    writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
-    try:
-        offset = 0
-        for df in parquet_frames(stage1):
-            part = patch.slice(offset, df.height)
-            offset += df.height
-            df = df.drop([c for c in patch_cols if c in df.columns]).hstack(part)
-            df = finalize(df)
-            report.funnel += Funnel.from_frame(df)
-            writer.write(df)
-    finally:
-        writer.close()
+    cols = [REASONS] + [n for n in frame.columns if n not in before and n in schema.names]
+    return _rebatched(iter([frame.select(cols)])), cols
 
 
 DEDUP_PART_BYTES = 64 << 20  # per part of the staged dedup (what one stage holds at a time): bytes...
@@ -346,11 +377,11 @@ def _column_bytes(path: Path, column: str) -> int:
     return sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups))
 
 
-def _run_dedup_staged(stage1: Path, final_tmp: Path, check: Check[Any], report: CheckReport) -> None:
+def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable[[int], pl.DataFrame], list[str]]:
     """The dedup check over all rows in bounded memory: the columns it reads are cut into parts, the
     parts go through the staged dedup of ``curate dedup`` (signatures per part, band-hash ranges,
-    components, marks: the same verdicts as the in-memory check), and its columns are patched onto the
-    rows as they stream from the staging file to the output. Nothing holds the corpus's texts."""
+    components, marks: the same verdicts as the in-memory check), and its columns come back from the
+    marks file under ``work`` as the rows stream. Nothing holds the corpus's texts."""
     from curate.dedup.run import MARK_COLUMNS, dedup_files
 
     cfg = check.config
@@ -358,43 +389,28 @@ def _run_dedup_staged(stage1: Path, final_tmp: Path, check: Check[Any], report: 
     have = pq.read_schema(stage1).names
     wanted = ("sample_id", "prompt_id", REASONS, cfg.text_column, cfg.score_column)
     cols = [c for c in dict.fromkeys(wanted) if c and c in have]
-    work = final_tmp.with_name(f"{final_tmp.name}.dedup")
     shutil.rmtree(work, ignore_errors=True)
     (work / "in").mkdir(parents=True)
-    try:
-        parts: list[Path] = []
-        part: pq.ParquetWriter | None = None
-        size = rows = 0
-        pf = open_parquet(stage1)
-        for rb in pf.iter_batches(batch_size=8192, columns=cols):
-            if part is None:
-                parts.append(work / "in" / f"part-{len(parts):06d}.parquet")
-                part, size, rows = pq.ParquetWriter(parts[-1], rb.schema, compression="lz4"), 0, 0
-            part.write_batch(rb)
-            size, rows = size + rb.nbytes, rows + rb.num_rows
-            if size >= DEDUP_PART_BYTES or rows >= DEFAULT_SHARD_ROWS:  # ...and rows, as input shards
-                part.close()
-                part = None
-        pf.close()
-        if part is not None:
+    parts: list[Path] = []
+    part: pq.ParquetWriter | None = None
+    size = rows = 0
+    pf = open_parquet(stage1)
+    for rb in pf.iter_batches(batch_size=8192, columns=cols):
+        if part is None:
+            parts.append(work / "in" / f"part-{len(parts):06d}.parquet")
+            part, size, rows = pq.ParquetWriter(parts[-1], rb.schema, compression="lz4"), 0, 0
+        part.write_batch(rb)
+        size, rows = size + rb.nbytes, rows + rb.num_rows
+        if size >= DEDUP_PART_BYTES or rows >= DEFAULT_SHARD_ROWS:  # ...and rows, as input shards
             part.close()
-        marks_file = work / "marks.parquet"
-        dedup_files(parts, marks_file, cfg, work=work / "stages", sample_shaped=False, marks_only=True)
-        patch_cols = [c for c in MARK_COLUMNS if c in schema.names or c == REASONS]
-        marks = _rebatched(parquet_frames(marks_file, columns=patch_cols))
-        writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
-        try:
-            for df in parquet_frames(stage1):
-                if not df.height:
-                    continue
-                patch = marks(df.height)
-                df = finalize(df.drop([c for c in patch_cols if c in df.columns]).hstack(patch))
-                report.funnel += Funnel.from_frame(df)
-                writer.write(df)
-        finally:
-            writer.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            part = None
+    pf.close()
+    if part is not None:
+        part.close()
+    marks_file = work / "marks.parquet"
+    dedup_files(parts, marks_file, cfg, work=work / "stages", sample_shaped=False, marks_only=True)
+    patch_cols = [c for c in MARK_COLUMNS if c in schema.names or c == REASONS]
+    return _rebatched(parquet_frames(marks_file, columns=patch_cols)), patch_cols
 
 
 def _rebatched(batches: Iterator[pl.DataFrame]) -> Callable[[int], pl.DataFrame]:

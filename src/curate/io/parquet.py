@@ -47,7 +47,7 @@ def parquet_frames(
             size = sum(
                 meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups) for i in idx
             )
-            rows = max(64, min(batch_rows, int(batch_bytes * meta.num_rows / max(size, 1))))
+            rows = min(batch_rows, max(64, int(batch_bytes * meta.num_rows / max(size, 1))))
         for rb in pf.iter_batches(batch_size=rows, columns=cols):
             df = pl.from_arrow(rb)
             assert isinstance(df, pl.DataFrame)

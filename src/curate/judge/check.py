@@ -18,7 +18,8 @@ Rubric per row with ``rubric="auto"``: undecided-only rows and general rows with
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +125,7 @@ class JudgeCheck(Check[JudgeConfig]):
     default_enabled = False
     Config = JudgeConfig
     reads = ("task", "prompt", "response", "reference")
+    streams = True  # rows are judged independently: batch by batch as they stream to the output
 
     def __init__(self, config: JudgeConfig | None = None, engine: Engine | None = None) -> None:
         """``engine`` overrides the configured one (tests, or one engine shared by several checks)."""
@@ -154,20 +156,32 @@ class JudgeCheck(Check[JudgeConfig]):
         )
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
+        try:
+            return self._judge(df, VerdictCache(self.config.cache_dir))
+        finally:  # an engine the check built is released after the pass: a corpus check runs once a run
+            if self._owns_engine:
+                self.close()
+
+    def run_stream(self, frames: Iterable[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        """One engine and one verdict cache for the whole run, so rows identical to a row of an earlier
+        batch are not judged again (a temporary cache for the run when none is configured)."""
+        with tempfile.TemporaryDirectory(prefix="curate-judge-") as scratch:
+            cache = VerdictCache(self.config.cache_dir or scratch)
+            try:
+                for df in frames:
+                    yield self._judge(df, cache)
+            finally:
+                if self._owns_engine:
+                    self.close()
+
+    def _judge(self, df: pl.DataFrame, cache: VerdictCache) -> pl.DataFrame:
         rubric_of = route(df, self.config)
         rows = [i for i, r in enumerate(rubric_of) if r is not None]
         prompts, responses = df["prompt"], df["response"]
         refs = df["reference"] if "reference" in df.columns else pl.Series([None] * df.height, dtype=pl.String)
         items = [Item(self._rubrics[rubric_of[i]], prompts[i] or "", responses[i] or "", refs[i]) for i in rows]
-        cache = VerdictCache(self.config.cache_dir)
-        p = self.params()
-        # The engine is built (model loaded, connections opened) only if something is not cached, and
-        # one the check built is released after the pass: a corpus check runs once per pipeline run.
-        try:
-            outcomes = judge_items(items, self._engine_, cache, p)
-        finally:
-            if self._owns_engine:
-                self.close()
+        # The engine is built (model loaded, connections opened) only if something is not cached.
+        outcomes = judge_items(items, self._engine_, cache, self.params())
         return self._columns(df, rows, items, outcomes)
 
     def _columns(self, df: pl.DataFrame, rows: list[int], items: list[Item], outs: list[Outcome]) -> pl.DataFrame:
