@@ -150,3 +150,66 @@ def test_band_hash_ranges_cover_int64_once(parts: int) -> None:
             if (j.bounds()[0] is None or v >= j.bounds()[0]) and (j.bounds()[1] is None or v < j.bounds()[1])
         ]
         assert len(owners) == 1, v
+
+
+def _killed_dedup(inp: str, work: str, out: str, stage: str, nth: str) -> None:
+    """Child process: ``dedup_files`` that SIGKILLs itself on the ``nth`` call of one stage's function
+    (earlier calls of it complete, so the stage is left half done)."""
+    import os
+    import signal
+
+    import curate.dedup.buckets as buckets
+    import curate.dedup.run as run
+
+    buckets.PART_ROWS = 500  # many band-hash ranges, so stage 2 can die between them
+    real, calls = getattr(run, stage), []
+
+    def dying(*a: object, **k: object) -> object:
+        calls.append(1)
+        if len(calls) == int(nth):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*a, **k)
+
+    setattr(run, stage, dying)
+    run.dedup_files([inp], out, DedupConfig(), work=work, shard_bytes=20_000)
+
+
+@pytest.mark.parametrize(
+    ("stage", "nth"),
+    [("sign_shard", 4), ("bucket_part", 5), ("resolve_components", 1), ("mark_shard", 3), ("_write_output", 1)],
+)
+def test_a_dedup_killed_in_any_stage_resumes_to_the_same_output(
+    tmp_path: Path, corpus: pl.DataFrame, monkeypatch: pytest.MonkeyPatch, stage: str, nth: int
+) -> None:
+    """A real ``kill -9`` of the process mid-stage; the rerun with the same work folder redoes only what
+    was not finished and writes exactly the output of a run from nothing, and nothing half-written stays
+    beside the output."""
+    import signal
+    import subprocess
+    import sys
+
+    import curate.dedup.buckets as buckets
+
+    inp = tmp_path / "in.jsonl"
+    corpus.write_ndjson(inp)
+    child = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('stages_child', sys.argv[1])\n"
+        "m = sys.modules['stages_child'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "m._killed_dedup(*sys.argv[2:])\n"
+    )
+    args = [__file__, str(inp), str(tmp_path / "w"), str(tmp_path / "out.parquet"), stage, str(nth)]
+    proc = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    assert not (tmp_path / "out.parquet").exists()
+    monkeypatch.setattr(buckets, "PART_ROWS", 500)
+    again = dedup_files([inp], tmp_path / "out.parquet", DedupConfig(), work=tmp_path / "w", shard_bytes=20_000)
+    fresh = dedup_files([inp], tmp_path / "fresh.parquet", DedupConfig(), work=tmp_path / "w2", shard_bytes=20_000)
+    assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
+    assert again.computed["signatures"] == (fresh.computed["signatures"] - 3 if stage == "sign_shard" else 0)
+    if stage == "bucket_part":
+        assert again.computed["buckets"] == fresh.computed["buckets"] - 4
+    if stage == "mark_shard":
+        assert again.computed["marks"] == fresh.computed["marks"] - 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.parquet", "in.jsonl", "out.parquet", "w", "w2"]
