@@ -3,7 +3,8 @@
 A check is pure: it takes a Polars DataFrame and returns one of the same height with its declared
 columns (``schemas/checks/<name>.yaml``) added and its reason codes appended to ``reject_reasons``.
 It never drops rows, never does I/O and never imports Prefect. Row-scope checks see one batch at a
-time; corpus-scope checks (dedup, the judge) see every row of the run at once, after the row checks.
+time; corpus-scope checks run after the row checks, once per run: dedup sees every row of the run at
+once, a ``streams`` check (the judge) its rows batch by batch through ``run_stream``.
 """
 
 from __future__ import annotations
