@@ -177,3 +177,54 @@ def test_seen_stage_resumes_to_the_same_output(
     rep = dedup_files([inp], tmp_path / "third.parquet", cfg, work=tmp_path / "w", shard_bytes=8_000)
     assert "seen" not in rep.computed
     assert_frame_equal(pl.read_parquet(tmp_path / "third.parquet"), first)
+
+
+def _killed_seen(inp: str, work: str, out: str, idx: str, stage: str, nth: str) -> None:
+    """Child process: ``dedup_files`` against ``idx`` that SIGKILLs itself on the ``nth`` call of a seen
+    stage function (earlier calls complete, so the stage is left half done)."""
+    import os
+    import signal
+
+    import curate.dedup.run as run
+
+    buckets.PART_ROWS = 400
+    real, calls = getattr(run, stage), []
+
+    def dying(*a: object, **k: object) -> object:
+        calls.append(1)
+        if len(calls) == int(nth):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*a, **k)
+
+    setattr(run, stage, dying)
+    run.dedup_files([inp], out, DedupConfig(index_dir=idx), work=work, shard_bytes=8_000)
+
+
+@pytest.mark.parametrize(("stage", "nth"), [("seen_part", 4), ("resolve_seen", 1)])
+def test_a_dedup_killed_in_the_seen_stage_resumes_to_the_same_output(
+    tmp_path: Path, data: dict[str, pl.DataFrame], monkeypatch: pytest.MonkeyPatch, stage: str, nth: int
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(buckets, "PART_ROWS", 400)
+    cfg = DedupConfig(index_dir=str(tmp_path / "idx"))
+    _index(tmp_path, cfg, data)
+    inp = tmp_path / "run.jsonl"
+    data["run"].write_ndjson(inp)
+    child = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('seen_child', sys.argv[1])\n"
+        "m = sys.modules['seen_child'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(m)\n"
+        "m._killed_seen(*sys.argv[2:])\n"
+    )
+    args = [__file__, str(inp), str(tmp_path / "w"), str(tmp_path / "out.parquet"), cfg.index_dir, stage, str(nth)]
+    proc = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    again = dedup_files([inp], tmp_path / "out.parquet", cfg, work=tmp_path / "w", shard_bytes=8_000)
+    fresh = dedup_files([inp], tmp_path / "fresh.parquet", cfg, work=tmp_path / "w2", shard_bytes=8_000)
+    assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
+    assert again.computed["signatures"] == 0
+    assert again.computed["seen"] == (fresh.computed["seen"] - 3 if stage == "seen_part" else 0)
