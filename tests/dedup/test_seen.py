@@ -132,7 +132,7 @@ def test_the_index_is_read_once_per_run_not_once_per_shard(
     _index(tmp_path, cfg, data)
     band_scans: list[int] = []
     sig_passes: list[int] = []
-    real_range, real_sigs = seen.index_range, seen._sig_batches
+    real_range, real_sigs = seen.index_range, seen._sig_hits
 
     def count_range(*a: object) -> pl.DataFrame:
         band_scans.append(1)
@@ -146,7 +146,7 @@ def test_the_index_is_read_once_per_run_not_once_per_shard(
         raise AssertionError("the staged run queries the index per shard")
 
     monkeypatch.setattr(seen, "index_range", count_range)
-    monkeypatch.setattr(seen, "_sig_batches", count_sigs)
+    monkeypatch.setattr(seen, "_sig_hits", count_sigs)
     monkeypatch.setattr(DedupIndex, "query", no_query)
     got = _staged(tmp_path, cfg, data)
     assert len(list((tmp_path / "w" / "rows").glob("*"))) > 10  # many shards ...

@@ -15,7 +15,7 @@ pass over the index per run (not one per shard).
    it -> ``seen.parquet`` (doc, dataset, sample_id) sorted by doc, only the documents with a hit.
 
 Memory: a range holds its band rows (bounded by ``part_rows``); the verify step holds the candidate pairs
-(documents that collide with the index) and one batch of index signatures. Every output is written
+(documents that collide with the index) and one row group of index signatures. Every output is written
 atomically and skipped when it exists, so a rerun resumes.
 """
 
@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.checks.cached import ShardCache
@@ -37,7 +36,6 @@ from curate.dedup.index import EXACT_BAND, DedupIndex
 from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
 
-_SIG_BATCH = 1 << 15  # index signatures verified at a time
 _CANDIDATES = {"doc": pl.Int64, "sample_id": pl.String, "dataset": pl.String, "exact": pl.Boolean}
 
 
@@ -79,9 +77,10 @@ class SeenJob:
     index: tuple[str, ...]  # the index's band files, one per version
 
 
-def index_range(files: Sequence[str], lo: int | None, hi: int | None) -> pl.DataFrame:
-    """The index band rows with band_hash in [lo, hi), every version (a filtered scan of each file)."""
-    keep = in_range(lo, hi)
+def index_range(files: Sequence[str], lo: int | None, hi: int | None, hashes: pl.Series) -> pl.DataFrame:
+    """The index band rows with band_hash in [lo, hi) and among ``hashes``, every version (a filtered scan
+    of each file: the range prunes row groups, the hashes keep the rows that can join small)."""
+    keep = in_range(lo, hi) & pl.col("band_hash").is_in(hashes.unique().implode())
     return pl.concat([pl.scan_parquet(f).filter(keep) for f in files]).collect()
 
 
@@ -96,7 +95,7 @@ def seen_part(job: SeenJob) -> int:
     if q.height and job.index:
         q = q.select("band_id", "band_hash", (pl.col("row") + pl.col("_off")).alias("doc"))
         out = (
-            index_range(job.index, lo, hi)
+            index_range(job.index, lo, hi, q["band_hash"])
             .join(q, on=["band_id", "band_hash"])
             .group_by("doc", "sample_id", "dataset")
             .agg((pl.col("band_id") == EXACT_BAND).any().alias("exact"))
@@ -150,8 +149,8 @@ def resolve_seen(
 def _verify(
     cand: pl.DataFrame, work: Path, keys: Sequence[str], offsets: Sequence[int], cfg: DedupConfig
 ) -> np.ndarray:
-    """Estimated Jaccard of each candidate pair: one streamed pass over the index's signature files, a
-    batch at a time joined to the candidates (a sample id stored twice in a version: the higher one)."""
+    """Estimated Jaccard of each candidate pair (a sample id stored twice in a version: the higher one),
+    from one streamed pass over the index's signature files."""
     jac = np.zeros(cand.height)
     if not cand.height:
         return jac
@@ -160,23 +159,26 @@ def _verify(
     cache = ShardCache(work)
     qsigs = [_SigFile(cache.path("sigs", k, ".npy")) for k in keys]
     offs = np.asarray(offsets, dtype=np.int64)
-    keyed = cand.select("sample_id", "dataset", "doc").with_row_index("_c")
-    for batch in _sig_batches(sig_files):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        hit = frame.join(keyed, on=["sample_id", "dataset"])
-        if not hit.height:
-            continue
+    for hit in _sig_hits(sig_files, cand.select("sample_id", "dataset", "doc").with_row_index("_c")):
         stored = np.frombuffer(b"".join(hit["sig"].to_list()), dtype=np.uint32).reshape(hit.height, -1)
         j = (stored == _gather(qsigs, offs, hit["doc"].to_numpy())).mean(axis=1)
         np.maximum.at(jac, hit["_c"].to_numpy().astype(np.int64), j)
     return jac
 
 
-def _sig_batches(files: Sequence[Path]) -> Iterator[pa.RecordBatch]:
-    """Every index signature row, in batches (one streamed pass over the version sig files)."""
+def _sig_hits(files: Sequence[Path], keyed: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """The candidates (``keyed``: sample_id, dataset, ...) joined to their index signatures, a row group of
+    the sig files at a time: its ids are read, its signatures only where a candidate is among them."""
     for f in files:
-        yield from pq.ParquetFile(f).iter_batches(batch_size=_SIG_BATCH, columns=["sample_id", "dataset", "sig"])
+        pf = pq.ParquetFile(f)
+        for g in range(pf.num_row_groups):
+            ids = pl.from_arrow(pf.read_row_group(g, columns=["sample_id", "dataset"]))
+            assert isinstance(ids, pl.DataFrame)
+            hit = ids.with_row_index("_r").join(keyed, on=["sample_id", "dataset"])
+            if hit.height:
+                sig = pl.from_arrow(pf.read_row_group(g, columns=["sig"]).column("sig").take(hit["_r"].to_numpy()))
+                assert isinstance(sig, pl.Series)
+                yield hit.with_columns(sig.alias("sig"))
 
 
 def seen_columns(run: Path, offset: int, n: int) -> tuple[pl.Series, pl.Series]:
