@@ -228,3 +228,16 @@ def test_a_dedup_killed_in_the_seen_stage_resumes_to_the_same_output(
     assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
     assert again.computed["signatures"] == 0
     assert again.computed["seen"] == (fresh.computed["seen"] - 3 if stage == "seen_part" else 0)
+
+
+def test_a_killed_recordings_run_files_are_swept(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    cfg = DedupConfig(index_dir=str(tmp_path / "idx"))
+    left = tmp_path / "idx" / "bands" / f".ds@1.parquet.{int(dead.stdout)}.tmp"
+    left.mkdir(parents=True)
+    (left / "000000.parquet").write_bytes(b"half")
+    _publish(tmp_path / "idx", cfg, "ds@1", data["ds@1"])
+    assert sorted(p.name for p in (tmp_path / "idx" / "bands").iterdir()) == ["ds@1.parquet"]

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
-from collections.abc import Iterable
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
 from curate.dedup.normalize import hash_fingerprint
 from curate.errors import CurateError
-from curate.io.files import atomic_path, write_bytes_atomic
+from curate.io.files import atomic_path, sweep_tmp_beside, write_bytes_atomic
 
 EXACT_BAND = -1
 
@@ -100,20 +102,19 @@ class DedupIndex:
         row groups (so a range read prunes). Both tables appear when the last part is written."""
         from curate.dedup.buckets import write_sorted  # buckets imports core, which imports this module
 
-        (self.path / "bands").mkdir(parents=True, exist_ok=True)
-        (self.path / "sigs").mkdir(parents=True, exist_ok=True)
+        bands_dest, sigs_dest = (self.path / kind / f"{_safe(tag)}.parquet" for kind in ("bands", "sigs"))
+        for d in (bands_dest, sigs_dest):
+            d.parent.mkdir(parents=True, exist_ok=True)
+            sweep_tmp_beside(d)  # what a killed recording of this version left (its run files included)
+        runs_dir = bands_dest.with_name(f".{bands_dest.name}.{os.getpid()}.tmp")
         n = 0
-        with (
-            atomic_path(self.path / "bands" / f"{_safe(tag)}.parquet") as bands_tmp,
-            atomic_path(self.path / "sigs" / f"{_safe(tag)}.parquet") as sigs_tmp,
-            tempfile.TemporaryDirectory(dir=self.path, prefix=".runs-") as runs_dir,
-        ):
+        with atomic_path(bands_dest) as bands_tmp, atomic_path(sigs_dest) as sigs_tmp, _scratch(runs_dir):
             runs: list[Path] = []
             writer: pq.ParquetWriter | None = None
             try:
                 for ids, sig, exact in parts:
                     bands, sigs = self._tables(tag, ids, sig, exact)
-                    runs.append(Path(runs_dir) / f"{len(runs):06d}.parquet")
+                    runs.append(runs_dir / f"{len(runs):06d}.parquet")
                     write_sorted(bands, runs[-1], "band_hash")
                     t = sigs.to_arrow()
                     writer = writer or pq.ParquetWriter(sigs_tmp, t.schema)
@@ -258,6 +259,17 @@ class DedupIndex:
 
 
 _NO_KEYS = np.zeros(0, np.uint64)
+
+
+@contextmanager
+def _scratch(path: Path) -> Iterator[Path]:
+    """A fresh folder, removed on the way out (a killed process's is swept by the next recording)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _merge_sorted(runs: list[Path], out: Path, schema: pa.Schema) -> None:
