@@ -18,6 +18,7 @@ STAGE_TASKS = {
     "check": tasks.check_shard,
     "signatures": tasks.dedup_signatures,
     "buckets": tasks.dedup_buckets,  # one band-hash range per task (PartJob)
+    "seen": tasks.dedup_seen,  # one band-hash range against the index per task (SeenJob)
     "marks": tasks.dedup_marks,
 }
 

@@ -161,6 +161,13 @@ def dedup_buckets(job: Any) -> Any:
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
+def dedup_seen(job: Any) -> Any:
+    from curate.dedup.seen import seen_part
+
+    return seen_part(job)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only)
 def dedup_marks(job: Any) -> Any:
     from curate.dedup.run import mark_shard
 

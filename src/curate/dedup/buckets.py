@@ -68,16 +68,26 @@ class PartJob:
     cfg: DedupConfig
 
     def bounds(self) -> tuple[int | None, int | None]:
-        """[lo, hi) of this part's band hashes (int64); None at the ends, where a bound would not fit."""
-        span = 1 << 64
-        lo = -(1 << 63) + span * self.part // self.parts
-        hi = -(1 << 63) + span * (self.part + 1) // self.parts
-        return (lo if self.part else None), (hi if self.part + 1 < self.parts else None)
+        return hash_range(self.part, self.parts)
+
+
+def hash_range(part: int, parts: int) -> tuple[int | None, int | None]:
+    """[lo, hi) of band hashes (int64) of ``part`` of ``parts``; None at the ends, where a bound would not
+    fit. The parts cover int64 once."""
+    span = 1 << 64
+    lo = -(1 << 63) + span * part // parts
+    hi = -(1 << 63) + span * (part + 1) // parts
+    return (lo if part else None), (hi if part + 1 < parts else None)
+
+
+def in_range(lo: int | None, hi: int | None, column: str = "band_hash") -> pl.Expr:
+    """``column`` within [lo, hi) (None: unbounded)."""
+    c = pl.col(column)
+    return (c >= lo if lo is not None else pl.lit(True)) & (c < hi if hi is not None else pl.lit(True))
 
 
 def _read_range(paths: Sequence[Path], offsets: Sequence[int], lo: int | None, hi: int | None) -> pl.DataFrame:
-    c = pl.col("band_hash")
-    keep = (c >= lo if lo is not None else pl.lit(True)) & (c < hi if hi is not None else pl.lit(True))
+    keep = in_range(lo, hi)
     frames = [
         pl.scan_parquet(p).filter(keep).with_columns(pl.lit(int(o), pl.Int64).alias("_off"))
         for p, o in zip(paths, offsets, strict=True)

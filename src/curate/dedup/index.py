@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
 from curate.dedup.normalize import hash_fingerprint
 from curate.errors import CurateError
-from curate.io.files import atomic_path, write_bytes_atomic
+from curate.io.files import atomic_path, sweep_tmp_beside, write_bytes_atomic
 
 EXACT_BAND = -1
 
@@ -92,33 +96,37 @@ class DedupIndex:
         return self.add_parts(tag, [(sample_ids, sig, exact)])
 
     def add_parts(self, tag: str, parts: Iterable[tuple[list[str] | pl.Series, np.ndarray, np.ndarray]]) -> int:
-        """Record a published version given in parts (one per shard): one part is in memory at a time, each
-        appended to the version's two tables as a row group; both appear when the last part is written."""
-        (self.path / "bands").mkdir(parents=True, exist_ok=True)
-        (self.path / "sigs").mkdir(parents=True, exist_ok=True)
+        """Record a published version given in parts (one per shard): one part is in memory at a time. The
+        signatures are appended as a row group per part; the band rows go sorted to a run file per part,
+        merged at the end one band-hash range at a time into a band table sorted by band_hash with small
+        row groups (so a range read prunes). Both tables appear when the last part is written."""
+        from curate.dedup.buckets import write_sorted  # buckets imports core, which imports this module
+
+        bands_dest, sigs_dest = (self.path / kind / f"{_safe(tag)}.parquet" for kind in ("bands", "sigs"))
+        for d in (bands_dest, sigs_dest):
+            d.parent.mkdir(parents=True, exist_ok=True)
+            sweep_tmp_beside(d)  # what a killed recording of this version left (its run files included)
+        runs_dir = bands_dest.with_name(f".{bands_dest.name}.{os.getpid()}.tmp")
         n = 0
-        with (
-            atomic_path(self.path / "bands" / f"{_safe(tag)}.parquet") as bands_tmp,
-            atomic_path(self.path / "sigs" / f"{_safe(tag)}.parquet") as sigs_tmp,
-        ):
-            writers: list[pq.ParquetWriter] = []
+        with atomic_path(bands_dest) as bands_tmp, atomic_path(sigs_dest) as sigs_tmp, _scratch(runs_dir):
+            runs: list[Path] = []
+            writer: pq.ParquetWriter | None = None
             try:
                 for ids, sig, exact in parts:
-                    tables = [t.to_arrow() for t in self._tables(tag, ids, sig, exact)]
-                    if not writers:
-                        writers = [
-                            pq.ParquetWriter(p, t.schema) for p, t in zip((bands_tmp, sigs_tmp), tables, strict=True)
-                        ]
-                    for w, t in zip(writers, tables, strict=True):
-                        w.write_table(t.cast(w.schema))
+                    bands, sigs = self._tables(tag, ids, sig, exact)
+                    runs.append(runs_dir / f"{len(runs):06d}.parquet")
+                    write_sorted(bands, runs[-1], "band_hash")
+                    t = sigs.to_arrow()
+                    writer = writer or pq.ParquetWriter(sigs_tmp, t.schema)
+                    writer.write_table(t.cast(writer.schema))
                     n += len(ids)
             finally:
-                for w in writers:
-                    w.close()
-            if not writers:  # no rows: the version is still recorded, with empty tables
-                empty = self._tables(tag, [], _no_sigs(self.params), _NO_KEYS)
-                for path, t in zip((bands_tmp, sigs_tmp), empty, strict=True):
-                    t.write_parquet(path)
+                if writer is not None:
+                    writer.close()
+            empty_bands, empty_sigs = self._tables(tag, [], _no_sigs(self.params), _NO_KEYS)
+            if writer is None:  # no rows: the version is still recorded, with empty tables
+                empty_sigs.write_parquet(sigs_tmp)
+            _merge_sorted(runs, bands_tmp, empty_bands.to_arrow().schema)
         meta = {"params": asdict(self.params), "versions": sorted({*self.versions(), tag})}
         write_bytes_atomic(json.dumps(meta, indent=1).encode(), self.path / "index.json")
         self._bands = self._sigs = None
@@ -151,6 +159,12 @@ class DedupIndex:
             }
         )
         return bands, sigs
+
+    def files(self) -> tuple[list[Path], list[Path]]:
+        """The version files: (band tables, signature tables), each sorted by name."""
+        if not self.path.exists():
+            return [], []
+        return sorted((self.path / "bands").glob("*.parquet")), sorted((self.path / "sigs").glob("*.parquet"))
 
     def versions(self) -> list[str]:
         return sorted(f.stem for f in (self.path / "bands").glob("*.parquet")) if self.path.exists() else []
@@ -245,6 +259,32 @@ class DedupIndex:
 
 
 _NO_KEYS = np.zeros(0, np.uint64)
+
+
+@contextmanager
+def _scratch(path: Path) -> Iterator[Path]:
+    """A fresh folder, removed on the way out (a killed process's is swept by the next recording)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _merge_sorted(runs: list[Path], out: Path, schema: pa.Schema) -> None:
+    """Merge run files (each sorted by band_hash) into ``out`` sorted by band_hash, one band-hash range in
+    memory at a time (each run's slice of it read through its row-group statistics)."""
+    from curate.dedup.buckets import _ROW_GROUP, _read_range, hash_range, part_count
+
+    rows = sum(pq.ParquetFile(r).metadata.num_rows for r in runs)
+    parts = part_count(rows)
+    with pq.ParquetWriter(out, schema, compression="lz4") as w:
+        for part in range(parts if runs else 0):
+            t = _read_range(runs, [0] * len(runs), *hash_range(part, parts))
+            if t.height:
+                t = t.drop("_off").sort("band_hash", "band_id")
+                w.write_table(t.to_arrow().cast(schema), row_group_size=_ROW_GROUP)
 
 
 def _no_sigs(p: IndexParams) -> np.ndarray:

@@ -1,9 +1,11 @@
 """``curate dedup`` over files: the four stages of :mod:`curate.dedup.stages`, then one output file.
 
-Stage 4 (marks) runs per shard: the shard's rows get the dedup columns of their documents, ``dedup.seen``
-from the published-versions index, and their reason codes, exactly as :func:`curate.dedup.find_duplicates`
-adds them in memory. The parts are then copied into the output (atomically), dropping duplicates with
-``drop``. Timings and peak memory per stage come back in :class:`DedupReport`.
+With an index (``cfg.index_dir``), the seen stage of :mod:`curate.dedup.seen` matches the whole run
+against the published versions in one pass over the index. Stage 4 (marks) runs per shard: the shard's
+rows get the dedup columns of their documents, ``dedup.seen`` (their range of ``seen.parquet``), and
+their reason codes, exactly as :func:`curate.dedup.find_duplicates` adds them in memory. The parts are
+then copied into the output (atomically), dropping duplicates with ``drop``. Timings and peak memory per
+stage come back in :class:`DedupReport`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from curate.checks.streams import prefetch
 from curate.dedup.buckets import PartJob, bucket_part, doc_marks, part_count, resolve_components, run_info
 from curate.dedup.core import DedupConfig
 from curate.dedup.index import DedupIndex
+from curate.dedup.seen import resolve_seen, seen_columns, seen_jobs, seen_part
 from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, sig_key, sign_shard
 from curate.io.files import commit_file, sweep_tmp_beside
 
@@ -91,17 +94,11 @@ def mark_shard(job: DedupJob) -> StageDone:
         ids = pl.Series(np.arange(job.offset, job.offset + n).astype(str), dtype=pl.String)
     out = df.with_columns(doc_marks(run, job.parts, job.offset, n, ids).get_columns())
     codes: dict[str, Any] = {"dedup.exact": pl.col("_exact"), "dedup.near": pl.col("_near")}
-    seen_ds: list[str | None] = [None] * n
-    seen_id: list[str | None] = [None] * n
-    if cfg.index_dir and n:
-        index = DedupIndex(cfg.index_dir, cfg.index_params())  # not loaded: the query streams over its files
-        facts = pl.read_parquet(cache.path("rows", key), columns=["exact_raw"])
-        sig = np.load(cache.path("sigs", key, ".npy"))
-        hits = index.query(sig, facts["exact_raw"].to_numpy().view(np.uint64), cfg.threshold)
-        seen_ds, seen_id = hits.dataset, hits.sample_id
-    out = out.with_columns(
-        pl.Series("dedup_seen_in", seen_ds, pl.String), pl.Series("dedup_seen_sample_id", seen_id, pl.String)
-    )
+    if cfg.index_dir:  # the seen stage matched the whole run against the index once
+        seen_ds, seen_id = seen_columns(run, job.offset, n)
+    else:
+        seen_ds, seen_id = (pl.Series(c, [None] * n, pl.String) for c in ("dedup_seen_in", "dedup_seen_sample_id"))
+    out = out.with_columns(seen_ds, seen_id)
     codes["dedup.seen"] = pl.col("dedup_seen_in").is_not_null()
     out = add_reasons(out, codes).drop("_exact", "_near")
     # Only what dedup adds is kept here (small); the output joins it to the parsed rows shard by shard.
@@ -160,6 +157,16 @@ def dedup_files(
     t = time.perf_counter()
     resolve_components(run, work, keys, offs, cfg, parts)
     rep.stages["components"] = time.perf_counter() - t
+    if cfg.index_dir and not (run / "seen.parquet").exists():
+        t = time.perf_counter()
+        seen_jobs_ = seen_jobs(run, work, keys, offs, cfg, memory_limit)
+        try:
+            seen = fan(seen_part, seen_jobs_, "seen")
+        except KeyError:  # as for the buckets
+            seen = local_map(seen_part, seen_jobs_, "seen")
+        rep.computed["seen"] = sum(d >= 0 for d in seen)
+        resolve_seen(run, work, keys, offs, cfg, seen_jobs_[0].parts)
+        rep.stages["seen"] = time.perf_counter() - t
     t = time.perf_counter()
     marked = list(
         fan(

@@ -8,8 +8,10 @@
 2. **buckets** (per band-hash range, in parallel): candidate edges (chain + star per bucket), verified
    by estimated Jaccard; 3. **components** over the verified edges only: see :mod:`curate.dedup.buckets`.
    Stage 1 writes each band table sorted by hash, so a range reads only its part of every shard.
+   With an index of published versions, **seen** (per band-hash range, then once) matches the whole run
+   against it in one pass over the index -> ``seen.parquet``: see :mod:`curate.dedup.seen`.
 4. **marks** (per shard, in parallel): each shard's rows with their dedup columns and reason codes, and
-   ``dedup.seen`` from the index of published versions -> ``out/part-<i>.parquet``.
+   ``dedup.seen`` from ``seen.parquet`` -> ``out/part-<i>.parquet``.
 
 Memory per process is bounded by the shard (stages 1, 4), the band-hash range (stage 2) or the number of
 documents that have a duplicate (stage 3); the coordinator holds O(shards + ranges), never per-row
