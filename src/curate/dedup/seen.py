@@ -35,6 +35,7 @@ from curate.dedup.core import DedupConfig
 from curate.dedup.index import EXACT_BAND, DedupIndex
 from curate.dedup.lsh import band_hashes, band_table
 from curate.dedup.minhash import is_empty
+from curate.io.parquet import open_parquet
 
 _CANDIDATES = {"doc": pl.Int64, "sample_id": pl.String, "dataset": pl.String, "exact": pl.Boolean}
 
@@ -170,7 +171,7 @@ def _sig_hits(files: Sequence[Path], keyed: pl.DataFrame) -> Iterator[pl.DataFra
     """The candidates (``keyed``: sample_id, dataset, ...) joined to their index signatures, a row group of
     the sig files at a time: its ids are read, its signatures only where a candidate is among them."""
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = open_parquet(f)
         for g in range(pf.num_row_groups):
             ids = pl.from_arrow(pf.read_row_group(g, columns=["sample_id", "dataset"]))
             assert isinstance(ids, pl.DataFrame)
