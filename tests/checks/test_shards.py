@@ -267,13 +267,10 @@ def _killed_in_staged_dedup(inp: Path, out: Path) -> None:
     import curate.checks.runner as runner
     import curate.dedup.run as dedup_run
     from curate.dedup import DedupCheck
+    from curate.testing.faults import die_on_call
 
     runner.DEFAULT_SHARD_ROWS = 50  # staged, in parts of 50 rows
-
-    def die(*a: Any, **k: Any) -> None:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    dedup_run.dedup_files = die
+    die_on_call(dedup_run, "dedup_files", 1)
     check_files([inp], out, [FormatCheck(), DedupCheck()])
 
 

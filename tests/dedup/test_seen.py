@@ -182,21 +182,11 @@ def test_seen_stage_resumes_to_the_same_output(
 def _killed_seen(inp: str, work: str, out: str, idx: str, stage: str, nth: str) -> None:
     """Child process: ``dedup_files`` against ``idx`` that SIGKILLs itself on the ``nth`` call of a seen
     stage function (earlier calls complete, so the stage is left half done)."""
-    import os
-    import signal
-
     import curate.dedup.run as run
+    from curate.testing.faults import die_on_call
 
     buckets.PART_ROWS = 400
-    real, calls = getattr(run, stage), []
-
-    def dying(*a: object, **k: object) -> object:
-        calls.append(1)
-        if len(calls) == int(nth):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(*a, **k)
-
-    setattr(run, stage, dying)
+    die_on_call(run, stage, int(nth))
     run.dedup_files([inp], out, DedupConfig(index_dir=idx), work=work, shard_bytes=8_000)
 
 

@@ -155,22 +155,12 @@ def test_band_hash_ranges_cover_int64_once(parts: int) -> None:
 def _killed_dedup(inp: str, work: str, out: str, stage: str, nth: str) -> None:
     """Child process: ``dedup_files`` that SIGKILLs itself on the ``nth`` call of one stage's function
     (earlier calls of it complete, so the stage is left half done)."""
-    import os
-    import signal
-
     import curate.dedup.buckets as buckets
     import curate.dedup.run as run
+    from curate.testing.faults import die_on_call
 
     buckets.PART_ROWS = 500  # many band-hash ranges, so stage 2 can die between them
-    real, calls = getattr(run, stage), []
-
-    def dying(*a: object, **k: object) -> object:
-        calls.append(1)
-        if len(calls) == int(nth):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(*a, **k)
-
-    setattr(run, stage, dying)
+    die_on_call(run, stage, int(nth))
     run.dedup_files([inp], out, DedupConfig(), work=work, shard_bytes=20_000)
 
 
