@@ -28,8 +28,7 @@ import polars as pl
 
 from curate.checks.cached import ShardCache
 from curate.dedup.core import DedupConfig, keep_rank
-from curate.dedup.lsh import components
-from curate.dedup.spill import EXACT_BAND
+from curate.dedup.lsh import EXACT_BAND, components
 from curate.io.files import write_bytes_atomic
 
 PART_ROWS = 2_000_000  # band rows per part at most (about 100 MB of work arrays)

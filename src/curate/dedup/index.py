@@ -25,13 +25,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.dedup.lsh import band_hashes, band_table
-from curate.dedup.minhash import is_empty
+from curate.dedup.lsh import EXACT_BAND, doc_bands
 from curate.dedup.normalize import hash_fingerprint
 from curate.errors import CurateError
 from curate.io.files import atomic_path, sweep_tmp_beside, write_bytes_atomic
 
-EXACT_BAND = -1
+__all__ = ["EXACT_BAND", "DedupIndex", "IndexHits", "IndexMismatch", "IndexParams"]
 
 
 class IndexMismatch(CurateError, ValueError):
@@ -137,16 +136,7 @@ class DedupIndex:
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
         p = self.params
         ids = pl.Series("sample_id", sample_ids, dtype=pl.String)
-        live = np.flatnonzero(~is_empty(sig))
-        bt = band_table(band_hashes(sig[live], p.bands, p.rows), live)
-        ex = pl.DataFrame(
-            {
-                "band_id": np.full(len(ids), EXACT_BAND, np.int16),
-                "band_hash": exact.view(np.int64),
-                "doc": np.arange(len(ids), dtype=np.int64),
-            }
-        )
-        bands = pl.concat([bt, ex])
+        bands = doc_bands(sig, exact, p.bands, p.rows)
         bands = bands.with_columns(
             pl.Series("sample_id", ids.to_numpy()[bands["doc"].to_numpy()], pl.String),
             pl.lit(tag, pl.String).alias("dataset"),
@@ -216,19 +206,7 @@ class DedupIndex:
         joined in a stream, keeping only the rows that collide with this query and their signatures, so
         a shard's query holds the shard, not the index (tens of millions of published rows)."""
         p, n = self.params, sig.shape[0]
-        live = np.flatnonzero(~is_empty(sig))
-        q = pl.concat(
-            [
-                band_table(band_hashes(sig[live], p.bands, p.rows), live),
-                pl.DataFrame(
-                    {
-                        "band_id": np.full(n, EXACT_BAND, np.int16),
-                        "band_hash": exact.view(np.int64),
-                        "doc": np.arange(n, dtype=np.int64),
-                    }
-                ),
-            ]
-        )
+        q = doc_bands(sig, exact, p.bands, p.rows)
         bands, sigs = self._tables_for_query()
         hits = (
             bands.join(q.lazy(), on=["band_id", "band_hash"])

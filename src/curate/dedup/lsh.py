@@ -64,6 +64,27 @@ def band_table(band_h: np.ndarray, doc_ids: np.ndarray) -> pl.DataFrame:
     )
 
 
+EXACT_BAND = -1  # the band_id of a document's exact-duplicate key in a band table
+
+
+def doc_bands(
+    sig: np.ndarray, exact: np.ndarray, bands: int, rows: int, salt: np.ndarray | None = None
+) -> pl.DataFrame:
+    """The band table (band_id, band_hash, doc) of documents ``0..n-1``: their LSH bands (a document
+    with no words has none) and, as band :data:`EXACT_BAND`, their exact-duplicate key (uint64 bits)."""
+    live = np.flatnonzero(~is_empty(sig))
+    n = len(exact)
+    lsh = band_table(band_hashes(sig[live], bands, rows, None if salt is None else salt[live]), live)
+    keys = pl.DataFrame(
+        {
+            "band_id": np.full(n, EXACT_BAND, np.int16),
+            "band_hash": np.asarray(exact).view(np.int64),
+            "doc": np.arange(n, dtype=np.int64),
+        }
+    )
+    return pl.concat([lsh, keys])
+
+
 def pairs_from_sorted(key_a: np.ndarray, key_b: np.ndarray, doc: np.ndarray) -> np.ndarray:
     """Candidate edges from rows sorted by (key_a, key_b, doc): each member of a bucket is paired with
     its predecessor (a chain) and with the bucket's first member (a star), so a bucket of m documents

@@ -32,9 +32,8 @@ import pyarrow.parquet as pq
 from curate.checks.cached import ShardCache
 from curate.dedup.buckets import _gather, _read_range, _SigFile, hash_range, in_range, part_count, write_sorted
 from curate.dedup.core import DedupConfig
-from curate.dedup.index import EXACT_BAND, DedupIndex
-from curate.dedup.lsh import band_hashes, band_table
-from curate.dedup.minhash import is_empty
+from curate.dedup.index import DedupIndex
+from curate.dedup.lsh import EXACT_BAND, doc_bands
 from curate.io.parquet import open_parquet
 
 _CANDIDATES = {"doc": pl.Int64, "sample_id": pl.String, "dataset": pl.String, "exact": pl.Boolean}
@@ -53,15 +52,7 @@ def query_bands(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig) ->
         if not path.exists():
             sig = np.load(cache.path("sigs", k, ".npy"))
             exact = pl.read_parquet(cache.path("rows", k), columns=["exact_raw"])["exact_raw"].to_numpy()
-            live = np.flatnonzero(~is_empty(sig))
-            rows = np.arange(len(sig), dtype=np.int64)
-            bands = pl.concat(
-                [
-                    band_table(band_hashes(sig[live], p.bands, p.rows), live),
-                    pl.DataFrame({"band_id": np.full(len(sig), EXACT_BAND, np.int16), "band_hash": exact, "doc": rows}),
-                ]
-            ).rename({"doc": "row"})
-            write_sorted(bands, path, "band_hash")
+            write_sorted(doc_bands(sig, exact, p.bands, p.rows).rename({"doc": "row"}), path, "band_hash")
         paths.append(path)
     return paths
 

@@ -19,10 +19,8 @@ import numpy as np
 import polars as pl
 
 from curate.dedup.core import DedupConfig
-from curate.dedup.lsh import band_hashes, band_table, components
+from curate.dedup.lsh import EXACT_BAND, band_hashes, band_table, components
 from curate.dedup.minhash import is_empty, sketch
-
-EXACT_BAND = -1
 
 
 @dataclass(frozen=True, slots=True)

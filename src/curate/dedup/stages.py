@@ -38,10 +38,9 @@ from curate.checks.cached import ShardCache
 from curate.checks.shards import Shard, _h, source_version
 from curate.dedup.buckets import write_sorted
 from curate.dedup.core import DedupConfig, sketch_frame
-from curate.dedup.lsh import band_hashes, band_table
-from curate.dedup.minhash import is_empty, mix64
+from curate.dedup.lsh import doc_bands
+from curate.dedup.minhash import mix64
 from curate.dedup.normalize import hash_strings
-from curate.dedup.spill import EXACT_BAND
 
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any], str], Iterator[Any]]
 
@@ -155,15 +154,8 @@ def sign_shard(job: DedupJob) -> StageDone:
     sig, exact = sketch_frame(df, cfg) if n else (np.zeros((0, cfg.num_perm), np.uint32), np.zeros(0, np.uint64))
     salt = _salt(df, cfg) if n else None
     keyed = mix64(exact ^ mix64(salt)) if salt is not None else exact
-    live = np.flatnonzero(~is_empty(sig))
     b, r = cfg.band_rows()
-    rows = np.arange(n, dtype=np.int64)
-    bands = pl.concat(
-        [
-            band_table(band_hashes(sig[live], b, r, None if salt is None else salt[live]), live),
-            pl.DataFrame({"band_id": np.full(n, EXACT_BAND, np.int16), "band_hash": keyed.view(np.int64), "doc": rows}),
-        ]
-    ).rename({"doc": "row"})
+    bands = doc_bands(sig, keyed, b, r, salt).rename({"doc": "row"})
     rank_cols = _keep_order_inputs(df, cfg)
     ids = df["sample_id"].cast(pl.String) if "sample_id" in df.columns else None
     facts = pl.DataFrame({"exact": keyed.view(np.int64), "exact_raw": exact.view(np.int64), **rank_cols})
