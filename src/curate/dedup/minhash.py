@@ -27,7 +27,9 @@ import numpy as np
 import polars as pl
 
 from curate.dedup import words
+from curate.dedup.normalize import exact_keys_from_tokens
 from curate.dedup.words import hash_words, text_buffer, word_hashes
+from curate.kernels import kernels
 
 Scheme = Literal["oph", "perm"]
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -81,6 +83,24 @@ def shingle_hashes(tokens: np.ndarray, counts: np.ndarray, ngram: int) -> tuple[
             acc[live] = acc[live] * _K + tokens[starts[short[live]] + j]
         out[first[short]] = acc
     return mix64(out), n_sh
+
+
+def oph_and_exact(
+    tokens: np.ndarray, counts: np.ndarray, *, num_perm: int, ngram: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``"oph"`` signatures and exact keys (``normalize.exact_keys_from_tokens``) from word hashes: shingles,
+    bins and keys in one compiled pass per document when the kernel is built, else the numpy reference;
+    densification is numpy either way."""
+    k = kernels()
+    if k is None:
+        sh, n_sh = shingle_hashes(tokens, counts, ngram)
+        return _oph(sh, n_sh, num_perm, seed), exact_keys_from_tokens(tokens, counts)
+    n = len(counts)
+    sig = np.empty((n, num_perm), dtype=np.uint32)
+    n_sh, exact = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.uint64)
+    tokens, counts = np.ascontiguousarray(tokens, np.uint64), np.ascontiguousarray(counts, np.int64)
+    k.oph_bins(tokens, counts, num_perm, ngram, seed, sig, n_sh, exact)
+    return _densify(sig, n_sh > 0, seed), exact
 
 
 def _oph(sh: np.ndarray, n_sh: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
@@ -201,9 +221,9 @@ def signatures_from_tokens(
     scheme: Scheme = "oph",
     seed: int = 1,
 ) -> np.ndarray:
-    sh, n_sh = shingle_hashes(tokens, counts, ngram)
     if scheme == "oph":
-        return _oph(sh, n_sh, num_perm, seed)
+        return oph_and_exact(tokens, counts, num_perm=num_perm, ngram=ngram, seed=seed)[0]
+    sh, n_sh = shingle_hashes(tokens, counts, ngram)
     if scheme == "perm":
         return _perm(sh, n_sh, num_perm, seed)
     raise ValueError(f"unknown MinHash scheme {scheme!r} (oph|perm)")
@@ -252,8 +272,6 @@ def sketch(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from curate.dedup.normalize import exact_keys_from_tokens
-
     n = len(texts)
     data, offsets = text_buffer(texts)  # once for the column: batches are slices, no Polars call each
     if batch_docs <= 0:
@@ -265,6 +283,9 @@ def sketch(
         hi = min(lo + batch_docs, n)
         a, b = offsets[lo], offsets[hi]
         tokens, counts = hash_words(data[a:b], offsets[lo : hi + 1] - a)
+        if scheme == "oph":
+            sig[lo:hi], exact[lo:hi] = oph_and_exact(tokens, counts, num_perm=num_perm, ngram=ngram, seed=seed)
+            return
         sig[lo:hi] = signatures_from_tokens(tokens, counts, num_perm=num_perm, ngram=ngram, scheme=scheme, seed=seed)
         exact[lo:hi] = exact_keys_from_tokens(tokens, counts)
 

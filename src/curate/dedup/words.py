@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import xxhash
 
 from curate.dedup.normalize import _NON_WORD
+from curate.kernels import kernels, string_buffer
 
 WORD_HASH_VERSION = 1
 # Text per batch: temporaries stay in cache (300-word texts: 155 MB/s a core in 0.4 MB batches, 106 in 3 MB)
@@ -64,27 +64,15 @@ def text_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """(UTF-8 bytes of all texts, int64 offsets of each text, n + 1) with non-ASCII texts normalized by
     Polars first (so their bytes classify like ASCII ones)."""
     s = texts.cast(pl.String).fill_null("")
-    data, offsets = _buffer(s)
+    data, offsets = string_buffer(s)
     if len(data) and data.max() >= 0x80:  # one reduction; the texts to normalize only when there are any
         nz = np.flatnonzero(np.diff(offsets) > 0)
         top = np.zeros(len(s), dtype=np.uint8)
         top[nz] = np.maximum.reduceat(data, offsets[nz])
         non_ascii = np.flatnonzero(top >= 0x80)
         fixed = s.gather(non_ascii).str.to_lowercase().str.replace_all(_NON_WORD, " ")
-        data, offsets = _buffer(s.scatter(non_ascii, fixed))
+        data, offsets = string_buffer(s.scatter(non_ascii, fixed))
     return data, offsets
-
-
-def _buffer(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    arr = s.to_arrow()
-    if not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.large_string())
-    n = len(arr)
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8) if n else np.zeros(1, np.int64)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi] if hi > lo and bufs[2] is not None else np.zeros(0, np.uint8)
-    return data, offsets - lo
 
 
 def word_hashes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +109,22 @@ def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def hash_words(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Word hashes and word counts of the texts ``data[offsets[i]:offsets[i + 1]]``."""
+    """Word hashes and word counts of the texts ``data[offsets[i]:offsets[i + 1]]`` (compiled when built)."""
+    k = kernels()
+    if k is None:
+        return hash_words_reference(data, offsets)
+    data, offsets = np.ascontiguousarray(data, np.uint8), np.ascontiguousarray(offsets, np.int64)
+    out = np.empty(len(data) // 2 + len(offsets), dtype=np.uint64)
+    counts = np.empty(len(offsets) - 1, dtype=np.int64)
+    n_words, long_words = k.hash_words(data, offsets, out, counts)
+    h = out[:n_words]
+    for i, s, e in long_words:  # words over _LONG bytes: xxh3 of the lowercased bytes, as below
+        h[i] = xxhash.xxh3_64_intdigest(data[s:e].tobytes().lower())
+    return h, counts
+
+
+def hash_words_reference(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``hash_words`` in numpy: the reference of the compiled pass."""
     n_docs, size = len(offsets) - 1, len(data)
     if size == 0:
         return np.zeros(0, np.uint64), np.zeros(n_docs, np.int64)

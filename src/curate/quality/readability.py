@@ -25,6 +25,7 @@ import polars as pl
 
 from curate.checks.base import Check, add_reasons
 from curate.checks.text import answer_expr, reasoning_expr
+from curate.kernels import kernels, string_buffer
 from curate.quality import _patterns as P
 
 # Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
@@ -107,7 +108,23 @@ def compression_ratios(texts: pl.Series, level: int = 1, min_bytes: int = 0, win
 
 
 def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
-    """Share of each text's word n-grams that already occurred earlier in it (0 when it has none).
+    """Share of each text's word n-grams that already occurred earlier in it (0 when it has none): the
+    compiled pass for texts without CJK when it is built, the reference below for the others."""
+    k = kernels()
+    if k is None:
+        return _ngram_repeat_reference(texts, n, has_cjk)
+    data, offsets = string_buffer(texts)
+    frac = np.empty(len(texts), dtype=np.float64)
+    k.ngram_repeat(data, offsets, n, frac)
+    out = pl.Series("f", frac)
+    if has_cjk.any():
+        idx = has_cjk.arg_true()
+        out = out.scatter(idx, _ngram_repeat_reference(texts.gather(idx), n, has_cjk.gather(idx)))
+    return out
+
+
+def _ngram_repeat_reference(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
+    """``_ngram_repeat`` in Polars and numpy (every text; CJK text tokenized by character).
 
     An n-gram's key is the polynomial hash sum(h_(i+k) * B^k) of its word hashes (u64 arithmetic
     wraps), computed by Horner's rule over the whole batch's flat array of word hashes in place: n
@@ -147,7 +164,35 @@ def _line_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int
     """Per text, from one pass over its lines: the longest line and the total in words, and the share
     of its long lines (stripped, at least ``min_chars`` characters) that repeat an earlier one. Words are
     space-separated tokens (a literal count, fast); texts with CJK are recounted with CJK characters as
-    1/``cpw`` word each."""
+    1/``cpw`` word each. The compiled pass when it is built, else the reference below."""
+    k = kernels()
+    if k is None:
+        return _line_stats_reference(texts, cpw, has_cjk, min_chars)
+    data, offsets = string_buffer(texts)
+    n = len(texts)
+    longest, total, repeat = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64)
+    k.line_stats(data, offsets, min_chars, longest, total, repeat)
+    out = pl.DataFrame({"longest": longest, "total": total, "repeat": repeat, "null": texts.is_null()})
+    out = _cjk_words(out.with_row_index("row"), texts, cpw, has_cjk)
+    return out.select("longest", pl.when(~pl.col("null")).then(pl.col("total")).alias("total"), "repeat")
+
+
+def _cjk_words(out: pl.DataFrame, texts: pl.Series, cpw: float, has_cjk: pl.Series) -> pl.DataFrame:
+    """``out`` (row, longest, total, ...) with longest and total recounted for texts with CJK."""
+    cjk = pl.DataFrame({"t": texts}).with_row_index("row").filter(has_cjk)
+    if not cjk.height:
+        return out
+    per = cjk.select("row", pl.col("t").str.split("\n").list.eval(_words(pl.element(), cpw)).alias("w"))
+    exact = per.select(
+        "row",
+        pl.col("w").list.max().cast(pl.UInt32).alias("longest"),
+        pl.col("w").list.sum().cast(pl.UInt32).alias("total"),
+    )
+    return out.update(exact.cast({"longest": out.schema["longest"], "total": out.schema["total"]}), on="row")
+
+
+def _line_stats_reference(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int) -> pl.DataFrame:
+    """``_line_stats`` in Polars."""
     frame = pl.DataFrame({"t": texts}).with_row_index("row")
     lines = frame.select("row", pl.col("t").str.split("\n")).explode("t")
     line, stripped = pl.col("t"), pl.col("t").str.strip_chars()
@@ -163,16 +208,9 @@ def _line_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int
         nk=pl.col("k").count(),
         uk=pl.col("k").drop_nulls().n_unique(),
     )
-    out = frame.select("row", pl.col("t").is_null().alias("null")).join(agg, on="row", how="left")
-    cjk = frame.filter(has_cjk)
-    if cjk.height:
-        per = cjk.select("row", pl.col("t").str.split("\n").list.eval(_words(pl.element(), cpw)).alias("w"))
-        exact = per.select(
-            "row",
-            pl.col("w").list.max().cast(pl.UInt32).alias("longest"),
-            pl.col("w").list.sum().cast(pl.UInt32).alias("total"),
-        )
-        out = out.update(exact, on="row")
+    out = _cjk_words(
+        frame.select("row", pl.col("t").is_null().alias("null")).join(agg, on="row", how="left"), texts, cpw, has_cjk
+    )
     return out.select(
         pl.col("longest").fill_null(0).cast(pl.Int32),
         pl.when(~pl.col("null")).then(pl.col("total")).cast(pl.Int32).alias("total"),

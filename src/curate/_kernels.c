@@ -1,0 +1,563 @@
+/* curate._kernels: the per-byte and per-word text passes, compiled.
+ *
+ * Each function here has a numpy/Polars reference in the library (named in its docstring) that
+ * computes the same result; curate uses the compiled one when this module is built and the
+ * reference otherwise, and tests/test_kernels.py checks that the two agree bit for bit. Inputs are
+ * buffers (Arrow string data and offsets, numpy arrays); outputs go into buffers the caller
+ * allocates. No Python object is touched inside a loop, so every loop runs without the GIL and
+ * threads calling these run in parallel.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K_ROLL 0x9E3779B97F4A7C15ULL /* dedup: shingle rolling multiplier, exact-key power, word fold */
+#define M1 0xBF58476D1CE4E5B9ULL
+#define M2 0x94D049BB133111EBULL
+#define EXACT_LEN 0xD6E8FEB86659FD93ULL
+#define NGRAM_B 1000003ULL /* readability: n-gram key base */
+#define LONG_WORD 64
+#define EMPTY32 0xFFFFFFFFu
+
+static inline uint64_t fmix(uint64_t x) {
+    x ^= x >> 30;
+    x *= M1;
+    x ^= x >> 27;
+    x *= M2;
+    x ^= x >> 31;
+    return x;
+}
+
+/* Little-endian load of n <= 8 bytes, zero-padded. */
+static inline uint64_t load(const uint8_t *p, size_t n) {
+    uint64_t v = 0;
+    memcpy(&v, p, n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* Word byte: [0-9A-Za-z_] and every byte >= 0x80 (dedup.words.classify). */
+static uint8_t IS_WORD[256];
+static uint8_t LOWER[256];
+
+static void init_tables(void) {
+    for (int b = 0; b < 256; b++) {
+        int letter = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z');
+        IS_WORD[b] = letter || (b >= '0' && b <= '9') || b == '_' || b >= 0x80;
+        LOWER[b] = (uint8_t)(letter ? (b | 0x20) : b);
+    }
+}
+
+/* dedup.words.hash_words for one word of lowercased bytes w[0..len), 0 < len <= LONG_WORD. */
+static inline uint64_t word_hash(const uint8_t *w, size_t len) {
+    if (len <= 8) return load(w, len);
+    uint64_t h = load(w, 8);
+    for (size_t k = 8; k < len; k += 8) {
+        size_t take = len - k < 8 ? len - k : 8;
+        h = fmix((h * K_ROLL) ^ load(w + k, take));
+    }
+    return fmix(h ^ (uint64_t)len);
+}
+
+typedef struct {
+    Py_buffer data, offsets;
+} Texts;
+
+static int get_texts(PyObject *data, PyObject *offsets, Texts *t, Py_ssize_t *n) {
+    if (PyObject_GetBuffer(data, &t->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (PyObject_GetBuffer(offsets, &t->offsets, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&t->data);
+        return -1;
+    }
+    Py_ssize_t m = t->offsets.len / 8;
+    if (t->offsets.itemsize != 8 || m < 1) {
+        PyErr_SetString(PyExc_ValueError, "offsets: int64, at least one entry");
+        goto fail;
+    }
+    const int64_t *o = (const int64_t *)t->offsets.buf;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        if (o[i] < 0 || o[i] > t->data.len || (i && o[i] < o[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "offsets: not increasing within the data");
+            goto fail;
+        }
+    }
+    *n = m - 1;
+    return 0;
+fail:
+    PyBuffer_Release(&t->data);
+    PyBuffer_Release(&t->offsets);
+    return -1;
+}
+
+static void release_texts(Texts *t) {
+    PyBuffer_Release(&t->data);
+    PyBuffer_Release(&t->offsets);
+}
+
+static int get_out(PyObject *o, Py_buffer *b, Py_ssize_t need, const char *name) {
+    if (PyObject_GetBuffer(o, b, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) return -1;
+    if (b->len < need) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, %zd needed", name, b->len, need);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* dedup: word hashes, then shingles -> one-permutation-hashing bins and exact keys                */
+
+PyDoc_STRVAR(hash_words_doc,
+             "hash_words(data, offsets, out_hashes, out_counts) -> (n_words, long_words)\n\n"
+             "dedup.words.hash_words: every maximal run of word bytes of each text, lowercased and hashed.\n"
+             "Words over 64 bytes get hash 0 here and are listed in long_words as (index, start, end) in data\n"
+             "for the caller to hash with xxh3. out_hashes: uint64, len(data) // 2 + n + 1 entries.");
+
+static PyObject *hash_words(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *hash_o, *count_o;
+    if (!PyArg_ParseTuple(args, "OOOO", &data_o, &off_o, &hash_o, &count_o)) return NULL;
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    Py_buffer hb, cb;
+    if (get_out(hash_o, &hb, (t.data.len / 2 + n + 1) * 8, "out_hashes") < 0) {
+        release_texts(&t);
+        return NULL;
+    }
+    if (get_out(count_o, &cb, n * 8, "out_counts") < 0) {
+        PyBuffer_Release(&hb);
+        release_texts(&t);
+        return NULL;
+    }
+    const uint8_t *d = (const uint8_t *)t.data.buf;
+    const int64_t *o = (const int64_t *)t.offsets.buf;
+    uint64_t *h = (uint64_t *)hb.buf;
+    int64_t *counts = (int64_t *)cb.buf;
+    int64_t n_words = 0, n_long = 0, cap_long = 0;
+    int64_t *longs = NULL; /* (index, start, end) triples */
+    int oom = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    uint8_t w[LONG_WORD];
+    for (Py_ssize_t i = 0; i < n && !oom; i++) {
+        int64_t p = o[i], end = o[i + 1], before = n_words;
+        while (p < end) {
+            while (p < end && !IS_WORD[d[p]]) p++;
+            if (p >= end) break;
+            int64_t s = p;
+            while (p < end && IS_WORD[d[p]]) p++;
+            int64_t len = p - s;
+            if (len <= LONG_WORD) {
+                for (int64_t k = 0; k < len; k++) w[k] = LOWER[d[s + k]];
+                h[n_words] = word_hash(w, (size_t)len);
+            } else {
+                if (n_long == cap_long) {
+                    cap_long = cap_long ? 2 * cap_long : 16;
+                    int64_t *grown = realloc(longs, (size_t)cap_long * 3 * sizeof(int64_t));
+                    if (!grown) {
+                        oom = 1;
+                        break;
+                    }
+                    longs = grown;
+                }
+                longs[3 * n_long] = n_words;
+                longs[3 * n_long + 1] = s;
+                longs[3 * n_long + 2] = p;
+                n_long++;
+                h[n_words] = 0;
+            }
+            n_words++;
+        }
+        counts[i] = n_words - before;
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&cb);
+    release_texts(&t);
+    if (oom) {
+        free(longs);
+        return PyErr_NoMemory();
+    }
+    PyObject *lst = PyList_New(n_long);
+    for (int64_t j = 0; lst && j < n_long; j++) {
+        PyObject *tup = Py_BuildValue("(LLL)", (long long)longs[3 * j], (long long)longs[3 * j + 1],
+                                      (long long)longs[3 * j + 2]);
+        if (!tup) {
+            Py_CLEAR(lst);
+            break;
+        }
+        PyList_SET_ITEM(lst, j, tup);
+    }
+    free(longs);
+    if (!lst) return NULL;
+    return Py_BuildValue("(LN)", (long long)n_words, lst);
+}
+
+PyDoc_STRVAR(oph_doc,
+             "oph_bins(hashes, counts, num_perm, ngram, seed, out_sig, out_n_shingles, out_exact)\n\n"
+             "dedup.minhash: shingle_hashes + the binning of _oph (before densification) + \n"
+             "normalize.exact_keys_from_tokens, per document in one pass over its word hashes.\n"
+             "out_sig: uint32 (n, num_perm); out_n_shingles: int64 (n); out_exact: uint64 (n).");
+
+static PyObject *oph_bins(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *h_o, *c_o, *sig_o, *nsh_o, *ex_o;
+    int num_perm, ngram;
+    long long seed;
+    if (!PyArg_ParseTuple(args, "OOiiLOOO", &h_o, &c_o, &num_perm, &ngram, &seed, &sig_o, &nsh_o, &ex_o))
+        return NULL;
+    if (num_perm < 1 || ngram < 1) {
+        PyErr_SetString(PyExc_ValueError, "num_perm and ngram must be >= 1");
+        return NULL;
+    }
+    Py_buffer hb, cb, sb, nb, eb;
+    if (PyObject_GetBuffer(h_o, &hb, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(c_o, &cb, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&hb);
+        return NULL;
+    }
+    Py_ssize_t n = cb.len / 8, n_tok = hb.len / 8;
+    const int64_t *counts = (const int64_t *)cb.buf;
+    int64_t total = 0;
+    int negative = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        negative |= counts[i] < 0;
+        total += counts[i];
+    }
+    if (negative || total != n_tok) {
+        PyErr_SetString(PyExc_ValueError, "counts must be >= 0 and sum to len(hashes)");
+        PyBuffer_Release(&hb);
+        PyBuffer_Release(&cb);
+        return NULL;
+    }
+    if (get_out(sig_o, &sb, n * num_perm * 4, "out_sig") < 0) goto fail0;
+    if (get_out(nsh_o, &nb, n * 8, "out_n_shingles") < 0) goto fail1;
+    if (get_out(ex_o, &eb, n * 8, "out_exact") < 0) goto fail2;
+    const uint64_t *tok = (const uint64_t *)hb.buf;
+    uint32_t *sig = (uint32_t *)sb.buf;
+    int64_t *nsh = (int64_t *)nb.buf;
+    uint64_t *exact = (uint64_t *)eb.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    int pow2 = (num_perm & (num_perm - 1)) == 0;
+    int m = 0;
+    while ((1 << m) < num_perm) m++;
+    uint64_t seed_mix = (uint64_t)seed * 0x9E3779B9ULL;
+    const uint64_t *t = tok;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = counts[i];
+        uint32_t *row = sig + (size_t)i * num_perm;
+        for (int b = 0; b < num_perm; b++) row[b] = EMPTY32;
+        int64_t windows = c <= 0 ? 0 : (c >= ngram ? c - ngram + 1 : 1);
+        nsh[i] = windows;
+        /* exact key: sum t_j * K^(j+1), xor count * EXACT_LEN, then normalize._mix */
+        uint64_t ex = 0, pw = K_ROLL;
+        for (int64_t j = 0; j < c; j++) {
+            ex += t[j] * pw;
+            pw *= K_ROLL;
+        }
+        ex ^= (uint64_t)c * EXACT_LEN;
+        ex ^= ex >> 31;
+        ex *= M1;
+        ex ^= ex >> 29;
+        exact[i] = ex;
+        for (int64_t w = 0; w < windows; w++) {
+            int64_t len = c >= ngram ? ngram : c;
+            uint64_t sh = 0;
+            for (int64_t j = 0; j < len; j++) sh = sh * K_ROLL + t[w + j];
+            sh = fmix(sh);
+            if (seed) sh = fmix(sh ^ seed_mix);
+            int64_t bin;
+            if (pow2)
+                bin = m ? (int64_t)(sh >> (64 - m)) : 0;
+            else
+                bin = (int64_t)(((sh >> 32) * (uint64_t)num_perm) >> 32);
+            uint32_t v = (uint32_t)sh;
+            if (v > EMPTY32 - 1) v = EMPTY32 - 1;
+            if (v < row[bin]) row[bin] = v;
+        }
+        t += c;
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&eb);
+    PyBuffer_Release(&nb);
+    PyBuffer_Release(&sb);
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&hb);
+    Py_RETURN_NONE;
+fail2:
+    PyBuffer_Release(&nb);
+fail1:
+    PyBuffer_Release(&sb);
+fail0:
+    PyBuffer_Release(&cb);
+    PyBuffer_Release(&hb);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* readability: line statistics and repeated word n-grams of texts without CJK                     */
+
+/* A 64-bit hash of a byte string, for equality only (lines, tokens): one finalizer for up to 8 bytes
+ * (most tokens), one more per further 8. */
+static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = (uint64_t)n * K_ROLL;
+    size_t k = 0;
+    for (; k + 8 < n; k += 8) h = fmix(h ^ load(p + k, 8)) * K_ROLL;
+    return fmix(h ^ load(p + k, n - k));
+}
+
+/* Number of bytes equal to c in p[0..n): a loop the compiler vectorizes. */
+static inline int64_t count_byte(const uint8_t *p, int64_t n, uint8_t c) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) k += p[i] == c;
+    return k;
+}
+
+/* The longest text, in bytes: per-text scratch arrays hold one entry per byte + 1. */
+static int64_t longest_text(const int64_t *o, Py_ssize_t n) {
+    int64_t m = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (o[i + 1] - o[i] > m) m = o[i + 1] - o[i];
+    return m + 1;
+}
+
+/* Counts distinct uint64 keys: open addressing, the table cleared per use (slot 0 means empty; key 0
+ * is tracked apart). */
+typedef struct {
+    uint64_t *slots;
+    size_t cap;
+} KeySet;
+
+static int keyset_reserve(KeySet *s, size_t items) {
+    size_t cap = 16;
+    while (cap < 2 * items) cap <<= 1;
+    if (cap > s->cap) {
+        uint64_t *grown = realloc(s->slots, cap * sizeof(uint64_t));
+        if (!grown) return -1;
+        s->slots = grown;
+        s->cap = cap;
+    }
+    return 0;
+}
+
+static int64_t count_distinct(KeySet *s, const uint64_t *keys, int64_t n) {
+    size_t cap = 16;
+    int bits = 4;
+    while (cap < 2 * (size_t)n) {
+        cap <<= 1;
+        bits++;
+    }
+    memset(s->slots, 0, cap * sizeof(uint64_t));
+    size_t mask = cap - 1;
+    int64_t distinct = 0;
+    int zero = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t k = keys[i];
+        if (k == 0) {
+            distinct += !zero;
+            zero = 1;
+            continue;
+        }
+        size_t at = (size_t)((k * K_ROLL) >> (64 - bits));
+        while (s->slots[at] && s->slots[at] != k) at = (at + 1) & mask;
+        if (!s->slots[at]) {
+            s->slots[at] = k;
+            distinct++;
+        }
+    }
+    return distinct;
+}
+
+/* Rust's char::is_whitespace (Polars' strip_chars()), for a code point. */
+static inline int is_ws(uint32_t c) {
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+           c == 0x3000;
+}
+
+/* The code point starting at p (valid UTF-8: Arrow strings are), and its length in bytes. */
+static inline uint32_t decode(const uint8_t *p, int *len) {
+    uint8_t b = p[0];
+    if (b < 0x80) {
+        *len = 1;
+        return b;
+    }
+    if (b < 0xE0) {
+        *len = 2;
+        return ((uint32_t)(b & 0x1F) << 6) | (p[1] & 0x3F);
+    }
+    if (b < 0xF0) {
+        *len = 3;
+        return ((uint32_t)(b & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+    }
+    *len = 4;
+    return ((uint32_t)(b & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) | ((uint32_t)(p[2] & 0x3F) << 6) |
+           (p[3] & 0x3F);
+}
+
+/* The code point ending just before e (s <= start of it), and its length. */
+static inline uint32_t decode_back(const uint8_t *s, const uint8_t *e, int *len) {
+    const uint8_t *p = e - 1;
+    while (p > s && (*p & 0xC0) == 0x80 && e - p < 4) p--;
+    return decode(p, len);
+}
+
+PyDoc_STRVAR(line_stats_doc,
+             "line_stats(data, offsets, min_chars, out_longest, out_total, out_repeat)\n\n"
+             "quality.readability._line_stats for texts without CJK: per text, over its lines (split at\n"
+             "\\n), the most and the total words (spaces + 1 per non-empty line) and the share of lines\n"
+             "whose stripped form has >= min_chars characters that repeat an earlier such line.\n"
+             "out_longest, out_total: int32 (n); out_repeat: float64 (n).");
+
+static PyObject *line_stats(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *lo_o, *to_o, *re_o;
+    Py_ssize_t min_chars;
+    if (!PyArg_ParseTuple(args, "OOnOOO", &data_o, &off_o, &min_chars, &lo_o, &to_o, &re_o)) return NULL;
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    Py_buffer lb, tb, rb;
+    if (get_out(lo_o, &lb, n * 4, "out_longest") < 0) goto fail0;
+    if (get_out(to_o, &tb, n * 4, "out_total") < 0) goto fail1;
+    if (get_out(re_o, &rb, n * 8, "out_repeat") < 0) goto fail2;
+    const uint8_t *d = (const uint8_t *)t.data.buf;
+    const int64_t *o = (const int64_t *)t.offsets.buf;
+    int32_t *longest = (int32_t *)lb.buf, *total = (int32_t *)tb.buf;
+    double *repeat = (double *)rb.buf;
+    int64_t max_lines = longest_text(o, n);
+    KeySet set = {NULL, 0};
+    uint64_t *keys = malloc((size_t)max_lines * sizeof(uint64_t));
+    int oom = !keys || keyset_reserve(&set, (size_t)max_lines) < 0;
+    if (!oom) {
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t p = o[i], end = o[i + 1], nk = 0, best = 0, sum = 0;
+            for (;;) { /* one line: [p, q) */
+                const uint8_t *nl = memchr(d + p, '\n', (size_t)(end - p));
+                int64_t q = nl ? nl - d : end;
+                int64_t w = count_byte(d + p, q - p, ' ') + (q > p);
+                if (w > best) best = w;
+                sum += w;
+                const uint8_t *a = d + p, *b = d + q;
+                int len;
+                while (a < b && is_ws(decode(a, &len))) a += len;
+                while (b > a && is_ws(decode_back(a, b, &len))) b -= len;
+                int64_t chars = 0;
+                for (const uint8_t *c = a; c < b && chars < min_chars; c++) chars += (*c & 0xC0) != 0x80;
+                if (chars >= min_chars) keys[nk++] = hash_bytes(a, (size_t)(b - a));
+                if (q >= end) break;
+                p = q + 1;
+            }
+            longest[i] = (int32_t)best;
+            total[i] = (int32_t)sum;
+            repeat[i] = nk ? 1.0 - (double)count_distinct(&set, keys, nk) / (double)nk : 0.0;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    free(keys);
+    free(set.slots);
+    PyBuffer_Release(&rb);
+    PyBuffer_Release(&tb);
+    PyBuffer_Release(&lb);
+    release_texts(&t);
+    if (oom) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail2:
+    PyBuffer_Release(&tb);
+fail1:
+    PyBuffer_Release(&lb);
+fail0:
+    release_texts(&t);
+    return NULL;
+}
+
+PyDoc_STRVAR(ngram_doc,
+             "ngram_repeat(data, offsets, n, out_frac)\n\n"
+             "quality.readability._ngram_repeat for texts without CJK: tokens are the pieces between single\n"
+             "spaces (empty ones included); per text, the share of its n-token windows that already\n"
+             "occurred earlier in it (0.0 with no window). out_frac: float64 (n_texts).");
+
+static PyObject *ngram_repeat(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *fr_o;
+    Py_ssize_t gram;
+    if (!PyArg_ParseTuple(args, "OOnO", &data_o, &off_o, &gram, &fr_o)) return NULL;
+    if (gram < 1) {
+        PyErr_SetString(PyExc_ValueError, "n must be >= 1");
+        return NULL;
+    }
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    Py_buffer fb;
+    if (get_out(fr_o, &fb, n * 8, "out_frac") < 0) {
+        release_texts(&t);
+        return NULL;
+    }
+    const uint8_t *d = (const uint8_t *)t.data.buf;
+    const int64_t *o = (const int64_t *)t.offsets.buf;
+    double *frac = (double *)fb.buf;
+    int64_t max_tok = longest_text(o, n);
+    /* B^(gram-1) and the inverse of B modulo 2^64 (B is odd; Newton's iteration), for rolling keys */
+    uint64_t top = 1, inv = NGRAM_B;
+    for (Py_ssize_t k = 1; k < gram; k++) top *= NGRAM_B;
+    for (int k = 0; k < 6; k++) inv *= 2 - NGRAM_B * inv;
+    KeySet set = {NULL, 0};
+    uint64_t *tok = malloc((size_t)max_tok * sizeof(uint64_t));
+    int oom = !tok || keyset_reserve(&set, (size_t)max_tok) < 0;
+    if (!oom) {
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            int64_t p = o[i], end = o[i + 1], nt = 0;
+            for (;;) {
+                int64_t q = p;
+                while (q < end && d[q] != ' ') q++;
+                tok[nt++] = hash_bytes(d + p, (size_t)(q - p));
+                if (q >= end) break;
+                p = q + 1;
+            }
+            int64_t windows = nt - gram + 1;
+            if (windows <= 0) {
+                frac[i] = 0.0;
+                continue;
+            }
+            /* window keys sum(h[w+k] * B^k) mod 2^64, rolled: drop h[w], divide by B, add h[w+gram] *
+             * B^(gram-1); written over the token hashes in place (window w+1 still needs tok[w]) */
+            uint64_t g = 0;
+            for (Py_ssize_t k = gram - 1; k >= 0; k--) g = g * NGRAM_B + tok[k];
+            for (int64_t w = 0; w < windows; w++) {
+                uint64_t next = w + 1 < windows ? (g - tok[w]) * inv + tok[w + gram] * top : 0;
+                tok[w] = g;
+                g = next;
+            }
+            frac[i] = 1.0 - (double)count_distinct(&set, tok, windows) / (double)windows;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    free(tok);
+    free(set.slots);
+    PyBuffer_Release(&fb);
+    release_texts(&t);
+    if (oom) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"hash_words", hash_words, METH_VARARGS, hash_words_doc},
+    {"oph_bins", oph_bins, METH_VARARGS, oph_doc},
+    {"line_stats", line_stats, METH_VARARGS, line_stats_doc},
+    {"ngram_repeat", ngram_repeat, METH_VARARGS, ngram_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "curate._kernels",
+    "Compiled text passes (dedup word hashes and MinHash bins; readability line and n-gram statistics).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__kernels(void) {
+    init_tables();
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,139 @@
+"""The compiled text passes (curate._kernels) give exactly what their numpy/Polars references give.
+
+Each kernel is run beside the reference it replaces on the same inputs: R1-style traces, the
+hostile texts of the same-verdicts suite, and texts hypothesis builds from a byte-level alphabet that
+hits every branch (word bytes, separators, non-ASCII, Unicode whitespace, CJK, 64+-byte words, empty
+and null texts). Bad arguments are a Python error, never a crash. ``CURATE_REQUIRE_KERNELS=1`` (set by
+``.ci/run``) turns a missing build into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal, assert_series_equal
+
+from curate.dedup.minhash import sketch
+from curate.dedup.words import hash_words, hash_words_reference, text_buffer
+from curate.kernels import kernels
+from curate.quality import ReadabilityCheck, ReadabilityConfig
+from curate.quality import readability as R
+from curate.testing.traces import make_trace
+
+if kernels() is None:
+    if os.environ.get("CURATE_REQUIRE_KERNELS") == "1":
+        pytest.fail("curate._kernels is not built (CURATE_REQUIRE_KERNELS=1)", pytrace=False)
+    pytest.skip("curate._kernels is not built: curate runs the references", allow_module_level=True)
+
+PIECES = [
+    "a", "Ab", "_x9", "word", " ", "  ", "\n", "\n\n", "\t", ".", ",", "$x^2$", "\\frac{1}{2}", "é", "Ünï",
+    "中文", "ひらがな", "한국어", "\u3000", "\u00a0", "\u2003", "\u0085", "x" * 70, "Y" * 64, "z" * 65,
+    "the same long line repeated again and again\n", "```py\nprint(1)\n```", "\r\n", "—", "Ω", "\x00",
+]  # fmt: skip
+
+texts_strategy = st.lists(
+    st.one_of(st.none(), st.lists(st.sampled_from(PIECES), max_size=60).map("".join)), min_size=1, max_size=25
+)
+
+
+def _both(fn, monkeypatch):  # type: ignore[no-untyped-def]
+    """fn() with the kernels, then with the references."""
+    monkeypatch.delenv("CURATE_KERNELS", raising=False)
+    fast = fn()
+    monkeypatch.setenv("CURATE_KERNELS", "0")
+    slow = fn()
+    monkeypatch.delenv("CURATE_KERNELS")
+    return fast, slow
+
+
+def _corpus() -> list[str | None]:
+    rng = random.Random(3)
+    traces: list[str | None] = [make_trace(rng, 4096) for _ in range(60)]
+    loop = "<think>Wait, let me recompute the sum of both terms again.\n" * 80 + "</think> 5"
+    return [*traces, loop, "", None, " ", "x" * 500, "中文推理 " * 300, "a b c d e f g h i j k l m n o p"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts_strategy)
+def test_word_hashes_match_the_reference(monkeypatch: pytest.MonkeyPatch, texts: list[str | None]) -> None:
+    data, offsets = text_buffer(pl.Series(texts, dtype=pl.String))
+    fast = hash_words(data, offsets)
+    slow = hash_words_reference(data, offsets)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts_strategy, st.sampled_from([(128, 5, 1), (100, 3, 0), (1, 1, 7), (64, 9, 2**40)]))
+def test_signatures_and_exact_keys_match_the_reference(
+    monkeypatch: pytest.MonkeyPatch, texts: list[str | None], params: tuple[int, int, int]
+) -> None:
+    k, ngram, seed = params
+    series = pl.Series(texts, dtype=pl.String)
+    fast, slow = _both(lambda: sketch(series, num_perm=k, ngram=ngram, seed=seed, threads=1), monkeypatch)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+
+
+def test_signatures_on_traces_in_threaded_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    series = pl.Series(_corpus() * 5, dtype=pl.String)
+    fast, slow = _both(lambda: sketch(series, batch_docs=17, threads=2), monkeypatch)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts_strategy, st.sampled_from([1, 2, 10]), st.sampled_from([0, 5, 30]))
+def test_line_and_ngram_statistics_match_the_reference(
+    monkeypatch: pytest.MonkeyPatch, texts: list[str | None], n: int, min_chars: int
+) -> None:
+    s = pl.Series(texts, dtype=pl.String)
+    cjk = R._has_cjk(s)
+    lines = _both(lambda: R._line_stats(s, 1.5, cjk, min_chars), monkeypatch)
+    assert_frame_equal(*lines)
+    grams = _both(lambda: R._ngram_repeat(s, n, cjk), monkeypatch)
+    assert_series_equal(*grams, check_names=False)
+
+
+def test_readability_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _corpus()
+    tasks = [("math", "code", "general", None)[i % 4] for i in range(len(texts))]
+    df = pl.DataFrame({"response": texts, "task": tasks}, strict=False)
+    fast, slow = _both(lambda: ReadabilityCheck(ReadabilityConfig()).run(df), monkeypatch)
+    assert_frame_equal(fast, slow)
+    assert fast["reject_reasons"].list.len().sum() > 0  # the loop and the wall are caught either way
+
+
+def test_bad_arguments_raise_instead_of_crashing() -> None:
+    k = kernels()
+    assert k is not None
+    data = np.frombuffer(b"hello world", dtype=np.uint8)
+    out, counts = np.empty(16, np.uint64), np.empty(1, np.int64)
+    with pytest.raises(ValueError, match="offsets"):
+        k.hash_words(data, np.array([0, 99], np.int64), out, counts)  # past the data
+    with pytest.raises(ValueError, match="offsets"):
+        k.hash_words(data, np.array([5, 2], np.int64), out, counts)  # decreasing
+    with pytest.raises(ValueError, match="offsets"):
+        k.hash_words(data, np.array([0, 11], np.int32), out, counts)  # not int64
+    with pytest.raises(ValueError, match="out_hashes"):
+        k.hash_words(data, np.array([0, 11], np.int64), np.empty(1, np.uint64), counts)
+    with pytest.raises(ValueError, match="sum to"):
+        sig = np.empty((1, 4), np.uint32)
+        k.oph_bins(np.zeros(3, np.uint64), np.array([5], np.int64), 4, 2, 1, sig, counts, np.empty(1, np.uint64))
+    with pytest.raises(ValueError, match="out_frac"):
+        k.ngram_repeat(data, np.array([0, 11], np.int64), 2, np.empty(0))
+    with pytest.raises(BufferError):  # a read-only output
+        k.line_stats(data, np.array([0, 11], np.int64), 30, np.empty(1, np.int32), np.empty(1, np.int32), b"ro")
+
+
+def test_the_environment_switch_turns_them_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CURATE_KERNELS", "0")
+    assert kernels() is None
+    monkeypatch.delenv("CURATE_KERNELS")
+    assert kernels() is not None
