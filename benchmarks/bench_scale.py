@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -45,11 +46,13 @@ _PEAK = (
 )
 
 
-def run(cmd: list[str]) -> tuple[float, float, dict]:
+def run(cmd: list[str], kernels: bool = True) -> tuple[float, float, dict]:
     """(wall seconds, peak RSS MB of the command's largest process, its --json report); the report gets
-    ``cpu_s``: the CPU seconds of the command and its workers (steadier than wall on a shared box)."""
+    ``cpu_s``: the CPU seconds of the command and its workers (steadier than wall on a shared box).
+    ``kernels=False``: with ``CURATE_KERNELS=0`` (the numpy/Polars references of the compiled passes)."""
+    env = None if kernels else {**os.environ, "CURATE_KERNELS": "0"}
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True)
+    p = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, env=env)
     wall = time.perf_counter() - t0
     if p.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-3000:]}")
@@ -97,6 +100,9 @@ def bench_check(args: argparse.Namespace, work: Path) -> None:
         base.append(time.perf_counter() - t0)
     b = statistics.median(base)
     print(f"baseline polars.read_ndjson (read only): {n / b:,.0f} samples/s")
+    kernel_vs_reference(
+        [*CURATE, "check", str(inp), "--out", str(work / "out.parquet"), "--no-cache", "--json"], n, "samples", args
+    )
     for workers in (1, 2):
         walls, reps = [], []
         for _ in range(args.repeat):
@@ -144,8 +150,6 @@ def bench_check(args: argparse.Namespace, work: Path) -> None:
 def compare_check(args: argparse.Namespace, work: Path) -> None:
     """Interleaved runs of another checkout's ``curate check`` (``--against SRC``: the named baseline,
     e.g. ``git archive house src flows schemas``) and this one at 1 and 2 workers, same input."""
-    import os
-
     inp = work / "traces.jsonl"
     traces(inp, args.samples)
     n = args.samples
@@ -176,6 +180,20 @@ def compare_check(args: argparse.Namespace, work: Path) -> None:
             "samples/s",
             "curate check on the house branch (unsharded)",
         )
+
+
+def kernel_vs_reference(cmd: list[str], n: int, unit: str, args: argparse.Namespace) -> None:
+    """The command with the compiled passes and with their references (CURATE_KERNELS=0), interleaved."""
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(args.repeat):
+        for k in (False, True):
+            times[k].append(run(cmd, kernels=k)[0])
+    ref, ker = statistics.median(times[False]), statistics.median(times[True])
+    print(
+        f"compiled passes vs their numpy/Polars references (CURATE_KERNELS=0), 1 worker: {n / ker:,.0f} vs "
+        f"{n / ref:,.0f} {unit}/s ({', '.join(f'{x:.1f}s' for x in times[True])} vs "
+        f"{', '.join(f'{x:.1f}s' for x in times[False])}); RATIO {ref / ker:.2f}x"
+    )
 
 
 def corpus(path: Path, n: int, words: int) -> None:
@@ -214,6 +232,9 @@ def bench_dedup(args: argparse.Namespace, work: Path) -> None:
     corpus(inp, args.docs, args.words)
     print("hashing limit, in this process:")
     hashing_limit(inp, min(args.docs, 50_000))
+    kernel_vs_reference(
+        [*CURATE, "dedup", str(inp), "--out", str(work / "out.parquet"), "--json"], args.docs, "docs", args
+    )
     for workers in (1, 2):
         walls, rates = [], []
         for _ in range(args.repeat):  # baseline and ours interleaved: the machine is shared
@@ -277,10 +298,15 @@ def hashing_limit(path: Path, docs: int) -> None:
             ("word hashes (dedup.words)", lambda: word_hashes(texts)),
             ("signatures + exact keys, 1 thread", lambda: sketch(texts, threads=1)),
             ("signatures + exact keys, 2 threads", lambda: sketch(texts, threads=2)),
+            ("  the same, numpy references, 1 thread", lambda: sketch(texts, threads=1)),
+            ("  the same, numpy references, 2 threads", lambda: sketch(texts, threads=2)),
         ):
+            # the compiled passes (when built) for every row but the references' (CURATE_KERNELS=0)
+            os.environ["CURATE_KERNELS"] = "0" if "references" in name else "1"
             t0 = time.perf_counter()
             fn()
             best[name] = min(best.get(name, 1e9), time.perf_counter() - t0)
+    os.environ.pop("CURATE_KERNELS")
     mb = len(raw) / 1e6
     for name, t in best.items():
         print(f"  {name:40s} {mb / t:8,.0f} MB/s  ({len(texts) / t:,.0f} docs/s; best of 3)")

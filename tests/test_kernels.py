@@ -3,7 +3,8 @@
 Each kernel is run beside the reference it replaces on the same inputs: R1-style traces, the
 hostile texts of the same-verdicts suite, and texts hypothesis builds from a byte-level alphabet that
 hits every branch (word bytes, separators, non-ASCII, Unicode whitespace, CJK, 64+-byte words, empty
-and null texts). Bad arguments are a Python error, never a crash. ``CURATE_REQUIRE_KERNELS=1`` (set by
+and null texts; for the lang cleaning, every opener of its regexes with and without its closer). Bad
+arguments are a Python error, never a crash. ``CURATE_REQUIRE_KERNELS=1`` (set by
 ``.ci/run``) turns a missing build into a failure instead of a skip.
 """
 
@@ -22,7 +23,8 @@ from polars.testing import assert_frame_equal, assert_series_equal
 from curate.dedup.minhash import sketch
 from curate.dedup.words import hash_words, hash_words_reference, text_buffer
 from curate.kernels import kernels
-from curate.quality import ReadabilityCheck, ReadabilityConfig
+from curate.quality import LanguageCheck, ReadabilityCheck, ReadabilityConfig
+from curate.quality import language as L
 from curate.quality import readability as R
 from curate.testing.traces import make_trace
 
@@ -101,6 +103,31 @@ def test_line_and_ngram_statistics_match_the_reference(
     assert_series_equal(*grams, check_names=False)
 
 
+# Every piece the lang check's cleaning regexes (STRIP_BLOCKS, STRIP_TOKENS, SENTENCE_END) care about:
+# each opener with and without its closer, spaces and tabs before them, every kind of ASCII whitespace.
+LANG_PIECES = [
+    "```", "`", "$$", "$", "\\[", "\\]", "\\(", "\\)", "\\begin{x}", "\\end{x}", "\\end{", "}", "{", "<<", ">>", ">",
+    "[asy]", "[/asy]", "http://", "https://", "h", "a", "word", "The cat", " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c",
+    ".", "!?", ";", ":", "<think>", "</think>", "<", "\\alpha", "\\", "x_1", "2+3=5", "(", ")", ",", "%", "#", "@",
+    "&", "|", "~", "^", "=", "-", "'", '"', "é", "中",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.none(), st.lists(st.sampled_from(LANG_PIECES), max_size=40).map("".join)), max_size=30))
+def test_lang_cleaning_matches_the_regexes(monkeypatch: pytest.MonkeyPatch, texts: list[str | None]) -> None:
+    s = pl.Series(texts, dtype=pl.String)
+    fast, slow = _both(lambda: L._cleaned(s), monkeypatch)
+    assert_series_equal(fast, slow, check_names=False)
+
+
+def test_lang_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _corpus() + ["Der Hund ist müde. The cat sleeps $x$ here.", "Le chat dort ici tous les jours. Yes."]
+    df = pl.DataFrame({"response": texts})
+    fast, slow = _both(lambda: LanguageCheck().run(df), monkeypatch)
+    assert_frame_equal(fast, slow)
+
+
 def test_readability_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _corpus()
     tasks = [("math", "code", "general", None)[i % 4] for i in range(len(texts))]
@@ -128,6 +155,8 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
         k.oph_bins(np.zeros(3, np.uint64), np.array([5], np.int64), 4, 2, 1, sig, counts, np.empty(1, np.uint64))
     with pytest.raises(ValueError, match="out_frac"):
         k.ngram_repeat(data, np.array([0, 11], np.int64), 2, np.empty(0))
+    with pytest.raises(ValueError, match="out_data"):
+        k.clean_latin(data, np.array([0, 11], np.int64), np.empty(3, np.uint8), np.empty(2, np.int64))
     with pytest.raises(BufferError):  # a read-only output
         k.line_stats(data, np.array([0, 11], np.int64), 30, np.empty(1, np.int32), np.empty(1, np.int32), b"ro")
 

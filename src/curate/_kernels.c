@@ -9,6 +9,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,21 +544,263 @@ static PyObject *ngram_repeat(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* lang: the cleaning of plain-ASCII texts before segmentation                                       */
+
+/* Rust regex's \s on ASCII (White_Space: \t \n \v \f \r and space). */
+static inline int ascii_ws(uint8_t c) { return (c >= 0x09 && c <= 0x0D) || c == ' '; }
+
+/* The first occurrence of needle in [p, end) at or after p, or end. */
+static inline const uint8_t *find(const uint8_t *p, const uint8_t *end, const char *needle, size_t n) {
+    while (p + n <= end) {
+        const uint8_t *hit = memchr(p, needle[0], (size_t)(end - p - (ptrdiff_t)n + 1));
+        if (!hit) return end;
+        if (memcmp(hit, needle, n) == 0) return hit;
+        p = hit + 1;
+    }
+    return end;
+}
+
+static inline int starts(const uint8_t *p, const uint8_t *end, const char *lit, size_t n) {
+    return (size_t)(end - p) >= n && memcmp(p, lit, n) == 0;
+}
+
+/* The first byte in [p, end) equal to a or b, or end. */
+static inline const uint8_t *find2(const uint8_t *p, const uint8_t *end, uint8_t a, uint8_t b) {
+    while (p < end && *p != a && *p != b) p++;
+    return p;
+}
+
+/* _patterns.STRIP_BLOCKS without its [ \t]* prefix, at q: the end of the block that starts there, or
+ * NULL. Alternatives in the pattern's order; the first that matches wins (leftmost-first). */
+static const uint8_t *block_at(const uint8_t *q, const uint8_t *end) {
+    const uint8_t *f;
+    switch (*q) {
+    case '`':
+        if (starts(q, end, "```", 3)) { /* ```.*?(?:```|\z) */
+            f = find(q + 3, end, "```", 3);
+            return f == end ? end : f + 3;
+        }
+        f = find2(q + 1, end, '`', '\n'); /* `[^`\n]*` */
+        return f < end && *f == '`' ? f + 1 : NULL;
+    case '$':
+        if (starts(q, end, "$$", 2)) { /* \$\$.*?\$\$ */
+            f = find(q + 2, end, "$$", 2);
+            if (f < end) return f + 2;
+        }
+        /* \$[^\s$](?:[^$\n]*?[^\s$\\])?\$ : up to the first $ of the line, whose previous byte is
+         * the opening character or neither a space nor a backslash */
+        if (q + 1 >= end || ascii_ws(q[1]) || q[1] == '$') return NULL;
+        f = find2(q + 2, end, '$', '\n');
+        if (f >= end || *f != '$') return NULL;
+        if (f == q + 2 || !(ascii_ws(f[-1]) || f[-1] == '\\')) return f + 1;
+        return NULL;
+    case '\\':
+        if (starts(q, end, "\\[", 2)) {
+            f = find(q + 2, end, "\\]", 2);
+            return f < end ? f + 2 : NULL;
+        }
+        if (starts(q, end, "\\(", 2)) {
+            f = find(q + 2, end, "\\)", 2);
+            return f < end ? f + 2 : NULL;
+        }
+        if (starts(q, end, "\\begin{", 7)) { /* \\begin\{[^}]*\}.*?\\end\{[^}]*\} */
+            const uint8_t *close = memchr(q + 7, '}', (size_t)(end - q - 7));
+            if (!close) return NULL;
+            f = find(close + 1, end, "\\end{", 5);
+            if (f >= end) return NULL;
+            close = memchr(f + 5, '}', (size_t)(end - f - 5));
+            return close ? close + 1 : NULL;
+        }
+        return NULL;
+    case '<': /* <<[^>\n]*>> */
+        if (!starts(q, end, "<<", 2)) return NULL;
+        f = find2(q + 2, end, '>', '\n');
+        return f + 1 < end && f[0] == '>' && f[1] == '>' ? f + 2 : NULL;
+    case '[': /* \[asy\].*?\[/asy\] */
+        if (!starts(q, end, "[asy]", 5)) return NULL;
+        f = find(q + 5, end, "[/asy]", 6);
+        return f < end ? f + 6 : NULL;
+    case 'h': { /* https?://\S+ */
+        const uint8_t *p = q;
+        if (starts(p, end, "https://", 8))
+            p += 8;
+        else if (starts(p, end, "http://", 7))
+            p += 7;
+        else
+            return NULL;
+        if (p >= end || ascii_ws(*p)) return NULL;
+        while (p < end && !ascii_ws(*p)) p++;
+        return p;
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* _patterns.STRIP_TOKENS's character class on ASCII: \p{S}, \p{Nd} and the listed punctuation */
+static uint8_t TOKEN_CLASS[256];
+
+static void init_token_class(void) {
+    const char *cls = "$+0123456789<=>^`|~_*/%#@&()[]{},";
+    for (const char *c = cls; *c; c++) TOKEN_CLASS[(uint8_t)*c] = 1;
+}
+
+static inline int is_letter(uint8_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+
+/* STRIP_TOKENS without its prefix, at q: \\[A-Za-z]+ | [class]+ */
+static const uint8_t *token_at(const uint8_t *q, const uint8_t *end) {
+    if (*q == '\\') {
+        const uint8_t *p = q + 1;
+        while (p < end && is_letter(*p)) p++;
+        return p > q + 1 ? p : NULL;
+    }
+    if (!TOKEN_CLASS[*q]) return NULL;
+    const uint8_t *p = q + 1;
+    while (p < end && TOKEN_CLASS[*p]) p++;
+    return p;
+}
+
+/* Bytes an alternative of X can start with (the [ \t]* prefix is found by looking back). */
+static uint8_t BLOCK_START[256], TOKEN_START[256], SENTENCE_START[256];
+
+static void init_starts(void) {
+    const char *block = "`$\\<[h", *token = "\\$+0123456789<=>^`|~_*/%#@&()[]{},", *sentence = ".!?;:<";
+    for (const char *c = block; *c; c++) BLOCK_START[(uint8_t)*c] = 1;
+    for (const char *c = token; *c; c++) TOKEN_START[(uint8_t)*c] = 1;
+    for (const char *c = sentence; *c; c++) SENTENCE_START[(uint8_t)*c] = 1;
+}
+
+/* replace_all(pattern, "") for a pattern [ \t]*(?:X) where no alternative of X starts with a space or
+ * a tab: every match of X also loses the run of spaces and tabs just before it, back to the end of
+ * the previous match at most (where the regex's scan resumed). Writes to out, returns its end. */
+static uint8_t *strip_with_spaces(const uint8_t *p, const uint8_t *end, uint8_t *out, const uint8_t *start,
+                                  const uint8_t *(*at)(const uint8_t *, const uint8_t *)) {
+    const uint8_t *last = p, *q = p;
+    for (;;) {
+        while (q < end && !start[*q]) q++;
+        if (q >= end) break;
+        const uint8_t *e = at(q, end);
+        if (!e) {
+            q++;
+            continue;
+        }
+        const uint8_t *cut = q;
+        while (cut > last && (cut[-1] == ' ' || cut[-1] == '\t')) cut--;
+        memmove(out, last, (size_t)(cut - last));
+        out += cut - last;
+        last = q = e;
+    }
+    memmove(out, last, (size_t)(end - last));
+    return out + (end - last);
+}
+
+/* SENTENCE_END = [.!?;:]+(?:\s|\z)|</?think>  ->  "\n" */
+static inline int sentence_punct(uint8_t c) { return c == '.' || c == '!' || c == '?' || c == ';' || c == ':'; }
+
+static uint8_t *cut_sentences(const uint8_t *p, const uint8_t *end, uint8_t *out) {
+    const uint8_t *q = p, *last = p; /* [last, q) is copied when the next match is found */
+    for (;;) {
+        while (q < end && !SENTENCE_START[*q]) q++;
+        if (q >= end) break;
+        const uint8_t *e = NULL;
+        if (*q != '<') {
+            const uint8_t *r = q + 1;
+            while (r < end && sentence_punct(*r)) r++;
+            if (r == end || ascii_ws(*r))
+                e = r == end ? r : r + 1;
+            else
+                q = r; /* no match starts inside the run either */
+        } else if (starts(q, end, "<think>", 7)) {
+            e = q + 7;
+        } else if (starts(q, end, "</think>", 8)) {
+            e = q + 8;
+        } else {
+            q++;
+        }
+        if (e) {
+            memmove(out, last, (size_t)(q - last));
+            out += q - last;
+            *out++ = '\n';
+            last = q = e;
+        }
+    }
+    memmove(out, last, (size_t)(end - last));
+    return out + (end - last);
+}
+
+PyDoc_STRVAR(clean_doc,
+             "clean_latin(data, offsets, out_data, out_offsets)\n\n"
+             "quality.language._clean_segments before its split, for plain-ASCII texts: STRIP_BLOCKS and\n"
+             "STRIP_TOKENS removed (with the spaces before each match), then every SENTENCE_END match\n"
+             "replaced by a newline, each pass over the previous one's output as the regexes run.\n"
+             "out_data: uint8, len(data) bytes; out_offsets: int64 (n + 1).");
+
+static PyObject *clean_latin(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *od_o, *oo_o;
+    if (!PyArg_ParseTuple(args, "OOOO", &data_o, &off_o, &od_o, &oo_o)) return NULL;
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    Py_buffer db, ob;
+    if (get_out(od_o, &db, t.data.len, "out_data") < 0) goto fail0;
+    if (get_out(oo_o, &ob, (n + 1) * 8, "out_offsets") < 0) goto fail1;
+    const uint8_t *d = (const uint8_t *)t.data.buf;
+    const int64_t *o = (const int64_t *)t.offsets.buf;
+    uint8_t *out = (uint8_t *)db.buf;
+    int64_t *oo = (int64_t *)ob.buf;
+    int64_t longest = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (o[i + 1] - o[i] > longest) longest = o[i + 1] - o[i];
+    uint8_t *a = malloc((size_t)longest + 1), *b = malloc((size_t)longest + 1);
+    int oom = !a || !b;
+    if (!oom) {
+        Py_BEGIN_ALLOW_THREADS;
+        uint8_t *w = out;
+        oo[0] = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const uint8_t *s = d + o[i], *e = d + o[i + 1];
+            uint8_t *ae = strip_with_spaces(s, e, a, BLOCK_START, block_at);
+            uint8_t *be = strip_with_spaces(a, ae, b, TOKEN_START, token_at);
+            w = cut_sentences(b, be, w);
+            oo[i + 1] = w - out;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    free(a);
+    free(b);
+    PyBuffer_Release(&ob);
+    PyBuffer_Release(&db);
+    release_texts(&t);
+    if (oom) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail1:
+    PyBuffer_Release(&db);
+fail0:
+    release_texts(&t);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"hash_words", hash_words, METH_VARARGS, hash_words_doc},
     {"oph_bins", oph_bins, METH_VARARGS, oph_doc},
     {"line_stats", line_stats, METH_VARARGS, line_stats_doc},
     {"ngram_repeat", ngram_repeat, METH_VARARGS, ngram_doc},
+    {"clean_latin", clean_latin, METH_VARARGS, clean_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "curate._kernels",
-    "Compiled text passes (dedup word hashes and MinHash bins; readability line and n-gram statistics).", -1,
+    "Compiled text passes (dedup word hashes and MinHash bins; readability line and n-gram statistics;\n"
+    "the lang check's cleaning of ASCII texts).",
+    -1,
     methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__kernels(void) {
     init_tables();
+    init_token_class();
+    init_starts();
     return PyModule_Create(&module);
 }

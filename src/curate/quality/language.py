@@ -22,10 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from curate.checks.base import Check, add_reasons
 from curate.checks.text import answer_expr, reasoning_expr
+from curate.kernels import kernels, string_buffer
 from curate.quality import _patterns as P
 from curate.quality._lid import fasttext_predict, langdetect_predict
 
@@ -150,13 +153,44 @@ def _cjk(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
 
 def _clean_segments(text: pl.Series) -> pl.Series:
     """Cleaned text cut into segments (a list per row), one per Latin sentence or script run."""
+    return _cleaned(text).str.split("\n")
+
+
+def _cleaned(text: pl.Series) -> pl.Series:
+    """The text with code, LaTeX, URLs and symbols removed and a newline at every segment boundary: the
+    compiled pass for plain-ASCII texts when it is built, the regexes of ``_cleaned_reference`` for the
+    others (and for every text without it)."""
+    k = kernels()
+    if k is None:
+        return _cleaned_reference(text)
+    text = text.cast(pl.String)
+    plain = (text.str.len_bytes() == text.str.len_chars()).fill_null(False)
+    n_plain = int(plain.sum())
+    if n_plain == 0:
+        return _cleaned_reference(text)
+    sub = text if n_plain == len(text) else text.filter(plain)
+    data, offsets = string_buffer(sub)
+    out, out_offsets = np.empty(len(data), dtype=np.uint8), np.empty(len(sub) + 1, dtype=np.int64)
+    k.clean_latin(data, offsets, out, out_offsets)
+    arr = pa.LargeStringArray.from_buffers(
+        len(sub), pa.py_buffer(out_offsets), pa.py_buffer(out[: out_offsets[-1]].tobytes())
+    )
+    cleaned = pl.Series(text.name, arr, dtype=pl.String)
+    if n_plain == len(text):
+        return cleaned
+    rest = (~plain).arg_true()
+    out = pl.repeat(None, len(text), dtype=pl.String, eager=True).alias(text.name)
+    return out.scatter(plain.arg_true(), cleaned).scatter(rest, _cleaned_reference(text.gather(rest)))
+
+
+def _cleaned_reference(text: pl.Series) -> pl.Series:
     text = text.str.replace_all(P.STRIP_BLOCKS, "").str.replace_all(P.STRIP_TOKENS, "")
     # Script runs are non-ASCII: plain ASCII texts (most English traces) have none to cut out.
     wide = (text.str.len_bytes() != text.str.len_chars()).fill_null(False)
     if wide.any():
         idx = wide.arg_true()
         text = text.scatter(idx, text.gather(idx).str.replace_all(P.SCRIPT_RUN, "\n${0}\n"))
-    return text.str.replace_all(P.SENTENCE_END, "\n").str.split("\n")
+    return text.str.replace_all(P.SENTENCE_END, "\n")
 
 
 def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConfig | None = None) -> pl.DataFrame:
