@@ -170,10 +170,10 @@ def _cleaned(text: pl.Series) -> pl.Series:
         return _cleaned_reference(text)
     sub = text if n_plain == len(text) else text.filter(plain)
     data, offsets = string_buffer(sub)
-    out, out_offsets = np.empty(len(data), dtype=np.uint8), np.empty(len(sub) + 1, dtype=np.int64)
-    k.clean_latin(data, offsets, out, out_offsets)
+    buf, out_offsets = np.empty(len(data), dtype=np.uint8), np.empty(len(sub) + 1, dtype=np.int64)
+    k.clean_latin(data, offsets, buf, out_offsets)
     arr = pa.LargeStringArray.from_buffers(
-        len(sub), pa.py_buffer(out_offsets), pa.py_buffer(out[: out_offsets[-1]].tobytes())
+        len(sub), pa.py_buffer(out_offsets), pa.py_buffer(buf[: out_offsets[-1]].tobytes())
     )
     cleaned = pl.Series(text.name, arr, dtype=pl.String)
     if n_plain == len(text):
