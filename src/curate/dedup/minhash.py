@@ -29,7 +29,7 @@ import polars as pl
 from curate.dedup import words
 from curate.dedup.normalize import exact_keys_from_tokens
 from curate.dedup.words import hash_words, text_buffer, word_hashes
-from curate.kernels import kernels
+from curate.native import kernels
 
 Scheme = Literal["oph", "perm"]
 EMPTY = np.uint32(0xFFFFFFFF)

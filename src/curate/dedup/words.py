@@ -22,7 +22,7 @@ import polars as pl
 import xxhash
 
 from curate.dedup.normalize import _NON_WORD
-from curate.kernels import kernels, string_buffer
+from curate.native import kernels, string_buffer
 
 WORD_HASH_VERSION = 1
 # Text per batch: temporaries stay in cache (300-word texts: 155 MB/s a core in 0.4 MB batches, 106 in 3 MB)

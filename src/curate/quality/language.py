@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from curate.checks.base import Check, add_reasons
 from curate.checks.text import answer_expr, reasoning_expr
-from curate.kernels import kernels, string_buffer
+from curate.native import kernels, string_buffer
 from curate.quality import _patterns as P
 from curate.quality._lid import fasttext_predict, langdetect_predict
 

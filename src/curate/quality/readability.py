@@ -25,7 +25,7 @@ import polars as pl
 
 from curate.checks.base import Check, add_reasons
 from curate.checks.text import answer_expr, reasoning_expr
-from curate.kernels import kernels, string_buffer
+from curate.native import kernels, string_buffer
 from curate.quality import _patterns as P
 
 # Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
@@ -79,7 +79,18 @@ def _junk_pattern(cfg: ReadabilityConfig) -> str:
 
 
 def _junk_runs(texts: pl.Series, cfg: ReadabilityConfig) -> pl.Series:
-    """Per text, the longest junk match (0: none). Every match is a stretch without whitespace, so the
+    """Per text, the longest junk match (0: none): the compiled scan when it is built, else the reference."""
+    k = kernels()
+    if k is None:
+        return _junk_runs_reference(texts, cfg)
+    data, offsets = string_buffer(texts)
+    out = np.empty(len(texts), dtype=np.int32)
+    k.junk_runs(data, offsets, cfg.junk_min_run, cfg.blob_min_chars, out)
+    return pl.Series("j", out)
+
+
+def _junk_runs_reference(texts: pl.Series, cfg: ReadabilityConfig) -> pl.Series:
+    """``_junk_runs`` in Polars. Every match is a stretch without whitespace, so the
     ~100-branch junk pattern runs only on the text's long non-space tokens (a few % of a trace: LaTeX,
     URLs), found first by one cheap pass; the matches are the ones a scan of the whole text finds."""
     shortest = max(1, min(cfg.junk_min_run, cfg.blob_min_chars))

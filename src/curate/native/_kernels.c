@@ -1,8 +1,8 @@
-/* curate._kernels: the per-byte and per-word text passes, compiled.
+/* curate.native._kernels: the per-byte and per-word text passes, compiled.
  *
  * Each function here has a numpy/Polars reference in the library (named in its docstring) that
  * computes the same result; curate uses the compiled one when this module is built and the
- * reference otherwise, and tests/test_kernels.py checks that the two agree bit for bit. Inputs are
+ * reference otherwise, and tests/native/test_kernels.py checks that the two agree bit for bit. Inputs are
  * buffers (Arrow string data and offsets, numpy arrays); outputs go into buffers the caller
  * allocates. No Python object is touched inside a loop, so every loop runs without the GIL and
  * threads calling these run in parallel.
@@ -781,17 +781,167 @@ fail0:
     return NULL;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* readability: junk runs                                                                            */
+
+/* The code points whose long runs are junk (readability._PRINTABLE): ASCII 0x21-0x7E and a few. */
+static inline int junk_char(uint32_t c) {
+    return (c >= 0x21 && c <= 0x7E) || c == 0x2026 || c == 0x3002 || c == 0x2014 || c == 0x2500 || c == 0x2550 ||
+           c == 0x30FB || c == 0xFF0C;
+}
+
+/* 1 for ASCII whitespace and for every byte of a multi-byte character (decoded to tell). */
+static uint8_t WS_OR_WIDE[256];
+
+static void init_ws(void) {
+    for (int b = 0; b < 256; b++) WS_OR_WIDE[b] = ascii_ws((uint8_t)b) || b >= 0x80;
+}
+
+static inline int blob_byte(uint8_t c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '+' || c == '/'; }
+
+/* The longest kept junk match in [p, end) (a token without whitespace), or best if longer. Matches are
+ * found left to right without overlap; at each position the runs are tried before the blob. */
+static int64_t junk_in_token(const uint8_t *p, const uint8_t *end, Py_ssize_t min_run, Py_ssize_t blob_min,
+                             int64_t best) {
+    while (p < end) {
+        int len;
+        uint32_t c = decode(p, &len);
+        int64_t run = 0; /* a run of c, in characters */
+        const uint8_t *r = p;
+        if (junk_char(c)) {
+            while (r + len <= end && memcmp(r, p, (size_t)len) == 0) {
+                r += len;
+                run++;
+            }
+        }
+        if (run >= min_run) {
+            if (run < blob_min && run > best) best = run; /* one repeated character: never a letter and a digit */
+            p = r;
+            continue;
+        }
+        const uint8_t *b = p; /* a blob */
+        int letter = 0, digit = 0;
+        while (b < end && blob_byte(*b)) {
+            letter |= is_letter(*b);
+            digit |= !is_letter(*b);
+            b++;
+        }
+        if (b - p >= blob_min) {
+            int64_t m = b - p;
+            for (int eq = 0; eq < 2 && b < end && *b == '='; eq++) {
+                b++;
+                m++;
+            }
+            if ((m < blob_min || (letter && digit)) && m > best) best = m;
+            p = b;
+            continue;
+        }
+        p += len;
+    }
+    return best;
+}
+
+/* Whether [p, end) is plain ASCII (a loop the compiler vectorizes). */
+static int plain_ascii(const uint8_t *p, const uint8_t *end) {
+    uint8_t hi = 0;
+    for (; p < end; p++) hi |= *p;
+    return hi < 0x80;
+}
+
+/* junk_runs on a plain-ASCII text when tokens shorter than 31 bytes never matter: a token of 31 bytes or
+ * more contains a whole 16-byte block (counted from the text's start) without whitespace, so blocks
+ * with whitespace are skipped 16 bytes at a time and a token is read only around a block without. */
+static int64_t junk_blocks(const uint8_t *s, const uint8_t *end, Py_ssize_t min_run, Py_ssize_t blob_min,
+                           Py_ssize_t shortest) {
+    int64_t best = 0;
+    const uint8_t *q = s, *done = s; /* done: end of the last token read */
+    while (q + 16 <= end) {
+        int ws = 0;
+        for (int k = 0; k < 16; k++) ws |= (q[k] == 0x20) | ((uint8_t)(q[k] - 9) < 5);
+        if (ws) {
+            q += 16;
+            continue;
+        }
+        const uint8_t *p = q, *r = q + 16;
+        while (p > done && !ascii_ws(p[-1])) p--;
+        while (r < end && !ascii_ws(*r)) r++;
+        if (r - p >= shortest) best = junk_in_token(p, r, min_run, blob_min, best);
+        done = r;
+        q = s + ((r - s + 15) / 16) * 16;
+    }
+    return best;
+}
+
+PyDoc_STRVAR(junk_doc,
+             "junk_runs(data, offsets, min_run, blob_min, out_longest)\n\n"
+             "readability._junk_runs: per text, the longest match of the junk pattern (one printable\n"
+             "character repeated >= min_run times, tried first, or a [A-Za-z0-9+/]{blob_min,}={0,2} blob),\n"
+             "matches found left to right without overlap, a match of blob_min characters or more kept only\n"
+             "with a letter and a digit, + or / in it; 0 when none. out_longest: int32 (n).");
+
+static PyObject *junk_runs(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *lo_o;
+    Py_ssize_t min_run, blob_min;
+    if (!PyArg_ParseTuple(args, "OOnnO", &data_o, &off_o, &min_run, &blob_min, &lo_o)) return NULL;
+    if (min_run < 1 || blob_min < 1) {
+        PyErr_SetString(PyExc_ValueError, "min_run and blob_min must be >= 1");
+        return NULL;
+    }
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    Py_buffer lb;
+    if (get_out(lo_o, &lb, n * 4, "out_longest") < 0) {
+        release_texts(&t);
+        return NULL;
+    }
+    const uint8_t *d = (const uint8_t *)t.data.buf;
+    const int64_t *o = (const int64_t *)t.offsets.buf;
+    int32_t *longest = (int32_t *)lb.buf;
+    Py_ssize_t shortest = min_run < blob_min ? min_run : blob_min;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *q = d + o[i], *text_end = d + o[i + 1];
+        int64_t best = 0;
+        if (shortest >= 31 && plain_ascii(q, text_end)) {
+            best = junk_blocks(q, text_end, min_run, blob_min, shortest);
+            longest[i] = (int32_t)best;
+            continue;
+        }
+        const uint8_t *p = q; /* the token being read: [p, q) */
+        while (q < text_end) {
+            /* Every match is a stretch without whitespace: only tokens of >= shortest bytes are scanned. */
+            while (q < text_end && !WS_OR_WIDE[*q]) q++;
+            int len = 1;
+            if (q < text_end && *q >= 0x80 && !is_ws(decode(q, &len))) {
+                q += len;
+                continue;
+            }
+            if (q - p >= shortest) best = junk_in_token(p, q, min_run, blob_min, best);
+            q += len; /* past the whitespace */
+            p = q;
+        }
+        if (q - p >= shortest) best = junk_in_token(p, q, min_run, blob_min, best);
+        longest[i] = (int32_t)best;
+    }
+    Py_END_ALLOW_THREADS;
+    PyBuffer_Release(&lb);
+    release_texts(&t);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"hash_words", hash_words, METH_VARARGS, hash_words_doc},
     {"oph_bins", oph_bins, METH_VARARGS, oph_doc},
     {"line_stats", line_stats, METH_VARARGS, line_stats_doc},
     {"ngram_repeat", ngram_repeat, METH_VARARGS, ngram_doc},
     {"clean_latin", clean_latin, METH_VARARGS, clean_doc},
+    {"junk_runs", junk_runs, METH_VARARGS, junk_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "curate._kernels",
+    PyModuleDef_HEAD_INIT, "curate.native._kernels",
     "Compiled text passes (dedup word hashes and MinHash bins; readability line and n-gram statistics;\n"
     "the lang check's cleaning of ASCII texts).",
     -1,
@@ -802,5 +952,6 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     init_tables();
     init_token_class();
     init_starts();
+    init_ws();
     return PyModule_Create(&module);
 }

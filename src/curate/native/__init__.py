@@ -1,10 +1,13 @@
-"""The compiled text passes (``curate._kernels``, built from ``src/curate/_kernels.c`` at install), or None.
+"""The compiled text passes: ``curate.native._kernels``, built from ``_kernels.c`` beside this file at
+install, or None.
 
-Every caller keeps a numpy/Polars reference of the pass it hands to a kernel and runs it when this
-returns None: where no C compiler was at hand (the extension is optional), or with ``CURATE_KERNELS=0``
-in the environment (benchmarks time the reference beside the kernel in one run; tests compare them).
-The results are the same either way (tests/test_kernels.py), so nothing downstream - the dedup index
-fingerprint included - depends on which one ran.
+The passes: dedup's word hashes, MinHash bins and exact keys; readability's line statistics, repeated
+n-grams and junk runs; the lang check's cleaning of plain-ASCII texts. Every caller keeps a
+numpy/Polars reference of the pass it hands to a kernel and runs it when this returns None: where no C
+compiler was at hand (the extension is optional), or with ``CURATE_KERNELS=0`` in the environment
+(benchmarks time the references beside the kernels in one run; tests compare them). The results are
+the same either way (tests/native/test_kernels.py), so nothing downstream - the dedup index
+fingerprint and the check cache keys included - depends on which one ran.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pyarrow as pa
 @functools.cache
 def _load() -> ModuleType | None:
     try:
-        from curate import _kernels
+        from curate.native import _kernels
     except ImportError:
         return None
     return _kernels

@@ -1,4 +1,4 @@
-"""The compiled text passes (curate._kernels) give exactly what their numpy/Polars references give.
+"""The compiled text passes (curate.native._kernels) give exactly what their numpy/Polars references give.
 
 Each kernel is run beside the reference it replaces on the same inputs: R1-style traces, the
 hostile texts of the same-verdicts suite, and texts hypothesis builds from a byte-level alphabet that
@@ -22,7 +22,7 @@ from polars.testing import assert_frame_equal, assert_series_equal
 
 from curate.dedup.minhash import sketch
 from curate.dedup.words import hash_words, hash_words_reference, text_buffer
-from curate.kernels import kernels
+from curate.native import kernels
 from curate.quality import LanguageCheck, ReadabilityCheck, ReadabilityConfig
 from curate.quality import language as L
 from curate.quality import readability as R
@@ -30,8 +30,8 @@ from curate.testing.traces import make_trace
 
 if kernels() is None:
     if os.environ.get("CURATE_REQUIRE_KERNELS") == "1":
-        pytest.fail("curate._kernels is not built (CURATE_REQUIRE_KERNELS=1)", pytrace=False)
-    pytest.skip("curate._kernels is not built: curate runs the references", allow_module_level=True)
+        pytest.fail("curate.native._kernels is not built (CURATE_REQUIRE_KERNELS=1)", pytrace=False)
+    pytest.skip("curate.native._kernels is not built: curate runs the references", allow_module_level=True)
 
 PIECES = [
     "a", "Ab", "_x9", "word", " ", "  ", "\n", "\n\n", "\t", ".", ",", "$x^2$", "\\frac{1}{2}", "é", "Ünï",
@@ -128,6 +128,26 @@ def test_lang_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.Mon
     assert_frame_equal(fast, slow)
 
 
+JUNK_PIECES = [
+    "a", "Z", "0", "+", "/", "=", "==", "-", "—", "…", "。", "═", " ", "\n", "\u3000", "\u0085", "\u00a0", "x" * 31,
+    "a" * 32, "-" * 40, "=" * 120, "ab12" * 30, "A" * 99, "7" * 150, "Q9+/" * 20, "é", "中", "\\frac{1}{2}",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.one_of(st.none(), st.lists(st.sampled_from(JUNK_PIECES), max_size=30).map("".join)), max_size=20),
+    st.sampled_from([(32, 100), (5, 10), (3, 3), (40, 20), (1, 1), (31, 200)]),
+)
+def test_junk_runs_match_the_regexes(
+    monkeypatch: pytest.MonkeyPatch, texts: list[str | None], limits: tuple[int, int]
+) -> None:
+    cfg = ReadabilityConfig(junk_min_run=limits[0], blob_min_chars=limits[1])
+    s = pl.Series(texts, dtype=pl.String)
+    fast, slow = _both(lambda: R._junk_runs(s, cfg), monkeypatch)
+    assert_series_equal(fast, slow, check_names=False)
+
+
 def test_readability_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _corpus()
     tasks = [("math", "code", "general", None)[i % 4] for i in range(len(texts))]
@@ -155,6 +175,8 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
         k.oph_bins(np.zeros(3, np.uint64), np.array([5], np.int64), 4, 2, 1, sig, counts, np.empty(1, np.uint64))
     with pytest.raises(ValueError, match="out_frac"):
         k.ngram_repeat(data, np.array([0, 11], np.int64), 2, np.empty(0))
+    with pytest.raises(ValueError, match="min_run"):
+        k.junk_runs(data, np.array([0, 11], np.int64), 0, 100, np.empty(1, np.int32))
     with pytest.raises(ValueError, match="out_data"):
         k.clean_latin(data, np.array([0, 11], np.int64), np.empty(3, np.uint8), np.empty(2, np.int64))
     with pytest.raises(BufferError):  # a read-only output
