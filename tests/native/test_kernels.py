@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal, assert_series_equal
 
+from curate.checks.text import split_think
 from curate.dedup.minhash import sketch
 from curate.dedup.words import hash_words, hash_words_reference, text_buffer
 from curate.native import kernels
@@ -148,6 +149,28 @@ def test_junk_runs_match_the_regexes(
     assert_series_equal(fast, slow, check_names=False)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.sampled_from(
+                    ["<think>", "</think>", "</think", "<think", " ", "\n", "\u3000", "\u00a0", "a", "é", "中"]
+                ),
+                max_size=12,
+            ).map("".join),
+        ),
+        max_size=20,
+    )
+)
+def test_reasoning_and_answer_match_the_expressions(monkeypatch: pytest.MonkeyPatch, texts: list[str | None]) -> None:
+    s = pl.Series(texts, dtype=pl.String)
+    fast, slow = _both(lambda: split_think(s), monkeypatch)
+    assert_series_equal(fast[0], slow[0])
+    assert_series_equal(fast[1], slow[1])
+
+
 def test_readability_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _corpus()
     tasks = [("math", "code", "general", None)[i % 4] for i in range(len(texts))]
@@ -175,6 +198,10 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
         k.oph_bins(np.zeros(3, np.uint64), np.array([5], np.int64), 4, 2, 1, sig, counts, np.empty(1, np.uint64))
     with pytest.raises(ValueError, match="out_frac"):
         k.ngram_repeat(data, np.array([0, 11], np.int64), 2, np.empty(0))
+    with pytest.raises(ValueError, match="out_closed"):
+        buf = np.empty(11, np.uint8)
+        off = np.empty(2, np.int64)
+        k.think_split(data, np.array([0, 11], np.int64), buf, off, buf.copy(), off.copy(), np.empty(0, np.uint8))
     with pytest.raises(ValueError, match="min_run"):
         k.junk_runs(data, np.array([0, 11], np.int64), 0, 100, np.empty(1, np.int32))
     with pytest.raises(ValueError, match="out_data"):

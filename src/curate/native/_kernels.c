@@ -7,6 +7,7 @@
  * allocates. No Python object is touched inside a loop, so every loop runs without the GIL and
  * threads calling these run in parallel.
  */
+#define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
@@ -930,6 +931,71 @@ static PyObject *junk_runs(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* checks.text: reasoning and answer                                                                 */
+
+PyDoc_STRVAR(think_doc,
+             "think_split(data, offsets, out_reasoning, out_r_offsets, out_answer, out_a_offsets, out_closed)\n\n"
+             "checks.text.reasoning_expr / answer_expr: per text, out_closed[i] = 1 when it has a </think>;\n"
+             "then the reasoning is what comes before the last one, leading whitespace and then one <think>\n"
+             "taken off, and the answer what comes after it (both empty when there is none). Outputs: uint8\n"
+             "buffers of len(data) bytes, int64 offsets (n + 1), uint8 (n).");
+
+static PyObject *think_split(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *r_o, *ro_o, *a_o, *ao_o, *c_o;
+    if (!PyArg_ParseTuple(args, "OOOOOOO", &data_o, &off_o, &r_o, &ro_o, &a_o, &ao_o, &c_o)) return NULL;
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    Py_buffer rb, rob, ab, aob, cb;
+    int got = 0;
+    if (get_out(r_o, &rb, t.data.len, "out_reasoning") < 0) goto done;
+    got = 1;
+    if (get_out(ro_o, &rob, (n + 1) * 8, "out_r_offsets") < 0) goto done;
+    got = 2;
+    if (get_out(a_o, &ab, t.data.len, "out_answer") < 0) goto done;
+    got = 3;
+    if (get_out(ao_o, &aob, (n + 1) * 8, "out_a_offsets") < 0) goto done;
+    got = 4;
+    if (get_out(c_o, &cb, n, "out_closed") < 0) goto done;
+    got = 5;
+    const uint8_t *d = (const uint8_t *)t.data.buf;
+    const int64_t *o = (const int64_t *)t.offsets.buf;
+    uint8_t *r = (uint8_t *)rb.buf, *a = (uint8_t *)ab.buf, *closed = (uint8_t *)cb.buf;
+    int64_t *ro = (int64_t *)rob.buf, *ao = (int64_t *)aob.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    int64_t rw = 0, aw = 0;
+    ro[0] = ao[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *s = d + o[i], *e = d + o[i + 1], *last = NULL;
+        for (const uint8_t *p = s; (p = (const uint8_t *)memmem(p, (size_t)(e - p), "</think>", 8)) != NULL; p += 8)
+            last = p;
+        closed[i] = last != NULL;
+        if (last) {
+            const uint8_t *b = s;
+            int len;
+            while (b < last && is_ws(decode(b, &len))) b += len;
+            if (last - b >= 7 && memcmp(b, "<think>", 7) == 0) b += 7;
+            memcpy(r + rw, b, (size_t)(last - b));
+            rw += last - b;
+            memcpy(a + aw, last + 8, (size_t)(e - last - 8));
+            aw += e - last - 8;
+        }
+        ro[i + 1] = rw;
+        ao[i + 1] = aw;
+    }
+    Py_END_ALLOW_THREADS;
+done:
+    if (got >= 5) PyBuffer_Release(&cb);
+    if (got >= 4) PyBuffer_Release(&aob);
+    if (got >= 3) PyBuffer_Release(&ab);
+    if (got >= 2) PyBuffer_Release(&rob);
+    if (got >= 1) PyBuffer_Release(&rb);
+    release_texts(&t);
+    if (got < 5) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"hash_words", hash_words, METH_VARARGS, hash_words_doc},
     {"oph_bins", oph_bins, METH_VARARGS, oph_doc},
@@ -937,6 +1003,7 @@ static PyMethodDef methods[] = {
     {"ngram_repeat", ngram_repeat, METH_VARARGS, ngram_doc},
     {"clean_latin", clean_latin, METH_VARARGS, clean_doc},
     {"junk_runs", junk_runs, METH_VARARGS, junk_doc},
+    {"think_split", think_split, METH_VARARGS, think_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,4 +1,4 @@
-# Types of the compiled module built from _kernels.c (see curate.kernels). Buffers: numpy arrays.
+# Types of the compiled module built from _kernels.c (see curate.native). Buffers: numpy arrays.
 from typing import Any
 
 def hash_words(data: Any, offsets: Any, out_hashes: Any, out_counts: Any) -> tuple[int, list[tuple[int, int, int]]]: ...
@@ -9,3 +9,12 @@ def line_stats(data: Any, offsets: Any, min_chars: int, out_longest: Any, out_to
 def ngram_repeat(data: Any, offsets: Any, n: int, out_frac: Any) -> None: ...
 def clean_latin(data: Any, offsets: Any, out_data: Any, out_offsets: Any) -> None: ...
 def junk_runs(data: Any, offsets: Any, min_run: int, blob_min: int, out_longest: Any) -> None: ...
+def think_split(
+    data: Any,
+    offsets: Any,
+    out_reasoning: Any,
+    out_r_offsets: Any,
+    out_answer: Any,
+    out_a_offsets: Any,
+    out_closed: Any,
+) -> None: ...

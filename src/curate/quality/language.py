@@ -27,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from curate.checks.base import Check, add_reasons
-from curate.checks.text import answer_expr, reasoning_expr
+from curate.checks.text import split_think
 from curate.native import kernels, string_buffer
 from curate.quality import _patterns as P
 from curate.quality._lid import fasttext_predict, langdetect_predict
@@ -289,9 +289,8 @@ class LanguageCheck(Check[LanguageConfig]):
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config
         # The reasoning and the answer; a response that never closes </think> is all reasoning.
-        text = pl.concat_str(
-            [reasoning_expr().fill_null(pl.col("response")), answer_expr().fill_null("")], separator="\n"
-        )
+        reasoning, answer = split_think(df["response"])
+        text = pl.concat_str([reasoning.fill_null(df["response"]), answer.fill_null("")], separator="\n")
         lang = pl.col("language") if "language" in df.columns else pl.lit(None, pl.String)
         inp = df.select(text.alias("text"), lang.fill_null(cfg.default_language).alias("target"))
         stats = language_stats(inp["text"], inp["target"], cfg)

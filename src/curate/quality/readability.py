@@ -24,13 +24,14 @@ import numpy as np
 import polars as pl
 
 from curate.checks.base import Check, add_reasons
-from curate.checks.text import answer_expr, reasoning_expr
+from curate.checks.text import split_think
 from curate.native import kernels, string_buffer
 from curate.quality import _patterns as P
 
 # Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
 _NON_CJK_TOKEN = r"[^\s\p{Han}\p{Hiragana}\p{Katakana}\x{3000}-\x{303F}\x{FF00}-\x{FFEF}]+"
 _B = 1_000_003
+Buffer = tuple[np.ndarray, np.ndarray]  # (UTF-8 bytes, offsets) of a text column: native.string_buffer
 _CJK_TOKEN = rf"{P.HAN_KANA}|{_NON_CJK_TOKEN}"
 _PRINTABLE = [chr(c) for c in range(0x21, 0x7F)] + ["…", "。", "—", "─", "═", "・", "，"]
 
@@ -78,12 +79,12 @@ def _junk_pattern(cfg: ReadabilityConfig) -> str:
     return f"{runs}|[A-Za-z0-9+/]{{{cfg.blob_min_chars},}}={{0,2}}"
 
 
-def _junk_runs(texts: pl.Series, cfg: ReadabilityConfig) -> pl.Series:
+def _junk_runs(texts: pl.Series, cfg: ReadabilityConfig, buf: Buffer | None = None) -> pl.Series:
     """Per text, the longest junk match (0: none): the compiled scan when it is built, else the reference."""
     k = kernels()
     if k is None:
         return _junk_runs_reference(texts, cfg)
-    data, offsets = string_buffer(texts)
+    data, offsets = buf or string_buffer(texts)
     out = np.empty(len(texts), dtype=np.int32)
     k.junk_runs(data, offsets, cfg.junk_min_run, cfg.blob_min_chars, out)
     return pl.Series("j", out)
@@ -118,13 +119,13 @@ def compression_ratios(texts: pl.Series, level: int = 1, min_bytes: int = 0, win
     return pl.Series(out, dtype=pl.Float64)
 
 
-def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.Series:
+def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series, buf: Buffer | None = None) -> pl.Series:
     """Share of each text's word n-grams that already occurred earlier in it (0 when it has none): the
     compiled pass for texts without CJK when it is built, the reference below for the others."""
     k = kernels()
     if k is None:
         return _ngram_repeat_reference(texts, n, has_cjk)
-    data, offsets = string_buffer(texts)
+    data, offsets = buf or string_buffer(texts)
     frac = np.empty(len(texts), dtype=np.float64)
     k.ngram_repeat(data, offsets, n, frac)
     out = pl.Series("f", frac)
@@ -171,7 +172,9 @@ def _ngram_repeat_reference(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.
     return out["f"]
 
 
-def _line_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int) -> pl.DataFrame:
+def _line_stats(
+    texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int, buf: Buffer | None = None
+) -> pl.DataFrame:
     """Per text, from one pass over its lines: the longest line and the total in words, and the share
     of its long lines (stripped, at least ``min_chars`` characters) that repeat an earlier one. Words are
     space-separated tokens (a literal count, fast); texts with CJK are recounted with CJK characters as
@@ -179,7 +182,7 @@ def _line_stats(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int
     k = kernels()
     if k is None:
         return _line_stats_reference(texts, cpw, has_cjk, min_chars)
-    data, offsets = string_buffer(texts)
+    data, offsets = buf or string_buffer(texts)
     n = len(texts)
     longest, total, repeat = np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.float64)
     k.line_stats(data, offsets, min_chars, longest, total, repeat)
@@ -250,14 +253,15 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
         cfg = self.config
         r = pl.col("r")
         has_cjk = _has_cjk(work["r"])
-        lines = _line_stats(work["r"], cfg.cjk_chars_per_word, has_cjk, cfg.repeat_min_line_chars)
+        buf = string_buffer(work["r"]) if kernels() else None  # the text's bytes, once for every pass
+        lines = _line_stats(work["r"], cfg.cjk_chars_per_word, has_cjk, cfg.repeat_min_line_chars, buf)
         return work.select(
             lines["longest"].alias("readability_longest_paragraph_words"),
             ((r.str.count_matches("```", literal=True) + 1) // 2).cast(pl.Int32).alias("readability_code_blocks"),
             lines["repeat"].alias("readability_repeat_line_frac"),
-            _ngram_repeat(work["r"], cfg.ngram_n, has_cjk).alias("readability_ngram_repeat_frac"),
+            _ngram_repeat(work["r"], cfg.ngram_n, has_cjk, buf).alias("readability_ngram_repeat_frac"),
             pl.lit(None, pl.Float64).alias("readability_compression_ratio"),
-            _junk_runs(work["r"], cfg).alias("readability_junk_run"),
+            _junk_runs(work["r"], cfg, buf).alias("readability_junk_run"),
             lines["total"].alias("readability_reasoning_words"),
             _words(pl.col("a"), cfg.cjk_chars_per_word).fill_null(0).cast(pl.Int32).alias("readability_answer_words"),
             pl.col("task"),
@@ -266,9 +270,13 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
 
     def run(self, df: pl.DataFrame) -> pl.DataFrame:
         cfg = self.config
-        reasoning = reasoning_expr().fill_null(pl.col("response").str.replace(r"^\s*<think>", ""))
+        reasoning, answer = split_think(df["response"])
         task = pl.col("task") if "task" in df.columns else pl.lit("general")
-        work = df.select(reasoning.alias("r"), answer_expr().alias("a"), task.fill_null("general").alias("task"))
+        work = df.select(
+            reasoning.fill_null(df["response"].str.replace(r"^\s*<think>", "")).alias("r"),
+            answer.alias("a"),
+            task.fill_null("general").alias("task"),
+        )
         # zlib releases the GIL, and so does Polars: compress in a thread while Polars does the rest.
         with ThreadPoolExecutor(1) as pool:
             ratios = pool.submit(
