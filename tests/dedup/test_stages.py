@@ -193,11 +193,18 @@ def test_a_dedup_killed_in_any_stage_resumes_to_the_same_output(
     proc = subprocess.run([sys.executable, "-c", child, *args], capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     assert not (tmp_path / "out.parquet").exists()
+    # Shards whose signature stage finished before the kill (two run at a time: the 4th call starts once
+    # two of the first three are done).
+    finished = len(list((tmp_path / "w" / "rows").glob("*.parquet")))
     monkeypatch.setattr(buckets, "PART_ROWS", 500)
     again = dedup_files([inp], tmp_path / "out.parquet", DedupConfig(), work=tmp_path / "w", shard_bytes=20_000)
     fresh = dedup_files([inp], tmp_path / "fresh.parquet", DedupConfig(), work=tmp_path / "w2", shard_bytes=20_000)
     assert_frame_equal(pl.read_parquet(tmp_path / "out.parquet"), pl.read_parquet(tmp_path / "fresh.parquet"))
-    assert again.computed["signatures"] == (fresh.computed["signatures"] - 3 if stage == "sign_shard" else 0)
+    if stage == "sign_shard":
+        assert finished >= 2
+        assert again.computed["signatures"] == fresh.computed["signatures"] - finished
+    else:
+        assert again.computed["signatures"] == 0
     if stage == "bucket_part":
         assert again.computed["buckets"] == fresh.computed["buckets"] - 4
     if stage == "mark_shard":

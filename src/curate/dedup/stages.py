@@ -45,9 +45,23 @@ from curate.dedup.normalize import hash_strings
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any], str], Iterator[Any]]
 
 
+# Shards of the signature stage run two at a time in this process: reading a shard (Polars), sketching it
+# (compiled, GIL-free) and writing its pieces (Arrow) barely hold the GIL, so a second shard fills the
+# time the first spends in one-threaded parts. Two shards in memory at once, each bounded as before.
+LOCAL_THREADS = {"signatures": 2}
+
+
 def local_map(fn: Callable[[Any], Any], jobs: Sequence[Any], stage: str) -> Iterator[Any]:
-    for job in jobs:
-        yield fn(job)
+    """``fn`` over ``jobs`` in this process, results in order (on threads for the stages above)."""
+    threads = min(LOCAL_THREADS.get(stage, 1), len(jobs))
+    if threads <= 1:
+        for job in jobs:
+            yield fn(job)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads, thread_name_prefix=f"dedup-{stage}") as pool:
+        yield from pool.map(fn, jobs)
 
 
 @dataclass(frozen=True, slots=True)
