@@ -44,23 +44,30 @@ static inline uint64_t load(const uint8_t *p, size_t n) {
 
 /* Word byte: [0-9A-Za-z_] and every byte >= 0x80 (dedup.words.classify). */
 static uint8_t IS_WORD[256];
-static uint8_t LOWER[256];
 
 static void init_tables(void) {
     for (int b = 0; b < 256; b++) {
         int letter = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z');
         IS_WORD[b] = letter || (b >= '0' && b <= '9') || b == '_' || b >= 0x80;
-        LOWER[b] = (uint8_t)(letter ? (b | 0x20) : b);
     }
 }
 
-/* dedup.words.hash_words for one word of lowercased bytes w[0..len), 0 < len <= LONG_WORD. */
+/* Eight bytes with the ASCII capitals lowercased (SWAR: no byte loop; other bytes unchanged). */
+static inline uint64_t lower8(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t low7 = x & ~high;
+    uint64_t at_least_a = (low7 + (0x80 - 'A') * ones) & high;
+    uint64_t past_z = (low7 + (0x80 - 'Z' - 1) * ones) & high;
+    return x | ((at_least_a & ~past_z & ~x & high) >> 2);
+}
+
+/* dedup.words.hash_words for one word w[0..len) (lowercased here), 0 < len <= LONG_WORD. */
 static inline uint64_t word_hash(const uint8_t *w, size_t len) {
-    if (len <= 8) return load(w, len);
-    uint64_t h = load(w, 8);
+    if (len <= 8) return lower8(load(w, len));
+    uint64_t h = lower8(load(w, 8));
     for (size_t k = 8; k < len; k += 8) {
         size_t take = len - k < 8 ? len - k : 8;
-        h = fmix((h * K_ROLL) ^ load(w + k, take));
+        h = fmix((h * K_ROLL) ^ lower8(load(w + k, take)));
     }
     return fmix(h ^ (uint64_t)len);
 }
@@ -143,7 +150,6 @@ static PyObject *hash_words(PyObject *Py_UNUSED(self), PyObject *args) {
     int64_t *longs = NULL; /* (index, start, end) triples */
     int oom = 0;
     Py_BEGIN_ALLOW_THREADS;
-    uint8_t w[LONG_WORD];
     for (Py_ssize_t i = 0; i < n && !oom; i++) {
         int64_t p = o[i], end = o[i + 1], before = n_words;
         while (p < end) {
@@ -153,8 +159,7 @@ static PyObject *hash_words(PyObject *Py_UNUSED(self), PyObject *args) {
             while (p < end && IS_WORD[d[p]]) p++;
             int64_t len = p - s;
             if (len <= LONG_WORD) {
-                for (int64_t k = 0; k < len; k++) w[k] = LOWER[d[s + k]];
-                h[n_words] = word_hash(w, (size_t)len);
+                h[n_words] = word_hash(d + s, (size_t)len);
             } else {
                 if (n_long == cap_long) {
                     cap_long = cap_long ? 2 * cap_long : 16;
@@ -246,6 +251,8 @@ static PyObject *oph_bins(PyObject *Py_UNUSED(self), PyObject *args) {
     int m = 0;
     while ((1 << m) < num_perm) m++;
     uint64_t seed_mix = (uint64_t)seed * 0x9E3779B9ULL;
+    uint64_t k_top = 1; /* K^(ngram-1): the weight of a full window's first word */
+    for (int j = 1; j < ngram; j++) k_top *= K_ROLL;
     const uint64_t *t = tok;
     for (Py_ssize_t i = 0; i < n; i++) {
         int64_t c = counts[i];
@@ -264,11 +271,12 @@ static PyObject *oph_bins(PyObject *Py_UNUSED(self), PyObject *args) {
         ex *= M1;
         ex ^= ex >> 29;
         exact[i] = ex;
+        int64_t len = c >= ngram ? ngram : c;
+        uint64_t roll = 0; /* Horner over the window: sum t[w+j] * K^(len-1-j), rolled one word a step */
+        for (int64_t j = 0; j < len && windows; j++) roll = roll * K_ROLL + t[j];
         for (int64_t w = 0; w < windows; w++) {
-            int64_t len = c >= ngram ? ngram : c;
-            uint64_t sh = 0;
-            for (int64_t j = 0; j < len; j++) sh = sh * K_ROLL + t[w + j];
-            sh = fmix(sh);
+            if (w) roll = (roll - t[w - 1] * k_top) * K_ROLL + t[w + len - 1];
+            uint64_t sh = fmix(roll);
             if (seed) sh = fmix(sh ^ seed_mix);
             int64_t bin;
             if (pow2)
