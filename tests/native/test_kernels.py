@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal, assert_series_equal
 
+from curate.checks.format import FormatCheck, FormatConfig
 from curate.checks.text import split_think
 from curate.dedup.minhash import sketch
 from curate.dedup.words import hash_words, hash_words_reference, text_buffer
@@ -171,6 +172,38 @@ def test_reasoning_and_answer_match_the_expressions(monkeypatch: pytest.MonkeyPa
     assert_series_equal(fast[1], slow[1])
 
 
+FORMAT_PIECES = [
+    "<think>", "</think>", "<think", " ", "\n", "\u3000", "\u00a0", "a", "é", "中", "<|im_end|>",
+    "<|" + "a" * 40 + "|>", "<|" + "a" * 41 + "|>", "<||>", "<|a b|>", "<｜end▁of▁sentence｜>", "<｜｜>",
+    "<｜" + "x" * 40 + "｜>", "<｜" + "x" * 41 + "｜>", "<｜a>｜>", "</s>", "</s", "[INST]", "[/INST]", "[INST", "\x00",
+    "\x0b", "\x7f", "\t", "\r", "\ufffd", "\x1f", "<", "[", "｜", ">", "\uefbf",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.lists(st.sampled_from(FORMAT_PIECES), max_size=15).map("".join)),
+            st.sampled_from(["stop", "length", None]),
+        ),
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_format_check_is_the_same_with_and_without_kernels(
+    monkeypatch: pytest.MonkeyPatch, rows: list[tuple[str | None, str | None]], prefilled: bool
+) -> None:
+    df = pl.DataFrame(
+        {"response": [r for r, _ in rows], "finish_reason": [f for _, f in rows]},
+        schema={"response": pl.String, "finish_reason": pl.String},
+    )
+    check = FormatCheck(FormatConfig(allow_prefilled_think=prefilled))
+    for frame in (df, df.drop("finish_reason")):
+        fast, slow = _both(lambda: check.run(frame), monkeypatch)  # noqa: B023 - run at once
+        assert_frame_equal(fast, slow)
+
+
 def test_readability_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _corpus()
     tasks = [("math", "code", "general", None)[i % 4] for i in range(len(texts))]
@@ -202,6 +235,9 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
         buf = np.empty(11, np.uint8)
         off = np.empty(2, np.int64)
         k.think_split(data, np.array([0, 11], np.int64), buf, off, buf.copy(), off.copy(), np.empty(0, np.uint8))
+    with pytest.raises(ValueError, match="out_control"):
+        outs = [np.empty(1, t) for t in (np.int32, np.int32, np.uint8, np.int32, np.uint8)]
+        k.format_scan(data, np.array([0, 11], np.int64), *outs, np.empty(0, np.uint8))
     with pytest.raises(ValueError, match="min_run"):
         k.junk_runs(data, np.array([0, 11], np.int64), 0, 100, np.empty(1, np.int32))
     with pytest.raises(ValueError, match="out_data"):

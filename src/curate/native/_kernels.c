@@ -1004,6 +1004,131 @@ done:
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* checks.format                                                                                     */
+
+/* format.SPECIAL_TOKEN_PATTERN at q (a '<' or a '['): <|[A-Za-z0-9_]{1,40}|>, <｜[^｜>]{1,40}｜>, </s>,
+ * [INST], [/INST]. */
+static int special_at(const uint8_t *q, const uint8_t *end) {
+    static const char FW_BAR[] = "\xEF\xBD\x9C"; /* U+FF5C FULLWIDTH VERTICAL LINE */
+    if (*q == '[') return starts(q, end, "[INST]", 6) || starts(q, end, "[/INST]", 7);
+    if (starts(q, end, "</s>", 4)) return 1;
+    if (starts(q, end, "<|", 2)) {
+        const uint8_t *p = q + 2;
+        while (p < end && p - q - 2 < 41 && (is_letter(*p) || (*p >= '0' && *p <= '9') || *p == '_')) p++;
+        int64_t run = p - q - 2;
+        return run >= 1 && run <= 40 && starts(p, end, "|>", 2);
+    }
+    if (starts(q, end, "<" "\xEF\xBD\x9C", 4)) {
+        const uint8_t *p = q + 4;
+        for (int chars = 0; p < end; chars++) {
+            if (starts(p, end, FW_BAR, 3) || *p == '>') return chars >= 1 && starts(p, end, "\xEF\xBD\x9C>", 4);
+            if (chars == 40) return 0;
+            int len;
+            decode(p, &len);
+            p += len;
+        }
+    }
+    return 0;
+}
+
+/* format.CONTROL_CHAR_PATTERNS: C0 controls but tab, newline and CR; DEL; U+FFFD (from its first byte).
+ * FORMAT_BYTE: those, and the first bytes of the think tags and of the special tokens. */
+static inline int control_byte(uint8_t c) { return (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F; }
+static uint8_t FORMAT_BYTE[256];
+
+static void init_format(void) {
+    for (int b = 0; b < 256; b++) FORMAT_BYTE[b] = control_byte((uint8_t)b) || b == '<' || b == '[' || b == 0xEF;
+}
+
+PyDoc_STRVAR(format_doc,
+             "format_scan(data, offsets, out_open, out_close, out_starts_open, out_answer_chars, out_special,\n"
+             "            out_control)\n\n"
+             "checks.format.FormatCheck's per-text features with the default special-token pattern: counts of\n"
+             "<think> and </think>, whether the text starts with <think> after leading whitespace, the\n"
+             "characters of what follows the first </think> stripped of whitespace (-1: no </think>), whether a\n"
+             "special token and a control character occur. int32, int32, uint8, int32, uint8, uint8 (n).");
+
+static PyObject *format_scan(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *data_o, *off_o, *outs[6];
+    if (!PyArg_ParseTuple(args, "OOOOOOOO", &data_o, &off_o, &outs[0], &outs[1], &outs[2], &outs[3], &outs[4],
+                          &outs[5]))
+        return NULL;
+    Texts t;
+    Py_ssize_t n;
+    if (get_texts(data_o, off_o, &t, &n) < 0) return NULL;
+    static const char *names[6] = {"out_open", "out_close", "out_starts_open", "out_answer_chars", "out_special",
+                                   "out_control"};
+    static const int sizes[6] = {4, 4, 1, 4, 1, 1};
+    Py_buffer b[6];
+    int got = 0;
+    for (; got < 6; got++)
+        if (get_out(outs[got], &b[got], n * sizes[got], names[got]) < 0) break;
+    if (got == 6) {
+        const uint8_t *d = (const uint8_t *)t.data.buf;
+        const int64_t *o = (const int64_t *)t.offsets.buf;
+        int32_t *n_open = b[0].buf, *n_close = b[1].buf, *answer = b[3].buf;
+        uint8_t *starts_open = b[2].buf, *special = b[4].buf, *control = b[5].buf;
+        Py_BEGIN_ALLOW_THREADS;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const uint8_t *s = d + o[i], *e = d + o[i + 1];
+            /* one pass over the bytes, stopping only at those a feature starts with */
+            int32_t opens = 0, closes = 0;
+            int sp = 0, ctl = 0;
+            const uint8_t *close = NULL, *p = s;
+            for (;;) {
+                while (p < e && !FORMAT_BYTE[*p]) p++;
+                if (p >= e) break;
+                uint8_t c = *p;
+                if (c == '<') {
+                    if (starts(p, e, "<think>", 7)) {
+                        opens++;
+                        p += 7;
+                        continue;
+                    }
+                    if (starts(p, e, "</think>", 8)) {
+                        closes++;
+                        if (!close) close = p;
+                        p += 8;
+                        continue;
+                    }
+                    sp = sp || special_at(p, e);
+                } else if (c == '[') {
+                    sp = sp || special_at(p, e);
+                } else if (c == 0xEF) {
+                    ctl = ctl || starts(p, e, "\xEF\xBF\xBD", 3);
+                } else {
+                    ctl = 1;
+                }
+                p++;
+            }
+            n_open[i] = opens;
+            n_close[i] = closes;
+            int len;
+            p = s;
+            while (p < e && is_ws(decode(p, &len))) p += len;
+            starts_open[i] = starts(p, e, "<think>", 7);
+            if (close) {
+                const uint8_t *a = close + 8, *z = e;
+                while (a < z && is_ws(decode(a, &len))) a += len;
+                while (z > a && is_ws(decode_back(a, z, &len))) z -= len;
+                int64_t chars = 0;
+                for (const uint8_t *q = a; q < z; q++) chars += (*q & 0xC0) != 0x80;
+                answer[i] = (int32_t)chars;
+            } else {
+                answer[i] = -1;
+            }
+            special[i] = (uint8_t)sp;
+            control[i] = (uint8_t)ctl;
+        }
+        Py_END_ALLOW_THREADS;
+    }
+    for (int k = 0; k < got; k++) PyBuffer_Release(&b[k]);
+    release_texts(&t);
+    if (got < 6) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"hash_words", hash_words, METH_VARARGS, hash_words_doc},
     {"oph_bins", oph_bins, METH_VARARGS, oph_doc},
@@ -1012,6 +1137,7 @@ static PyMethodDef methods[] = {
     {"clean_latin", clean_latin, METH_VARARGS, clean_doc},
     {"junk_runs", junk_runs, METH_VARARGS, junk_doc},
     {"think_split", think_split, METH_VARARGS, think_doc},
+    {"format_scan", format_scan, METH_VARARGS, format_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1028,5 +1154,6 @@ PyMODINIT_FUNC PyInit__kernels(void) {
     init_token_class();
     init_starts();
     init_ws();
+    init_format();
     return PyModule_Create(&module);
 }

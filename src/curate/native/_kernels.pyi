@@ -18,3 +18,13 @@ def think_split(
     out_a_offsets: Any,
     out_closed: Any,
 ) -> None: ...
+def format_scan(
+    data: Any,
+    offsets: Any,
+    out_open: Any,
+    out_close: Any,
+    out_starts_open: Any,
+    out_answer_chars: Any,
+    out_special: Any,
+    out_control: Any,
+) -> None: ...
