@@ -31,7 +31,7 @@ from curate.quality import _patterns as P
 # Whitespace-separated tokens, with CJK characters and CJK punctuation taken out of them.
 _NON_CJK_TOKEN = r"[^\s\p{Han}\p{Hiragana}\p{Katakana}\x{3000}-\x{303F}\x{FF00}-\x{FFEF}]+"
 _B = 1_000_003
-Buffer = tuple[np.ndarray, np.ndarray]  # (UTF-8 bytes, offsets) of a text column: native.string_buffer
+TextBytes = tuple[np.ndarray, np.ndarray]  # (UTF-8 bytes, offsets) of a text column: native.string_buffer
 _CJK_TOKEN = rf"{P.HAN_KANA}|{_NON_CJK_TOKEN}"
 _PRINTABLE = [chr(c) for c in range(0x21, 0x7F)] + ["…", "。", "—", "─", "═", "・", "，"]
 
@@ -79,7 +79,7 @@ def _junk_pattern(cfg: ReadabilityConfig) -> str:
     return f"{runs}|[A-Za-z0-9+/]{{{cfg.blob_min_chars},}}={{0,2}}"
 
 
-def _junk_runs(texts: pl.Series, cfg: ReadabilityConfig, buf: Buffer | None = None) -> pl.Series:
+def _junk_runs(texts: pl.Series, cfg: ReadabilityConfig, buf: TextBytes | None = None) -> pl.Series:
     """Per text, the longest junk match (0: none): the compiled scan when it is built, else the reference."""
     k = kernels()
     if k is None:
@@ -106,20 +106,27 @@ def _junk_runs_reference(texts: pl.Series, cfg: ReadabilityConfig) -> pl.Series:
     return out["j"].fill_null(0).cast(pl.Int32)
 
 
-def compression_ratios(texts: pl.Series, level: int = 1, min_bytes: int = 0, window: int = 0) -> pl.Series:
+def compression_ratios(
+    texts: pl.Series, level: int = 1, min_bytes: int = 0, window: int = 0, buf: TextBytes | None = None
+) -> pl.Series:
     """Raw UTF-8 bytes over zlib-compressed bytes of each text's last ``window`` bytes (0: all of it);
     null for texts under ``min_bytes``. A loop that never ends fills the tail of the trace, so the tail
     is where to look, and the cost per row stays bounded however long the trace is."""
+    # Straight from the column's UTF-8 bytes: no Python string per text (decoding 8 KB traces to str and
+    # encoding them back cost as much as compressing them).
+    data, offsets = buf or string_buffer(texts)
+    raw = data.data  # a memoryview: slices of it are not copied
+    starts, ends = offsets[:-1], offsets[1:]
+    if window:
+        starts = np.maximum(starts, ends - window)
+    floor = max(min_bytes, 1)
     out: list[float | None] = []
-    for t in texts.to_list():
-        b = t.encode() if t else b""
-        if window:
-            b = b[-window:]
-        out.append(len(b) / len(zlib.compress(b, level)) if len(b) >= max(min_bytes, 1) else None)
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        out.append((b - a) / len(zlib.compress(raw[a:b], level)) if b - a >= floor else None)
     return pl.Series(out, dtype=pl.Float64)
 
 
-def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series, buf: Buffer | None = None) -> pl.Series:
+def _ngram_repeat(texts: pl.Series, n: int, has_cjk: pl.Series, buf: TextBytes | None = None) -> pl.Series:
     """Share of each text's word n-grams that already occurred earlier in it (0 when it has none): the
     compiled pass for texts without CJK when it is built, the reference below for the others."""
     k = kernels()
@@ -173,7 +180,7 @@ def _ngram_repeat_reference(texts: pl.Series, n: int, has_cjk: pl.Series) -> pl.
 
 
 def _line_stats(
-    texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int, buf: Buffer | None = None
+    texts: pl.Series, cpw: float, has_cjk: pl.Series, min_chars: int, buf: TextBytes | None = None
 ) -> pl.DataFrame:
     """Per text, from one pass over its lines: the longest line and the total in words, and the share
     of its long lines (stripped, at least ``min_chars`` characters) that repeat an earlier one. Words are
@@ -249,11 +256,10 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
     reads = ("response",)
     concurrent = True
 
-    def _features(self, work: pl.DataFrame) -> pl.DataFrame:
+    def _features(self, work: pl.DataFrame, buf: TextBytes) -> pl.DataFrame:
         cfg = self.config
         r = pl.col("r")
         has_cjk = _has_cjk(work["r"])
-        buf = string_buffer(work["r"]) if kernels() else None  # the text's bytes, once for every pass
         lines = _line_stats(work["r"], cfg.cjk_chars_per_word, has_cjk, cfg.repeat_min_line_chars, buf)
         return work.select(
             lines["longest"].alias("readability_longest_paragraph_words"),
@@ -279,14 +285,16 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
         )
         # zlib releases the GIL, and so does Polars: compress in a thread while Polars does the rest.
         with ThreadPoolExecutor(1) as pool:
+            buf = string_buffer(work["r"])  # the reasoning's bytes, once for every pass over them
             ratios = pool.submit(
                 compression_ratios,
                 work["r"],
                 cfg.compression_level,
                 cfg.compression_min_bytes,
                 cfg.compression_window,
+                buf,
             )
-            feats = self._features(work)
+            feats = self._features(work, buf)
             feats = feats.with_columns(ratios.result().alias("readability_compression_ratio"))
         budget = (
             pl.when(pl.col("task") == "math")
