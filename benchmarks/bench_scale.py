@@ -453,28 +453,40 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     shards = plan_shards([inp], 1 << 40)
     c0 = time.process_time()
     df, _ = read_shard(shards[0], ReadConfig())
-    cpu = {"read (JSONL parse)": time.process_time() - c0}
-    for check in build_checks(None):
-        if check.scope != "row":
-            continue
+    read_s = time.process_time() - c0
+    checks = [c for c in build_checks(None) if c.scope == "row"]
+    for check in checks:
         check.run(df.head(64))  # warm: models loaded, pools started
+    dedup_in = df.select("sample_id", "prompt_id", "response").with_columns(pl.lit(True).alias("accepted"))
+
+    def stages() -> dict[str, float]:
+        cpu = {"read (JSONL parse)": read_s}
+        for check in checks:
+            c0 = time.process_time()
+            for lo in range(0, df.height, 8192):
+                check.run(df.slice(lo, 8192))
+            cpu[check.name] = time.process_time() - c0
         c0 = time.process_time()
-        for lo in range(0, df.height, 8192):
-            check.run(df.slice(lo, 8192))
-        cpu[check.name] = time.process_time() - c0
-    c0 = time.process_time()
-    DedupCheck().run(df.select("sample_id", "prompt_id", "response").with_columns(pl.lit(True).alias("accepted")))
-    cpu["dedup (signatures + LSH)"] = time.process_time() - c0
+        DedupCheck().run(dedup_in)
+        cpu["dedup (signatures + LSH)"] = time.process_time() - c0
+        return cpu
+
+    # the compiled passes, then their references (CURATE_KERNELS=0), in this process
+    cpu = stages()
+    os.environ["CURATE_KERNELS"] = "0"
+    ref = stages()
+    os.environ.pop("CURATE_KERNELS")
     n = df.height
     print(
         f"{n:,} samples of ~{args.bytes / 1000:.0f} KB; CPU-seconds in this process (all its threads; the math "
-        f"and code checks' worker processes are not counted, so those two read low)"
+        f"and code checks' worker processes are not counted, so those two read low); compiled passes | references"
     )
-    total = 0.0
+    total = ref_total = 0.0
     for name, sec in cpu.items():
         total += sec
-        print(f"  {name:28s} {n / sec:>9,.0f} samples per core-second")
-    print(f"  {'all of the above':28s} {n / total:>9,.0f} samples per core-second")
+        ref_total += ref[name]
+        print(f"  {name:28s} {n / sec:>9,.0f} | {n / ref[name]:>9,.0f} samples per core-second")
+    print(f"  {'all of the above':28s} {n / total:>9,.0f} | {n / ref_total:>9,.0f} samples per core-second")
     for samples in (10_000_000, 100_000_000):
         core_h = samples * total / n / 3600
         print(

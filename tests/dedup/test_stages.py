@@ -157,11 +157,14 @@ def _killed_dedup(inp: str, work: str, out: str, stage: str, nth: str) -> None:
     (earlier calls of it complete, so the stage is left half done)."""
     import curate.dedup.buckets as buckets
     import curate.dedup.run as run
+    from curate.dedup.stages import signatures_on_threads
     from curate.testing.faults import die_on_call
 
     buckets.PART_ROWS = 500  # many band-hash ranges, so stage 2 can die between them
     die_on_call(run, stage, int(nth))
-    run.dedup_files([inp], out, DedupConfig(), work=work, shard_bytes=20_000)
+    # as `curate dedup` runs it: two shards of the signature stage at a time
+    mapper = signatures_on_threads(2)
+    run.dedup_files([inp], out, DedupConfig(), work=work, shard_bytes=20_000, mapper=mapper)
 
 
 @pytest.mark.parametrize(

@@ -28,10 +28,10 @@ def run_sharded(n: int, address: str | None, call: Callable[[Any], Any], workers
     """``call(mapper)`` with shards on Dask when asked for, on ``workers`` local processes (no Prefect),
     or one after the other in this process."""
     if not (n or address):
-        from curate.dedup.stages import local_map
+        from curate.dedup.stages import signatures_on_threads
 
         if workers <= 1:
-            return call(local_map)
+            return call(signatures_on_threads(2))
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
