@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from curate.cli._malloc import limit_arenas
+from curate.cli._malloc import arrow_system_pool, limit_arenas
 
 limit_arenas()  # first: an arena made before the cap (a thread started by an import) stays
+arrow_system_pool()
 
 from curate.cli import ablate, check, datasets, demo, export, launch, recipes, versions, view  # noqa: E402, F401  (each registers its commands)
 from curate.cli.app import (  # noqa: E402
