@@ -74,7 +74,7 @@ def main() -> int:
     from curate.quality.language import _clean_segments
 
     sub = df.head(args.baseline_rows)
-    segs = sub.select(_clean_segments(pl.col("response")).alias("s")).explode("s")["s"].drop_nulls()
+    segs = _clean_segments(sub["response"]).alias("s").explode().drop_nulls()
     segs = [s.strip() for s in segs.to_list() if any(ch.isalpha() for ch in s)]
     t0 = time.perf_counter()
     langdetect_predict(segs)
