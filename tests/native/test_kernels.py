@@ -251,3 +251,20 @@ def test_the_environment_switch_turns_them_off(monkeypatch: pytest.MonkeyPatch) 
     assert kernels() is None
     monkeypatch.delenv("CURATE_KERNELS")
     assert kernels() is not None
+
+
+def test_a_stale_build_is_refused_for_the_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editable install not rebuilt after a pull keeps an older extension: its VERSION differs, so curate
+    warns once and runs the references instead of calling functions whose arguments may have changed."""
+    import curate.native as native
+    from curate.native import _kernels
+
+    monkeypatch.setattr(_kernels, "VERSION", native.VERSION - 1)
+    native._load.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="rebuild"):
+            assert native.kernels() is None
+    finally:
+        monkeypatch.undo()
+        native._load.cache_clear()
+    assert native.kernels() is not None

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from types import ModuleType
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
+
+VERSION = 1  # KERNELS_VERSION in _kernels.c
 
 
 @functools.cache
@@ -26,6 +29,16 @@ def _load() -> ModuleType | None:
     try:
         from curate.native import _kernels
     except ImportError:
+        return None
+    if getattr(_kernels, "VERSION", None) != VERSION:
+        # An editable install whose extension was built from an older _kernels.c: its functions may take
+        # other arguments. The references give the same results; a rebuild brings the speed back.
+        warnings.warn(
+            f"curate.native._kernels is version {getattr(_kernels, 'VERSION', 0)}, this curate needs {VERSION}: "
+            "running the numpy/Polars references (rebuild with `pip install -e .`)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
     return _kernels
 

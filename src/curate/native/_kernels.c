@@ -1149,11 +1149,17 @@ static struct PyModuleDef module = {
     methods, NULL, NULL, NULL, NULL,
 };
 
+/* Bumped with every change to a function's arguments or results: curate.native refuses a build whose
+ * VERSION differs (an editable install not rebuilt after a pull) and runs the references instead. */
+#define KERNELS_VERSION 1
+
 PyMODINIT_FUNC PyInit__kernels(void) {
     init_tables();
     init_token_class();
     init_starts();
     init_ws();
     init_format();
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "VERSION", KERNELS_VERSION) < 0) Py_CLEAR(m);
+    return m;
 }

@@ -28,3 +28,5 @@ def format_scan(
     out_special: Any,
     out_control: Any,
 ) -> None: ...
+
+VERSION: int
