@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import orjson
 import polars as pl
+
+from curate.native import kernels
 
 GOOD = {"prompt": "What is 2+2?", "response": "<think>2+2=4</think>\\boxed{4}", "task": "math", "reference": "4"}
 
@@ -33,6 +36,7 @@ def test_check_publish_query_roundtrip(tmp_path: Path) -> None:
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     assert (rep["rows"], rep["accepted"], rep["bad_rows"], rep["published"]) == (2, 1, 2, "demo@1")
     assert rep["funnel"] == {"format.missing_think": 1, "math.no_answer": 1}
+    assert rep["compiled_passes"] is (os.environ.get("CURATE_KERNELS") != "0" and kernels() is not None)
     assert (tmp_path / "out.quarantine.jsonl").exists()
     r = curate(
         "query",

@@ -43,6 +43,7 @@ from curate.errors import RunFailed
 from curate.io.files import commit_file, sweep_tmp_beside
 from curate.io.parquet import open_parquet, parquet_frames
 from curate.io.rows import BadRow, ReadConfig, ReadStats
+from curate.native import kernels
 from curate.schema import table
 from curate.store import DatasetVersion, Store
 
@@ -82,6 +83,9 @@ class CheckReport:
             "funnel": dict(self.funnel.reasons),
             "shards": self.shard_summary(),
             "stages": dict(self.stages),
+            # False: the text passes ran their numpy/Polars references (no compiler at install, a stale
+            # build, or CURATE_KERNELS=0): same verdicts, about 1.35x the time
+            "compiled_passes": kernels() is not None,
         }
 
     def shard_summary(self) -> dict[str, Any]:

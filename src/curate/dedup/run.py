@@ -36,6 +36,7 @@ from curate.dedup.index import DedupIndex
 from curate.dedup.seen import resolve_seen, seen_columns, seen_jobs, seen_part
 from curate.dedup.stages import DedupJob, Mapper, StageDone, local_map, pq_rows, sig_key, sign_shard
 from curate.io.files import commit_file, sweep_tmp_beside
+from curate.native import kernels
 
 CODES = ("dedup.exact", "dedup.near", "dedup.seen")
 MARK_COLUMNS = [
@@ -70,6 +71,7 @@ class DedupReport:
             "computed": self.computed,
             "stages": {k: round(v, 3) for k, v in self.stages.items()},
             "peak_rss_mb": round(self.peak_rss_mb),
+            "compiled_passes": kernels() is not None,  # as in curate check's report
         }
 
 
