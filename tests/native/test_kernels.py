@@ -268,3 +268,41 @@ def test_a_stale_build_is_refused_for_the_references(monkeypatch: pytest.MonkeyP
         monkeypatch.undo()
         native._load.cache_clear()
     assert native.kernels() is not None
+
+
+def _bundled_texts() -> list[str]:
+    """Every string field of the evaluation sets and prompt pool shipped in curate/data (MATH-500's LaTeX
+    and [asy] figures, AIME and AMC, GSM8K's <<calculator>> annotations, HumanEval's code): texts
+    written by others, not shaped to these kernels."""
+    import gzip
+    import io
+    from importlib.resources import files
+
+    out: list[str] = []
+    for sub in ("benchmarks", "prompts"):
+        for f in sorted(files("curate.data").joinpath(sub).iterdir(), key=lambda p: p.name):
+            if not f.name.endswith((".jsonl", ".jsonl.gz")):
+                continue
+            raw = f.read_bytes()
+            df = pl.read_ndjson(io.BytesIO(gzip.decompress(raw) if f.name.endswith(".gz") else raw))
+            for c in df.columns:
+                if df.schema[c] == pl.String:
+                    out.extend(t for t in df[c].drop_nulls().to_list() if t)
+    return out
+
+
+def test_every_pass_is_the_same_on_the_bundled_evaluation_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = _bundled_texts()
+    assert len(texts) > 5000
+    # as responses: each text as the reasoning, the next one as the answer, and the raw text alone
+    responses = [f"<think>{a}</think>\n{b}" for a, b in zip(texts, texts[1:] + texts[:1], strict=True)] + texts
+    df = pl.DataFrame({"response": responses, "task": ["math"] * len(responses)})
+    for check in (FormatCheck(), ReadabilityCheck(), LanguageCheck()):
+        fast, slow = _both(lambda: check.run(df), monkeypatch)  # noqa: B023 - run at once
+        assert_frame_equal(fast, slow)
+    series = pl.Series(texts, dtype=pl.String)
+    fast_sig, slow_sig = _both(lambda: sketch(series), monkeypatch)
+    np.testing.assert_array_equal(fast_sig[0], slow_sig[0])
+    np.testing.assert_array_equal(fast_sig[1], slow_sig[1])
+    cleaned = _both(lambda: L._cleaned(series), monkeypatch)
+    assert_series_equal(*cleaned)
