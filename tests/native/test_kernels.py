@@ -123,6 +123,24 @@ def test_lang_cleaning_matches_the_regexes(monkeypatch: pytest.MonkeyPatch, text
     assert_series_equal(fast, slow, check_names=False)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.one_of(
+            st.none(), st.lists(st.sampled_from([*LANG_PIECES, "\u3000", "\u00a0", "\u2028"]), max_size=40).map("".join)
+        ),
+        max_size=30,
+    )
+)
+def test_lang_segments_match_the_reference(monkeypatch: pytest.MonkeyPatch, texts: list[str | None]) -> None:
+    base = pl.DataFrame(
+        {"text": texts, "target": [None, "en", "zh-CN"] * (len(texts) // 3) + [None] * (len(texts) % 3)},
+        schema={"text": pl.String, "target": pl.String},
+    ).with_row_index("row")
+    fast, slow = _both(lambda: L._segments(base, L.LanguageConfig()), monkeypatch)
+    assert_frame_equal(fast, slow)
+
+
 def test_lang_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _corpus() + ["Der Hund ist müde. The cat sleeps $x$ here.", "Le chat dort ici tous les jours. Yes."]
     df = pl.DataFrame({"response": texts})
@@ -240,6 +258,9 @@ def test_bad_arguments_raise_instead_of_crashing() -> None:
         k.format_scan(data, np.array([0, 11], np.int64), *outs, np.empty(0, np.uint8))
     with pytest.raises(ValueError, match="min_run"):
         k.junk_runs(data, np.array([0, 11], np.int64), 0, 100, np.empty(1, np.int32))
+    with pytest.raises(ValueError, match="out_rows"):
+        buf, off = np.empty(11, np.uint8), np.empty(3, np.int64)
+        k.split_segments(data, np.array([0, 11], np.int64), buf, off, np.empty(0, np.uint32))
     with pytest.raises(ValueError, match="out_data"):
         k.clean_latin(data, np.array([0, 11], np.int64), np.empty(3, np.uint8), np.empty(2, np.int64))
     with pytest.raises(BufferError):  # a read-only output

@@ -197,13 +197,7 @@ def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConf
     """One row per counted segment: ``row`` (index into ``texts``), ``label``, ``words``, ``is_target``."""
     cfg = config or LanguageConfig()
     base = pl.DataFrame({"text": texts.cast(pl.String), "target": targets.cast(pl.String)}).with_row_index("row")
-    segs = base.select(
-        "row",
-        _canon(pl.col("target")).fill_null(cfg.default_language).alias("target"),
-        _clean_segments(base["text"]).alias("seg"),
-    ).explode("seg")
-    seg = pl.col("seg").str.strip_chars()
-    segs = segs.select("row", "target", seg.alias("seg")).filter(pl.col("seg").str.len_bytes() > 0)
+    segs = _segments(base, cfg)
     # Traces repeat themselves ("Wait,", "Let me check.", whole sentences): each distinct (segment,
     # target) is labelled once - one regex pass and one fastText line each - and the labels joined back.
     labelled = _label_unique(segs.select("seg", "target").unique(), cfg)
@@ -218,6 +212,25 @@ def language_segments(texts: pl.Series, targets: pl.Series, config: LanguageConf
         | ((tgt == "ja") & (label == "zh"))
     )
     return out.with_columns(label=label, is_target=is_target)
+
+
+def _segments(base: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
+    """(row, target, seg): every non-empty stripped segment of every text, in order (compiled when built)."""
+    target = _canon(pl.col("target")).fill_null(cfg.default_language).alias("target")
+    k = kernels()
+    if k is None:
+        segs = base.select("row", target, _clean_segments(base["text"]).alias("seg")).explode("seg")
+        seg = pl.col("seg").str.strip_chars()
+        return segs.select("row", "target", seg.alias("seg")).filter(pl.col("seg").str.len_bytes() > 0)
+    data, offsets = string_buffer(_cleaned(base["text"]))
+    most = int(np.count_nonzero(data == 10)) + len(offsets)  # a segment per line at most
+    buf, seg_offsets, rows = np.empty(len(data), np.uint8), np.empty(most + 1, np.int64), np.empty(most, np.uint32)
+    n = k.split_segments(data, offsets, buf, seg_offsets, rows)
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(seg_offsets[: n + 1]), pa.py_buffer(buf[: seg_offsets[n]]))
+    row = pl.Series("row", rows[:n])
+    return pl.DataFrame([row]).with_columns(
+        base.select(target)["target"].gather(row), pl.Series("seg", arr, dtype=pl.String)
+    )
 
 
 def _label_unique(segs: pl.DataFrame, cfg: LanguageConfig) -> pl.DataFrame:
