@@ -217,7 +217,9 @@ def test_in_process_pieces_stay_in_memory(tmp_path: Path) -> None:
 
 def test_corpus_dedup_staged_gives_the_in_memory_output(tmp_path: Path, monkeypatch: Any) -> None:
     """Past a shard of rows or text, ``curate check``'s dedup runs staged over parts of the staging file
-    (memory bounded by a part); its output equals the in-memory check's, row for row, column for column."""
+    (memory bounded by a part); its output equals the in-memory check's, row for row, column for column.
+    The in-memory run starts from the signatures computed while pass 1 staged the rows (Presketch), the
+    staged one sketches its parts itself: so the two sketches agree too."""
     import random
 
     import curate.checks.runner as runner
@@ -241,7 +243,10 @@ def test_corpus_dedup_staged_gives_the_in_memory_output(tmp_path: Path, monkeypa
             f.write(orjson.dumps(row) + b"\n")
     for cfg in (DedupConfig(), DedupConfig(scope="per-prompt", keep="shortest")):
         checks = [FormatCheck(), DedupCheck(cfg)]
+        presketched: list[int] = []
+        monkeypatch.setattr(DedupCheck, "run", _spy_sketched(DedupCheck.run, presketched))
         check_files([tmp_path / "in.jsonl"], tmp_path / "mem.parquet", checks)
+        assert presketched == [3000], "the in-memory dedup did not get the presketched signatures"
         monkeypatch.setattr(runner, "DEFAULT_SHARD_ROWS", 700)  # staged, in parts of 700 rows
         staged = []
         monkeypatch.setattr(runner, "_dedup_staged", _spy(runner._dedup_staged, staged))
@@ -252,6 +257,15 @@ def test_corpus_dedup_staged_gives_the_in_memory_output(tmp_path: Path, monkeypa
         assert_frame_equal(got, mem)
         codes = mem["reject_reasons"].explode().value_counts()
         assert set(codes["reject_reasons"].drop_nulls()) >= {"dedup.exact", "dedup.near"}, codes
+
+
+def _spy_sketched(fn: Any, rows: list[int]) -> Any:
+    def wrapped(self: Any, df: Any, sketched: Any = None) -> Any:
+        if sketched is not None:
+            rows.append(len(sketched[1]))
+        return fn(self, df, sketched)
+
+    return wrapped
 
 
 def _spy(fn: Any, calls: list[int]) -> Any:

@@ -213,3 +213,50 @@ def test_a_dedup_killed_in_any_stage_resumes_to_the_same_output(
     if stage == "mark_shard":
         assert again.computed["marks"] == fresh.computed["marks"] - 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.parquet", "in.jsonl", "out.parquet", "w", "w2"]
+
+
+def test_inputs_with_different_columns_meet_in_one_output(tmp_path: Path) -> None:
+    """Shards that differ in their columns (a field only one input has, one that is null throughout a
+    shard) and a shard with no rows at all: one output with the union of the columns, nulls where a row
+    had none, every row in input order, duplicates across the inputs found; row groups of about
+    ``GROUP_BYTES``; ``--drop`` keeps the kept rows in order."""
+    import orjson
+
+    import curate.dedup.run as run
+
+    rng = np.random.default_rng(5)
+    texts = [" ".join(f"w{w}" for w in rng.integers(0, 50_000, 40)) for _ in range(300)]
+    a, b, empty = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    with a.open("wb") as f:
+        for i in range(300):
+            f.write(orjson.dumps({"prompt": f"q{i}", "response": texts[i], "reference": str(i)}) + b"\n")
+    with b.open("wb") as f:
+        for i in range(200):  # no reference; language present but null; the first 50 copy a's rows
+            text = texts[i] if i < 50 else f"own text {i} " * 12
+            f.write(orjson.dumps({"prompt": f"r{i}", "response": text, "language": None}) + b"\n")
+    empty.write_bytes(b"")
+    rep = dedup_files([a, empty, b], tmp_path / "out.parquet", DedupConfig(), work=tmp_path / "w", shard_bytes=9_000)
+    got = pl.read_parquet(tmp_path / "out.parquet")
+    assert got.height == rep.rows == rep.written == 500
+    assert got["reference"].to_list() == [str(i) for i in range(300)] + [None] * 200
+    assert got["prompt"].to_list() == [f"q{i}" for i in range(300)] + [f"r{i}" for i in range(200)]
+    dup = got["reject_reasons"].list.contains("dedup.exact")
+    assert (
+        dup.sum() >= 50
+        and dup[300:350].all()
+        and rep.kept
+        == 500 - int(got["reject_reasons"].list.eval(pl.element().str.starts_with("dedup.")).list.any().sum())
+    )
+    assert pq.read_metadata(tmp_path / "out.parquet").num_row_groups >= 1
+    rows_per_group = run._group_rows([(500, 500 * 300)])
+    assert rows_per_group == min(131_072, run.GROUP_BYTES // 300)
+    assert run._group_rows([(10, 10 << 30)]) == 1024 and run._group_rows([]) == 131_072
+    kept = dedup_files(
+        [a, empty, b], tmp_path / "kept.parquet", DedupConfig(), work=tmp_path / "w", shard_bytes=9_000, drop=True
+    )
+    only = pl.read_parquet(tmp_path / "kept.parquet")
+    assert only.height == kept.written == kept.kept == rep.kept
+    assert (
+        only["prompt"].to_list()
+        == got.filter(~dup & ~got["reject_reasons"].list.len().cast(pl.Boolean))["prompt"].to_list()
+    )

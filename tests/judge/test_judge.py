@@ -694,6 +694,7 @@ def test_streams_through_curate_check_batch_by_batch(judge_url: str, tmp_path: P
 
     import curate.checks.runner as runner
     import curate.io.parquet as parquet
+    import curate.io.staging as staging
     from curate.checks.base import finalize
     from curate.schema import table
 
@@ -710,7 +711,7 @@ def test_streams_through_curate_check_batch_by_batch(judge_url: str, tmp_path: P
             batches.append(f.height)
             yield f
 
-    monkeypatch.setattr(runner, "parquet_frames", small)
+    monkeypatch.setattr(staging, "parquet_frames", small)
     before = _requests(judge_url)
     runner.run_corpus_checks(stage1, tmp_path / "streamed.parquet", [_openai_check(judge_url, None)])
     assert _requests(judge_url) - before == 4  # each distinct sample once, whatever batch it is in

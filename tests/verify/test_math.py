@@ -660,3 +660,21 @@ def test_extraction_never_raises(tokens: list[str]) -> None:
         "gold_unparseable",
         "timeout",
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(list("0123456789 ,.$\\{}!;:~%fracdtlefrightpqu\t\n")), max_size=40),
+    st.booleans(),
+)
+def test_the_normalize_cache_changes_nothing(s: str, spaces: bool) -> None:
+    """``normalize`` caches short strings (answers repeat across a prompt's samples): the cached and
+    uncached forms agree, asked twice, and a string past the cached length is computed directly."""
+    from curate.verify import answer_extract as ax
+
+    assert ax.normalize(s, spaces) == ax._normalize(s, spaces) == ax.normalize(s, spaces)
+    long = (s or "1") * (ax._CACHED_LEN // max(len(s), 1) + 2)
+    assert len(long) > ax._CACHED_LEN
+    before = ax._normalize_cached.cache_info().currsize
+    assert ax.normalize(long, spaces) == ax._normalize(long, spaces)
+    assert ax._normalize_cached.cache_info().currsize == before

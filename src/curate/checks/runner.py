@@ -1,6 +1,6 @@
 """Running checks over files: the streaming engine behind ``curate check``.
 
-Pass 1 streams input batches through the row checks and appends them to a staging Parquet file.
+Pass 1 streams input batches through the row checks and appends them to a staging file (Arrow IPC).
 Pass 2 streams the staging file to the output in batches of bounded bytes. The dedup check alone (the
 default) over more than a shard of rows or of text runs the staged dedup of ``curate dedup`` over parts
 of the staging file and its columns are patched onto the rows as they stream: memory is bounded by a
@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
+import numpy as np
 import orjson
 import polars as pl
 import pyarrow.parquet as pq
@@ -40,12 +41,16 @@ from curate.checks.funnel import Funnel
 from curate.checks.shards import DEFAULT_SHARD_ROWS
 from curate.checks.streams import BackgroundWriter, prefetch
 from curate.errors import RunFailed
+from curate.io import staging
 from curate.io.files import commit_file, sweep_tmp_beside
-from curate.io.parquet import open_parquet, parquet_frames
+from curate.io.parquet import parquet_frames
 from curate.io.rows import BadRow, ReadConfig, ReadStats
 from curate.native import kernels
 from curate.schema import table
 from curate.store import DatasetVersion, Store
+
+if TYPE_CHECKING:
+    from curate.dedup.presketch import Presketch
 
 Progress = Callable[[int, int], None]  # (rows done so far, estimated total rows)
 
@@ -226,15 +231,16 @@ def write_checked(
     repeated = RepeatedIds()
     pending: dict[int, ShardDone] = {}
     next_index, done_bytes, done_rows = 0, 0, 0
-    # The staging file of a run with corpus checks is read back once and rewritten: uncompressed (lz4 cost
-    # 0.3 of 9 CPU-seconds on 20k traces; the staging copy is as large as the input while it lives), and
-    # only the output is compressed hard.
+    # The staging file of a run with corpus checks is read back and rewritten: an uncompressed Arrow IPC
+    # file (curate.io.staging: no encoding either way; lz4 Parquet cost 0.3 of 9 CPU-seconds on 20k
+    # traces; the staging copy is as large as the input while it lives), and only the output is compressed.
     writer = BackgroundWriter(
         final_tmp if not corpus_checks else stage1,
         schema.to_arrow,
         schema.arrow_schema(),
-        compression="none" if corpus_checks else "zstd",
+        compression="ipc" if corpus_checks else "zstd",
     )
+    presketch = _presketch(corpus_checks)
     try:
         try:
             for done in prefetch(iter(dones), depth=1):
@@ -255,6 +261,8 @@ def write_checked(
                     if not corpus_checks:
                         report.funnel += Funnel.from_frame(checked)
                     writer.write(checked)
+                    if presketch is not None:
+                        presketch.feed(checked)
                     report.read.rows_ok += checked.height
         finally:
             writer.close()
@@ -271,7 +279,8 @@ def write_checked(
             )
         if corpus_checks:
             t1 = time.perf_counter()
-            _run_corpus_checks(stage1, final_tmp, corpus_checks, report)
+            sketched = presketch.result(report.read.rows_ok) if presketch is not None else None
+            _run_corpus_checks(stage1, final_tmp, corpus_checks, report, sketched)
             report.stages["corpus_checks_s"] = time.perf_counter() - t1
         commit_file(final_tmp, out)
         if report.read.rows_bad:
@@ -280,6 +289,8 @@ def write_checked(
         elif qpath.exists():
             qpath.unlink()  # a stale quarantine from an earlier run would mislead
     finally:
+        if presketch is not None:
+            presketch.close()
         for p in (stage1, final_tmp, qtmp):
             if p.exists():
                 p.unlink()
@@ -303,9 +314,28 @@ def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check[Any]]) -> Fun
     return report.funnel
 
 
-def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any]], report: CheckReport) -> None:
+def _presketch(checks: Sequence[Check[Any]]) -> Presketch | None:
+    """Signatures computed while pass 1 stages the rows, for a dedup check the in-memory path will run."""
+    from curate.dedup.check import DedupCheck
+
+    dedup = [c for c in checks if isinstance(c, DedupCheck)]
+    if len(dedup) != 1:
+        return None
+    from curate.dedup.presketch import Presketch
+
+    return Presketch(dedup[0].config, DEFAULT_SHARD_ROWS, DEDUP_IN_MEMORY_BYTES)
+
+
+def _run_corpus_checks(
+    stage1: Path,
+    final_tmp: Path,
+    checks: Sequence[Check[Any]],
+    report: CheckReport,
+    sketched: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
     """Pass 2: the staging file streamed to the output, with the columns of the checks that see every
-    row at once (dedup) patched on and the streaming checks (the judge) applied batch by batch."""
+    row at once (dedup) patched on and the streaming checks (the judge) applied batch by batch.
+    ``sketched``: the dedup check's signatures of the staged rows, when pass 1 computed them."""
     whole = [c for c in checks if not c.streams]
     streamed = [c for c in checks if c.streams]
     if whole and streamed and max(c.cost for c in whole) > min(c.cost for c in streamed):
@@ -313,8 +343,8 @@ def _run_corpus_checks(stage1: Path, final_tmp: Path, checks: Sequence[Check[Any
     work = final_tmp.with_name(f"{final_tmp.name}.dedup")
     schema = table("checked_sample")
     try:
-        patch, patch_cols = _whole_corpus_patch(stage1, work, whole)
-        frames: Iterator[pl.DataFrame] = _patched(parquet_frames(stage1), patch, patch_cols)
+        patch, patch_cols = _whole_corpus_patch(stage1, work, whole, sketched)
+        frames: Iterator[pl.DataFrame] = _patched(staging.frames(stage1), patch, patch_cols)
         for c in streamed:
             frames = c.run_stream(frames)
         # Conversion and zstd run in the writer's thread while the next batch is read and patched.
@@ -340,7 +370,7 @@ def _patched(
 
 
 def _whole_corpus_patch(
-    stage1: Path, work: Path, checks: Sequence[Check[Any]]
+    stage1: Path, work: Path, checks: Sequence[Check[Any]], sketched: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[Callable[[int], pl.DataFrame] | None, list[str]]:
     """The columns ``checks`` add (and the reasons they update), row for row with the staging file, as
     a function giving the next ``n`` rows. The dedup check alone over more than a shard of rows or of
@@ -351,17 +381,21 @@ def _whole_corpus_patch(
     if not checks:
         return None, []
     only_dedup = len(checks) == 1 and isinstance(checks[0], DedupCheck)
-    small = pq.read_metadata(stage1).num_rows <= DEFAULT_SHARD_ROWS
-    if only_dedup and not (small and _column_bytes(stage1, checks[0].config.text_column) <= DEDUP_IN_MEMORY_BYTES):
+    # Signatures from pass 1 mean the rows passed the same two limits there (Presketch gives up past
+    # them), so the staging file is not read to measure them again.
+    if only_dedup and sketched is None and not _fits_in_memory(stage1, checks[0].config.text_column):
         return _dedup_staged(stage1, work, checks[0])
     schema = table("checked_sample")
     needs: set[str] = {"sample_id", "prompt_id", REASONS}
     for c in checks:
         needs.update(c.needs())
-    frame = pl.read_parquet(stage1, columns=[n for n in schema.names if n in needs])
+    frame = staging.read(stage1, [n for n in schema.names if n in needs])
     before = set(frame.columns)
     for c in checks:
-        frame = c.run(frame)
+        if sketched is not None and isinstance(c, DedupCheck) and len(sketched[1]) == frame.height:
+            frame = c.run(frame, sketched)
+        else:
+            frame = c.run(frame)
     cols = [REASONS] + [n for n in frame.columns if n not in before and n in schema.names]
     return _rebatched(iter([frame.select(cols)])), cols
 
@@ -372,14 +406,11 @@ DEDUP_PART_BYTES = 64 << 20  # per part of the staged dedup (what one stage hold
 DEDUP_IN_MEMORY_BYTES = 256 << 20
 
 
-def _column_bytes(path: Path, column: str) -> int:
-    """Uncompressed bytes of one column of a Parquet file, from its footer."""
-    meta = pq.read_metadata(path)
-    names = meta.schema.names
-    if column not in names:
-        return 0
-    i = names.index(column)
-    return sum(meta.row_group(g).column(i).total_uncompressed_size for g in range(meta.num_row_groups))
+def _fits_in_memory(stage1: Path, text: str) -> bool:
+    """At most a shard of rows and ``DEDUP_IN_MEMORY_BYTES`` of text (counted only up to the limit)."""
+    if staging.num_rows(stage1) > DEFAULT_SHARD_ROWS:
+        return False
+    return staging.column_bytes(stage1, text, DEDUP_IN_MEMORY_BYTES) <= DEDUP_IN_MEMORY_BYTES
 
 
 def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable[[int], pl.DataFrame], list[str]]:
@@ -391,7 +422,7 @@ def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable
 
     cfg = check.config
     schema = table("checked_sample")
-    have = pq.read_schema(stage1).names
+    have = staging.names(stage1)
     wanted = ("sample_id", "prompt_id", REASONS, cfg.text_column, cfg.score_column)
     cols = [c for c in dict.fromkeys(wanted) if c and c in have]
     shutil.rmtree(work, ignore_errors=True)
@@ -399,20 +430,21 @@ def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable
     parts: list[Path] = []
     part: pq.ParquetWriter | None = None
     size = rows = 0
-    pf = open_parquet(stage1)
-    for rb in pf.iter_batches(batch_size=8192, columns=cols):
+    for rb in staging.batches(stage1, cols):
         if part is None:
             parts.append(work / "in" / f"part-{len(parts):06d}.parquet")
-            part, size, rows = pq.ParquetWriter(parts[-1], rb.schema, compression="lz4"), 0, 0
+            # uncompressed: read once, right after (lz4 cost 2.3 of 11 s on 1 GB of traces)
+            part, size, rows = pq.ParquetWriter(parts[-1], rb.schema, compression="none"), 0, 0
         part.write_batch(rb)
         size, rows = size + rb.nbytes, rows + rb.num_rows
         if size >= DEDUP_PART_BYTES or rows >= DEFAULT_SHARD_ROWS:  # ...and rows, as input shards
             part.close()
             part = None
-    pf.close()
     if part is not None:
         part.close()
     marks_file = work / "marks.parquet"
+    # One part at a time: two (as `curate dedup` sketches its shards) saved 1.3 of 24 s at 1M tiny rows
+    # but held 110-150 MB more, at the run's peak.
     dedup_files(parts, marks_file, cfg, work=work / "stages", sample_shaped=False, marks_only=True)
     patch_cols = [c for c in MARK_COLUMNS if c in schema.names or c == REASONS]
     return _rebatched(parquet_frames(marks_file, columns=patch_cols)), patch_cols

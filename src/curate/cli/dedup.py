@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from curate.checks.shards import DEDUP_SHARD_BYTES
 from curate.dedup.core import DedupConfig, dedup_frame
 from curate.dedup.index import DedupIndex
 
@@ -63,7 +64,8 @@ def dedup_command(
             help="Keep every stage's output here (resumable; default: beside --out, removed after a successful run)",
         ),
     ] = None,
-    shard_mb: Annotated[float, typer.Option("--shard-mb", min=0.001, help="JSONL shard size in MB")] = 64.0,
+    shard_mb: Annotated[float, typer.Option("--shard-mb", min=0.001, help="JSONL shard size in MB")] = DEDUP_SHARD_BYTES
+    / (1 << 20),
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="Bucket stage budget: smaller cuts it into more band-hash ranges")
     ] = "2GB",

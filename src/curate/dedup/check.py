@@ -5,6 +5,7 @@ rows that collide, not by the published versions)."""
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from curate.checks.base import Check
@@ -32,5 +33,7 @@ class DedupCheck(Check[DedupConfig]):
             cols.append(self.config.score_column)
         return tuple(cols)
 
-    def run(self, df: pl.DataFrame) -> pl.DataFrame:
-        return dedup_frame(df, self.config, self.index)
+    def run(self, df: pl.DataFrame, sketched: tuple[np.ndarray, np.ndarray] | None = None) -> pl.DataFrame:
+        """``sketched``: the signatures and exact keys of ``df``'s texts, when the caller has them
+        (``curate check`` computes them while it stages the rows: :mod:`curate.dedup.presketch`)."""
+        return dedup_frame(df, self.config, self.index, sketched)

@@ -180,8 +180,14 @@ def find_duplicates(
     return add_reasons(out, codes).drop("_exact", "_near")
 
 
-def dedup_frame(df: pl.DataFrame, cfg: DedupConfig | None = None, index: DedupIndex | None = None) -> pl.DataFrame:
-    """Mark exact and near duplicates (and rows already in ``index``) in ``df``; never drops a row."""
+def dedup_frame(
+    df: pl.DataFrame,
+    cfg: DedupConfig | None = None,
+    index: DedupIndex | None = None,
+    sketched: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pl.DataFrame:
+    """Mark exact and near duplicates (and rows already in ``index``) in ``df``; never drops a row.
+    ``sketched``: the (signatures, exact keys) of ``df``'s texts when they were computed already."""
     cfg = cfg or DedupConfig()
-    sig, exact = sketch_frame(df, cfg)
+    sig, exact = sketched if sketched is not None else sketch_frame(df, cfg)
     return find_duplicates(df, cfg, sig, exact, index)

@@ -13,8 +13,6 @@ import functools
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from curate.dedup.minhash import is_empty, mix64
 
@@ -122,14 +120,33 @@ def pair_jaccard(sig: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 16) -> np
 
 
 def components(n: int, edges: np.ndarray) -> np.ndarray:
-    """Connected-component label per node (0..n-1) of an undirected edge list."""
+    """Connected-component label per node (0..n-1) of an undirected edge list, components numbered in
+    the order of their lowest node (as ``scipy.sparse.csgraph.connected_components`` numbers them).
+
+    Vectorized union-find: each round points the root of every edge's larger end at the smaller root,
+    then pointer jumping flattens the trees; a round that links nothing ends it. Rounds are few (a path
+    collapses in one link and log-many jumps), and scipy.sparse (70 ms to import) is not needed."""
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    root = np.arange(n, dtype=np.int64)
     if not len(edges):
-        return np.arange(n, dtype=np.int64)
-    g = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
-    _, labels = connected_components(g, directed=False)
-    return np.asarray(labels, dtype=np.int64)
+        return root
+    u, v = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
+    while True:
+        ru, rv = root[u], root[v]
+        differ = ru != rv
+        if not differ.any():
+            break
+        ru, rv = ru[differ], rv[differ]
+        low = np.minimum(ru, rv)
+        np.minimum.at(root, ru, low)
+        np.minimum.at(root, rv, low)
+        while True:  # pointer jumping: every node to its root
+            up = root[root]
+            if np.array_equal(up, root):
+                break
+            root = up
+    return np.unique(root, return_inverse=True)[1].astype(np.int64)
 
 
 def near_duplicate_edges(

@@ -79,6 +79,7 @@ class DedupJob:
     run: str = ""  # the run folder (stage 4)
     key: str = ""  # the shard's stage-1 key (stage 4: taken from stage 1, never recomputed mid-run)
     parts: int = 1  # band-hash ranges of stage 2 (stage 4 reads their per-document best Jaccard)
+    marks_only: bool = False  # the run writes only the dedup columns: the parsed copy keeps no texts
 
 
 @dataclass(slots=True)
@@ -110,6 +111,7 @@ def sig_key(job: DedupJob) -> str:
         s.path,
         s.first_line,
         job.sample_shaped,
+        job.marks_only,
         _sig_settings(job.cfg),
         job.cfg.keep,
         job.cfg.score_column,
@@ -183,8 +185,15 @@ def sign_shard(job: DedupJob) -> StageDone:
     path = cache.path("sigs", key, ".npy")
     cache._atomic(path, lambda p: np.save(p.open("wb"), sig))
     write_sorted(bands, cache.path("bands", key), "band_hash")  # sorted: stage 2 reads one hash range
-    # stage 4 reads the rows from here (the input is parsed once); uncompressed: 2.5x faster to write
-    ShardCache._atomic(cache.path("parsed", key), lambda p: df.write_parquet(p, compression="uncompressed"))
+    # stage 4 reads the rows from here (the input is parsed once); uncompressed: 2.5x faster to write.
+    # A run that writes only the dedup columns (curate check's staged dedup) keeps the ids and codes
+    # stage 4 reads, not a second copy of every text (1 GB of traces: 0.9 of its 4.3 s).
+    parsed = (
+        df.select([c for c in ("sample_id", REASONS) if c in df.columns] or [pl.lit(0, pl.Int8).alias("_row")])
+        if job.marks_only
+        else df
+    )
+    ShardCache._atomic(cache.path("parsed", key), lambda p: parsed.write_parquet(p, compression="uncompressed"))
     cache.put("rows", key, facts)  # written last: it marks the shard done
     done.rows, done.computed = n, True
     done.seconds = time.perf_counter() - t0

@@ -239,10 +239,13 @@ def _line_stats_reference(texts: pl.Series, cpw: float, has_cjk: pl.Series, min_
     )
 
 
-def _has_cjk(texts: pl.Series) -> pl.Series:
-    """Whether each text has Han or kana; the regex runs only on texts that are not plain ASCII."""
-    wide = (texts.str.len_bytes() != texts.str.len_chars()).fill_null(False)
+def _has_cjk(texts: pl.Series, buf: TextBytes | None = None) -> pl.Series:
+    """Whether each text has Han or kana; the regex runs only on texts that are not plain ASCII (with
+    the column's bytes at hand, one pass over them settles the all-ASCII case)."""
     out = pl.Series("cjk", [False] * len(texts), dtype=pl.Boolean)
+    if buf is not None and (not len(buf[0]) or int(buf[0].max()) < 0x80):
+        return out
+    wide = (texts.str.len_bytes() != texts.str.len_chars()).fill_null(False)
     if wide.any():
         idx = wide.arg_true()
         out = out.scatter(idx, texts.gather(idx).str.contains(P.HAN_KANA).fill_null(False))
@@ -259,7 +262,7 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
     def _features(self, work: pl.DataFrame, buf: TextBytes) -> pl.DataFrame:
         cfg = self.config
         r = pl.col("r")
-        has_cjk = _has_cjk(work["r"])
+        has_cjk = _has_cjk(work["r"], buf)
         lines = _line_stats(work["r"], cfg.cjk_chars_per_word, has_cjk, cfg.repeat_min_line_chars, buf)
         return work.select(
             lines["longest"].alias("readability_longest_paragraph_words"),
@@ -278,8 +281,11 @@ class ReadabilityCheck(Check[ReadabilityConfig]):
         cfg = self.config
         reasoning, answer = split_think(df["response"])
         task = pl.col("task") if "task" in df.columns else pl.lit("general")
+        if reasoning.null_count():  # no </think>: the whole response is reasoning (its <think> dropped)
+            idx = reasoning.is_null().arg_true()  # only those rows: a replace over all was a column copy
+            reasoning = reasoning.scatter(idx, df["response"].gather(idx).str.replace(r"^\s*<think>", ""))
         work = df.select(
-            reasoning.fill_null(df["response"].str.replace(r"^\s*<think>", "")).alias("r"),
+            reasoning.alias("r"),
             answer.alias("a"),
             task.fill_null("general").alias("task"),
         )
