@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
+from curate.checks.streams import GROUP_BYTES, group_rows
 from curate.dedup import DedupConfig, DedupIndex, dedup_frame
 from curate.dedup.run import dedup_files
 
@@ -222,8 +223,6 @@ def test_inputs_with_different_columns_meet_in_one_output(tmp_path: Path) -> Non
     ``GROUP_BYTES``; ``--drop`` keeps the kept rows in order."""
     import orjson
 
-    import curate.dedup.run as run
-
     rng = np.random.default_rng(5)
     texts = [" ".join(f"w{w}" for w in rng.integers(0, 50_000, 40)) for _ in range(300)]
     a, b, empty = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
@@ -248,9 +247,9 @@ def test_inputs_with_different_columns_meet_in_one_output(tmp_path: Path) -> Non
         == 500 - int(got["reject_reasons"].list.eval(pl.element().str.starts_with("dedup.")).list.any().sum())
     )
     assert pq.read_metadata(tmp_path / "out.parquet").num_row_groups >= 1
-    rows_per_group = run._group_rows([(500, 500 * 300)])
-    assert rows_per_group == min(131_072, run.GROUP_BYTES // 300)
-    assert run._group_rows([(10, 10 << 30)]) == 1024 and run._group_rows([]) == 131_072
+    rows_per_group = group_rows(500, 500 * 300)
+    assert rows_per_group == min(131_072, GROUP_BYTES // 300)
+    assert group_rows(10, 10 << 30) == 1024 and group_rows(0, 0) == 131_072
     kept = dedup_files(
         [a, empty, b], tmp_path / "kept.parquet", DedupConfig(), work=tmp_path / "w", shard_bytes=9_000, drop=True
     )

@@ -39,7 +39,7 @@ from curate.checks.cached import (
 )
 from curate.checks.funnel import Funnel
 from curate.checks.shards import DEFAULT_SHARD_ROWS
-from curate.checks.streams import BackgroundWriter, prefetch
+from curate.checks.streams import BackgroundWriter, group_rows, prefetch, sink_frames
 from curate.errors import RunFailed
 from curate.io import staging
 from curate.io.files import commit_file, sweep_tmp_beside
@@ -347,15 +347,15 @@ def _run_corpus_checks(
         frames: Iterator[pl.DataFrame] = _patched(staging.frames(stage1), patch, patch_cols)
         for c in streamed:
             frames = c.run_stream(frames)
-        # Conversion and zstd run in the writer's thread while the next batch is read and patched.
-        writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
-        try:
+
+        def finalized() -> Iterator[pl.DataFrame]:
             for df in frames:
                 df = finalize(df)
                 report.funnel += Funnel.from_frame(df)
-                writer.write(df)
-        finally:
-            writer.close()
+                yield df
+
+        rows = staging.num_rows(stage1)
+        sink_frames(finalized(), final_tmp, schema, group_rows(rows, stage1.stat().st_size))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

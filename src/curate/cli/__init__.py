@@ -7,6 +7,7 @@ own terms, e.g. too many bad rows) exits 1; neither prints a traceback. Only a b
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from curate.cli._malloc import arrow_system_pool, limit_arenas
@@ -44,6 +45,11 @@ _register_stage_commands()
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Errors reach the user through :class:`curate.cli.app.CurateGroup` (one line,
     exit 2 for a mistake the user can fix, 1 for a run that failed on its own terms)."""
+    # What the imports made (~80k objects: modules, classes, functions) lives as long as the process.
+    # Frozen, the collector never walks it again, and the full collection at exit skips it: `curate
+    # check` on 20k traces took 0.22-0.24 s from its last line to its exit, 0.10-0.12 s frozen. Only
+    # here, in the command line's own process: a notebook or test that imports curate keeps its own.
+    gc.freeze()
     try:
         app(args=argv)
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from curate.checks.base import REASONS, add_reasons
 from curate.checks.cached import ShardCache
 from curate.checks.shards import DEDUP_SHARD_BYTES, _h, plan_shards
+from curate.checks.streams import group_rows
 from curate.dedup.buckets import PartJob, bucket_part, doc_marks, part_count, resolve_components, run_info
 from curate.dedup.core import DedupConfig
 from curate.dedup.index import DedupIndex
@@ -207,7 +208,7 @@ def _write_output(
 
     Polars' streaming sink writes it: it compresses row groups on every core, where a pyarrow writer
     compressed a column chunk on one (the text column is most of the file: 150k documents of 300 words,
-    the stage 1.18 -> 0.74 s), in row groups of about ``GROUP_BYTES`` (its default of 122,880 rows held
+    the stage 1.18 -> 0.74 s), in row groups of about ``checks.streams.GROUP_BYTES`` (its default of 122,880 rows held
     250 MB of those documents: the stage's peak 1.0 GB; now 0.52-0.59 against pyarrow's 0.69). Shards
     that differ in which columns they have, or in a column that is null throughout one of them, meet in
     one schema (missing columns null)."""
@@ -243,8 +244,9 @@ def _write_output(
         if not parts:
             pl.DataFrame().write_parquet(tmp)
         else:
+            n_rows, n_bytes = sum(r for r, _ in sizes), sum(b for _, b in sizes)
             pl.concat(parts, how="diagonal_relaxed").sink_parquet(
-                tmp, compression="zstd", compression_level=1, row_group_size=_group_rows(sizes)
+                tmp, compression="zstd", compression_level=1, row_group_size=group_rows(n_rows, n_bytes)
             )
         commit_file(tmp, out)
     finally:
@@ -252,19 +254,9 @@ def _write_output(
             tmp.unlink()
 
 
-GROUP_BYTES = 32 << 20  # an output row group: what the sink holds per group it compresses
-
-
 def _bytes(path: Path) -> int:
     meta = pq.read_metadata(path)
     return sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups))
-
-
-def _group_rows(sizes: Sequence[tuple[int, int]]) -> int:
-    """Rows per output row group: about ``GROUP_BYTES`` of rows of the mean size, between 1,024 and
-    131,072 rows. Polars' default (122,880 rows) held 250 MB of 2 KB documents at a time."""
-    rows, size = sum(r for r, _ in sizes), sum(b for _, b in sizes)
-    return max(1024, min(131_072, GROUP_BYTES * max(rows, 1) // max(size, 1)))
 
 
 def _record(run: Path, work: Path, keys: Sequence[str], cfg: DedupConfig, tag: str) -> None:

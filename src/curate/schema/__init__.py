@@ -313,6 +313,8 @@ def schema_tag(path: str | Path) -> str | None:
     """The ``name@version`` recorded in a Parquet file's metadata, if any."""
     import pyarrow.parquet as pq
 
-    md = pq.read_schema(path).metadata or {}
+    # The footer's key-value metadata: pyarrow's writer puts the schema's metadata there and in the
+    # embedded Arrow schema; Polars' sink (curate.checks.streams.sink_frames) only there.
+    md = pq.read_metadata(path).metadata or {}
     tag = md.get(METADATA_KEY)
     return tag.decode() if tag else None
