@@ -509,6 +509,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--against", default=None, help="check: a src folder of another checkout (the baseline)")
     args = ap.parse_args()
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "index": bench_index}
         what["capacity"], what["big"] = bench_capacity, bench_big

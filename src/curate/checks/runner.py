@@ -355,7 +355,7 @@ def _run_corpus_checks(
                 yield df
 
         rows = staging.num_rows(stage1)
-        sink_frames(finalized(), final_tmp, schema, group_rows(rows, stage1.stat().st_size))
+        sink_frames(finalized(), final_tmp, schema, group_rows(rows, stage1.stat().st_size, OUTPUT_GROUP_BYTES))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -400,6 +400,10 @@ def _whole_corpus_patch(
     return _rebatched(iter([frame.select(cols)])), cols
 
 
+# Row groups of the check's output. 1 GB of 8 KB traces, every default check, peak RSS: 743 MB with
+# 16 MB groups, 816 with 32 MB (the sink holds a few groups in flight), 771 with the pyarrow writer
+# before it; the same time (20k traces: 2,000-row groups as fast as 4,000).
+OUTPUT_GROUP_BYTES = 16 << 20
 DEDUP_PART_BYTES = 64 << 20  # per part of the staged dedup (what one stage holds at a time): bytes...
 # Up to this much text, and a shard's rows, the dedup check runs in memory (the staged path's extra
 # writes cost ~40% more time on 170 MB of traces); beyond, staged: memory bounded by a part.

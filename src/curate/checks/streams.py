@@ -118,9 +118,9 @@ class BackgroundWriter:
 GROUP_BYTES = 32 << 20  # an output row group: what the sink holds per group it compresses
 
 
-def group_rows(rows: int, nbytes: int) -> int:
-    """Rows per output row group: about ``GROUP_BYTES`` of rows of the mean size, 1,024 to 131,072."""
-    return max(1024, min(131_072, GROUP_BYTES * max(rows, 1) // max(nbytes, 1)))
+def group_rows(rows: int, nbytes: int, group_bytes: int = GROUP_BYTES) -> int:
+    """Rows per output row group: about ``group_bytes`` of rows of the mean size, 1,024 to 131,072."""
+    return max(1024, min(131_072, group_bytes * max(rows, 1) // max(nbytes, 1)))
 
 
 def sink_frames(frames: Iterator[pl.DataFrame], path: Path, table: Table, row_group_rows: int) -> None:
