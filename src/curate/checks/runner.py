@@ -354,8 +354,19 @@ def _run_corpus_checks(
                 report.funnel += Funnel.from_frame(df)
                 yield df
 
-        rows = staging.num_rows(stage1)
-        sink_frames(finalized(), final_tmp, schema, group_rows(rows, stage1.stat().st_size, OUTPUT_GROUP_BYTES))
+        if streamed:
+            # A judge's calls can take hours: they stay in this thread, where Ctrl-C reaches them (inside
+            # Polars' sink it would wait for the end), and pyarrow's writer compresses beside them.
+            writer = BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
+            try:
+                for df in finalized():
+                    writer.write(df)
+            finally:
+                writer.close()
+        else:
+            rows = staging.num_rows(stage1)
+            group = group_rows(rows, stage1.stat().st_size, OUTPUT_GROUP_BYTES)
+            sink_frames(finalized(), final_tmp, schema, group)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

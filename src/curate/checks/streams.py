@@ -4,9 +4,12 @@ Arrow IPC) writer that converts and compresses in a thread (both used by :mod:`c
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import polars as pl
@@ -131,8 +134,9 @@ def sink_frames(frames: Iterator[pl.DataFrame], path: Path, table: Table, row_gr
     Arrow schema and its tag, as :class:`BackgroundWriter` writes them.
 
     ``frames`` is pulled from inside the sink (Polars' IO-source plugin, documented as unstable: the
-    tests write through it). An error raised by ``frames`` (a judge's, say) reaches the caller as
-    itself, not wrapped by Polars."""
+    tests write through it), on Polars' threads: an error it raises reaches the caller as itself, not
+    wrapped by Polars, but Ctrl-C is seen only when the sink returns (the main thread waits in Rust),
+    so ``frames`` must be quick work (reading and patching a staging file), never a judge's calls."""
     from polars.io.plugins import register_io_source
 
     failed: list[BaseException] = []
@@ -153,16 +157,45 @@ def sink_frames(frames: Iterator[pl.DataFrame], path: Path, table: Table, row_gr
     arrow_schema = table.arrow_schema()
     lf = register_io_source(source, schema=table.polars_schema(), validate_schema=True)
     try:
-        lf.sink_parquet(
-            path,
-            compression="zstd",
-            row_group_size=row_group_rows,
-            arrow_schema=arrow_schema,
-            metadata={k.decode(): v.decode() for k, v in (arrow_schema.metadata or {}).items()},
-        )
+        with _one_interrupt():
+            lf.sink_parquet(
+                path,
+                compression="zstd",
+                row_group_size=row_group_rows,
+                arrow_schema=arrow_schema,
+                metadata={k.decode(): v.decode() for k, v in (arrow_schema.metadata or {}).items()},
+            )
     except BaseException:
         if failed:
             raise failed[0] from None
         raise
     if failed:
         raise failed[0]
+
+
+@contextmanager
+def _one_interrupt() -> Iterator[None]:
+    """Ctrl-C during the block raises one ``KeyboardInterrupt``, when the block ends. Under Python's
+    default SIGINT handler Polars cancels a sink early, but the interpreter may then raise the pending
+    signal a second time at the caller's next line (seen, as a race: in its ``except``, where cleanup
+    runs). Under any Python-level handler (the command line's, or this one) Polars finishes the sink
+    first; the first signal then goes to the handler that was there, and repeats are dropped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous):  # SIG_IGN or SIG_DFL: nothing raises, nothing to tame
+        yield
+        return
+    seen: list[int] = []
+
+    def once(signum: int, frame: FrameType | None) -> None:
+        seen.append(signum)
+        if len(seen) == 1:
+            previous(signum, frame)
+
+    signal.signal(signal.SIGINT, once)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
