@@ -1,5 +1,6 @@
-"""Overlapping the GIL-bound and the GIL-free parts of a run: a prefetching iterator and a Parquet (or
-Arrow IPC) writer that converts and compresses in a thread (both used by :mod:`curate.checks.runner`)."""
+"""Overlapping the GIL-bound and the GIL-free parts of a run (all used by :mod:`curate.checks.runner`): a
+prefetching iterator, a Parquet (or Arrow IPC) writer that converts and compresses in a thread, and the
+output sink that compresses row groups on every core (``sink_frames``)."""
 
 from __future__ import annotations
 
