@@ -130,3 +130,42 @@ def test_check_files_streams_in_batches_and_writes_quarantine(tmp_path: Path) ->
     q = quarantine_path(out)
     assert q == tmp_path / "out.quarantine.jsonl"
     assert [json.loads(x)["line"] for x in q.read_text().splitlines()] == [1001]
+
+
+def test_fill_ids_from_bytes_equals_the_per_text_definitions() -> None:
+    """fill_ids hashes the columns' UTF-8 bytes; every id equals prompt_id / content_id of the texts,
+    with given ids kept, null responses, non-ASCII text and a frame that is a slice (Arrow offset)."""
+    import random
+
+    from curate.io.rows import content_id, fill_ids, prompt_id
+
+    rng = random.Random(0)
+    n = 600
+    prompts = [rng.choice(["p", "é∑ü 𝔘", "", "x" * rng.randint(0, 40)]) for _ in range(n)]
+    responses = [rng.choice([None, "", "résumé 🙂" * rng.randint(0, 9), "a" * rng.randint(0, 3000)]) for _ in range(n)]
+    pids = [rng.choice([None, None, "given"]) for _ in range(n)]
+    sids = [rng.choice([None, None, "given-s"]) for _ in range(n)]
+    df = pl.DataFrame({"prompt": prompts, "response": responses, "prompt_id": pids, "sample_id": sids})
+    want_p = [p if p is not None else prompt_id(q) for p, q in zip(pids, prompts, strict=True)]
+    want_s = [s if s is not None else content_id(p, r) for s, p, r in zip(sids, want_p, responses, strict=True)]
+    got = fill_ids(df.slice(7))
+    assert got["prompt_id"].to_list() == want_p[7:]
+    assert got["sample_id"].to_list() == want_s[7:]
+    bare = fill_ids(df.drop("prompt_id", "sample_id"))
+    assert bare["sample_id"].to_list() == [content_id(prompt_id(q), r) for q, r in zip(prompts, responses, strict=True)]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 33, 1 << 20])
+def test_line_numbers_survive_any_chunking(tmp_path: Path, chunk: int) -> None:
+    """Blank lines, CRLF, a blank line before a chunk's last newline and a missing final newline: every
+    row keeps its line number whatever the chunk size (blocks may end with their last newline)."""
+    lines = [orjson.dumps({**GOOD, "response": f"r{i}"}) for i in range(40)]
+    for i in (3, 4, 17, 30):
+        lines[i] = b""
+    lines[9] += b"\r"
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n\n" + orjson.dumps({**GOOD, "response": "last"}))
+    frames = list(read_batches([path], table("sample"), on_bad=lambda b: None, options=ReadConfig(chunk_bytes=chunk)))
+    got = pl.concat(frames).select("input_line", "response").rows()
+    want = [(i + 1, f"r{i}") for i in range(40) if lines[i]] + [(42, "last")]
+    assert got == want
