@@ -86,3 +86,18 @@ def test_user_benchmark(tmp_path: Path) -> None:
     assert out["reject_reasons"].to_list() == [["decontam.custom"], []]
     assert out["decontam_benchmark"].to_list() == ["mine", None]
     assert out["decontam_match_id"].to_list() == ["m1", None]
+
+
+def test_index_is_built_beside_the_caller_and_travels_built() -> None:
+    """The benchmark index builds in a thread at construction; pickling (to a worker process) sends the
+    built index, and a process forked mid-build (its thread left behind) builds its own."""
+    import pickle
+    from concurrent.futures import Future
+
+    check = DecontamCheck()
+    copy = pickle.loads(pickle.dumps(check))
+    assert copy._pending is None and copy.index.items.height == check.index.items.height
+    orphan = DecontamCheck()
+    orphan._pending = Future()  # never completes, as in a child forked before the build ended
+    orphan._pid = -1
+    assert orphan.index.items.height == check.index.items.height
