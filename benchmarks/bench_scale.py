@@ -51,6 +51,10 @@ def run(cmd: list[str], kernels: bool = True) -> tuple[float, float, dict]:
     ``cpu_s``: the CPU seconds of the command and its workers (steadier than wall on a shared box).
     ``kernels=False``: with ``CURATE_KERNELS=0`` (the numpy/Polars references of the compiled passes)."""
     env = None if kernels else {**os.environ, "CURATE_KERNELS": "0"}
+    # The previous run's files are still being written back to disk; left running, that writeback lands
+    # in this run's time (150k documents: 3.9 s on tmpfs, 5.0 s on this VM's disk back to back, the same
+    # 4.1-4.3 s on either after a sync). Every run starts with nothing dirty.
+    os.sync()
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, env=env)
     wall = time.perf_counter() - t0

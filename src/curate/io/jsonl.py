@@ -119,7 +119,10 @@ def iter_blocks(path: Path, opts: ReadConfig, span: Span | None = None) -> Itera
     with path.open("rb") as f:
         f.seek(start)
         while True:
-            chunk = f.read(opts.chunk_bytes if left < 0 else min(opts.chunk_bytes, left))
+            # A span a little over one chunk (shards end just past a multiple of their size) is read at
+            # once: one block, not a copy of the first chunk's lines joined to a second read's tail.
+            whole_span = 0 <= left <= opts.chunk_bytes + (opts.chunk_bytes >> 3)
+            chunk = f.read(left if whole_span else opts.chunk_bytes if left < 0 else min(opts.chunk_bytes, left))
             if left > 0:
                 left -= len(chunk)
             if first:
