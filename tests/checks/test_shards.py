@@ -279,11 +279,13 @@ def _spy(fn: Any, calls: list[int]) -> Any:
 def _killed_in_staged_dedup(inp: Path, out: Path) -> None:
     """Child process: ``curate check``'s staged dedup, SIGKILLed once its parts are on disk."""
     import curate.checks.runner as runner
+    import curate.checks.stage as stage
     import curate.dedup.run as dedup_run
     from curate.dedup import DedupCheck
     from curate.testing.faults import die_on_call
 
     runner.DEFAULT_SHARD_ROWS = 50  # staged, in parts of 50 rows
+    stage.STAGE_MEMORY_BYTES = 0  # pass 1's rows in the staging file, not held in memory
     die_on_call(dedup_run, "dedup_files", 1)
     check_files([inp], out, [FormatCheck(), DedupCheck()])
 

@@ -1,7 +1,8 @@
 """Running checks over files: the streaming engine behind ``curate check``.
 
-Pass 1 streams input batches through the row checks and appends them to a staging file (Arrow IPC).
-Pass 2 streams the staging file to the output in batches of bounded bytes. The dedup check alone (the
+Pass 1 streams input batches through the row checks and stages them (in memory while they are small,
+else in an Arrow IPC staging file: :mod:`curate.checks.stage`). Pass 2 streams the staged rows to the
+output in batches of bounded bytes. The dedup check alone (the
 default) over more than a shard of rows or of text runs the staged dedup of ``curate dedup`` over parts
 of the staging file and its columns are patched onto the rows as they stream: memory is bounded by a
 part. Dedup over less text (or with other whole-corpus checks) sees the columns it needs for all rows at
@@ -39,9 +40,9 @@ from curate.checks.cached import (
 )
 from curate.checks.funnel import Funnel
 from curate.checks.shards import DEFAULT_SHARD_ROWS
+from curate.checks.stage import Stage
 from curate.checks.streams import BackgroundWriter, group_rows, prefetch, sink_frames
 from curate.errors import RunFailed
-from curate.io import staging
 from curate.io.files import commit_file, sweep_tmp_beside
 from curate.io.parquet import parquet_frames
 from curate.io.rows import BadRow, ReadConfig, ReadStats
@@ -231,15 +232,11 @@ def write_checked(
     repeated = RepeatedIds()
     pending: dict[int, ShardDone] = {}
     next_index, done_bytes, done_rows = 0, 0, 0
-    # The staging file of a run with corpus checks is read back and rewritten: an uncompressed Arrow IPC
-    # file (curate.io.staging: no encoding either way; lz4 Parquet cost 0.3 of 9 CPU-seconds on 20k
-    # traces; the staging copy is as large as the input while it lives), and only the output is compressed.
-    writer = BackgroundWriter(
-        final_tmp if not corpus_checks else stage1,
-        schema.to_arrow,
-        schema.arrow_schema(),
-        compression="ipc" if corpus_checks else "zstd",
-    )
+    # The rows of a run with corpus checks are read back and rewritten: held in memory while they are
+    # small, else in an uncompressed Arrow IPC staging file (curate.checks.stage: no encoding either way;
+    # lz4 Parquet cost 0.3 of 9 CPU-seconds on 20k traces), and only the output is compressed.
+    stage = Stage(stage1, schema) if corpus_checks else None
+    writer = stage or BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
     presketch = _presketch(corpus_checks)
     try:
         try:
@@ -280,7 +277,9 @@ def write_checked(
         if corpus_checks:
             t1 = time.perf_counter()
             sketched = presketch.result(report.read.rows_ok) if presketch is not None else None
-            _run_corpus_checks(stage1, final_tmp, corpus_checks, report, sketched)
+            assert stage is not None
+            report.stages["staged_in_memory"] = float(stage.in_memory)
+            _run_corpus_checks(stage, final_tmp, corpus_checks, report, sketched)
             report.stages["corpus_checks_s"] = time.perf_counter() - t1
         commit_file(final_tmp, out)
         if report.read.rows_bad:
@@ -306,7 +305,7 @@ def run_corpus_checks(inp: Path, out: Path, checks: Sequence[Check[Any]]) -> Fun
     report = CheckReport(out=out, quarantine=None)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        _run_corpus_checks(inp, tmp, checks, report)
+        _run_corpus_checks(Stage.of_file(inp, table("checked_sample")), tmp, checks, report)
         commit_file(tmp, out)
     finally:
         if tmp.exists():
@@ -327,13 +326,13 @@ def _presketch(checks: Sequence[Check[Any]]) -> Presketch | None:
 
 
 def _run_corpus_checks(
-    stage1: Path,
+    stage1: Stage,
     final_tmp: Path,
     checks: Sequence[Check[Any]],
     report: CheckReport,
     sketched: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """Pass 2: the staging file streamed to the output, with the columns of the checks that see every
+    """Pass 2: the staged rows streamed to the output, with the columns of the checks that see every
     row at once (dedup) patched on and the streaming checks (the judge) applied batch by batch.
     ``sketched``: the dedup check's signatures of the staged rows, when pass 1 computed them."""
     whole = [c for c in checks if not c.streams]
@@ -344,7 +343,8 @@ def _run_corpus_checks(
     schema = table("checked_sample")
     try:
         patch, patch_cols = _whole_corpus_patch(stage1, work, whole, sketched)
-        frames: Iterator[pl.DataFrame] = _patched(staging.frames(stage1), patch, patch_cols)
+        rows, nbytes = stage1.num_rows(), stage1.nbytes()  # before the frames are handed out
+        frames: Iterator[pl.DataFrame] = _patched(stage1.frames(), patch, patch_cols)
         for c in streamed:
             frames = c.run_stream(frames)
 
@@ -364,8 +364,7 @@ def _run_corpus_checks(
             finally:
                 writer.close()
         else:
-            rows = staging.num_rows(stage1)
-            group = group_rows(rows, stage1.stat().st_size, OUTPUT_GROUP_BYTES)
+            group = group_rows(rows, nbytes, OUTPUT_GROUP_BYTES)
             sink_frames(finalized(), final_tmp, schema, group)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -381,7 +380,7 @@ def _patched(
 
 
 def _whole_corpus_patch(
-    stage1: Path, work: Path, checks: Sequence[Check[Any]], sketched: tuple[np.ndarray, np.ndarray] | None = None
+    stage1: Stage, work: Path, checks: Sequence[Check[Any]], sketched: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[Callable[[int], pl.DataFrame] | None, list[str]]:
     """The columns ``checks`` add (and the reasons they update), row for row with the staging file, as
     a function giving the next ``n`` rows. The dedup check alone over more than a shard of rows or of
@@ -400,7 +399,7 @@ def _whole_corpus_patch(
     needs: set[str] = {"sample_id", "prompt_id", REASONS}
     for c in checks:
         needs.update(c.needs())
-    frame = staging.read(stage1, [n for n in schema.names if n in needs])
+    frame = stage1.read([n for n in schema.names if n in needs])
     before = set(frame.columns)
     for c in checks:
         if sketched is not None and isinstance(c, DedupCheck) and len(sketched[1]) == frame.height:
@@ -421,14 +420,14 @@ DEDUP_PART_BYTES = 64 << 20  # per part of the staged dedup (what one stage hold
 DEDUP_IN_MEMORY_BYTES = 256 << 20
 
 
-def _fits_in_memory(stage1: Path, text: str) -> bool:
+def _fits_in_memory(stage1: Stage, text: str) -> bool:
     """At most a shard of rows and ``DEDUP_IN_MEMORY_BYTES`` of text (counted only up to the limit)."""
-    if staging.num_rows(stage1) > DEFAULT_SHARD_ROWS:
+    if stage1.num_rows() > DEFAULT_SHARD_ROWS:
         return False
-    return staging.column_bytes(stage1, text, DEDUP_IN_MEMORY_BYTES) <= DEDUP_IN_MEMORY_BYTES
+    return stage1.column_bytes(text, DEDUP_IN_MEMORY_BYTES) <= DEDUP_IN_MEMORY_BYTES
 
 
-def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable[[int], pl.DataFrame], list[str]]:
+def _dedup_staged(stage1: Stage, work: Path, check: Check[Any]) -> tuple[Callable[[int], pl.DataFrame], list[str]]:
     """The dedup check over all rows in bounded memory: the columns it reads are cut into parts, the
     parts go through the staged dedup of ``curate dedup`` (signatures per part, band-hash ranges,
     components, marks: the same verdicts as the in-memory check), and its columns come back from the
@@ -437,7 +436,7 @@ def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable
 
     cfg = check.config
     schema = table("checked_sample")
-    have = staging.names(stage1)
+    have = stage1.names()
     wanted = ("sample_id", "prompt_id", REASONS, cfg.text_column, cfg.score_column)
     cols = [c for c in dict.fromkeys(wanted) if c and c in have]
     shutil.rmtree(work, ignore_errors=True)
@@ -445,7 +444,7 @@ def _dedup_staged(stage1: Path, work: Path, check: Check[Any]) -> tuple[Callable
     parts: list[Path] = []
     part: pq.ParquetWriter | None = None
     size = rows = 0
-    for rb in staging.batches(stage1, cols):
+    for rb in stage1.batches(cols):
         if part is None:
             parts.append(work / "in" / f"part-{len(parts):06d}.parquet")
             # uncompressed: read once, right after (lz4 cost 2.3 of 11 s on 1 GB of traces)
