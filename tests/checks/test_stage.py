@@ -36,25 +36,33 @@ def _input(path: Path, n: int = 400) -> Path:
     return path
 
 
-@pytest.mark.parametrize("budget", [0, 200_000])  # spilled from the first frame; spilled part way
-def test_held_and_spilled_rows_give_the_same_output(tmp_path: Path, monkeypatch: Any, budget: int) -> None:
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])
+def test_held_and_spilled_rows_give_the_same_output(tmp_path: Path, monkeypatch: Any, kind: str) -> None:
     """Every default check, with dedup as the corpus check: a run whose rows stay in memory and one
-    whose rows go (at once, or past a small budget) to the staging file write the same file, schema and
-    tag included; the report says which it was, and nothing is left beside the output."""
-    inp = _input(tmp_path / "in.jsonl")
+    whose rows go to the staging file write the same file, schema and tag included; the report says
+    which it was, and nothing is left beside the output. JSONL input larger than the budget goes to the
+    file from the start; Parquet inputs (compressed: their rows outgrow their size) spill part way."""
+    inp = [_input(tmp_path / "in.jsonl")]
+    if kind == "parquet":
+        rows = pl.read_ndjson(inp[0])
+        inp = [tmp_path / f"in{i}.parquet" for i in range(4)]
+        for i, path in enumerate(inp):
+            rows.slice(100 * i, 100).write_parquet(path)
     checks = build_checks()
-    shards = ShardOptions(shard_bytes=100_000)  # a dozen shards: a dozen frames to hold or spill
-    held = check_files([inp], tmp_path / "held.parquet", checks, shards=shards)
+    shards = ShardOptions(shard_bytes=100_000)  # several shards: several frames to hold or spill
+    held = check_files(inp, tmp_path / "held.parquet", checks, shards=shards)
     assert held.stages["staged_in_memory"] == 1.0
+    budget = 0 if kind == "jsonl" else sum(p.stat().st_size for p in inp) + 1
     monkeypatch.setattr(stage_mod, "STAGE_MEMORY_BYTES", budget)
-    spilled = check_files([inp], tmp_path / "spilled.parquet", checks, shards=shards)
+    spilled = check_files(inp, tmp_path / "spilled.parquet", checks, shards=shards)
     assert spilled.stages["staged_in_memory"] == 0.0
     a, b = pl.read_parquet(tmp_path / "held.parquet"), pl.read_parquet(tmp_path / "spilled.parquet")
     assert a.height == 400 and a["reject_reasons"].list.contains("dedup.exact").any()
     assert_frame_equal(a, b)
     sa, sb = pq.read_schema(tmp_path / "held.parquet"), pq.read_schema(tmp_path / "spilled.parquet")
     assert sa.equals(sb, check_metadata=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["held.parquet", "in.jsonl", "spilled.parquet"]
+    left = {p.name for p in tmp_path.iterdir()} - {p.name for p in inp} - {"in.jsonl"}
+    assert left == {"held.parquet", "spilled.parquet"}
 
 
 def test_readers_agree_on_held_spilled_and_file_stages(tmp_path: Path) -> None:
@@ -96,3 +104,17 @@ def test_run_corpus_checks_over_a_checked_file(tmp_path: Path) -> None:
     run_corpus_checks(tmp_path / "rows.parquet", tmp_path / "two_steps.parquet", dedup)
     check_files([inp], tmp_path / "one_step.parquet", [*row_checks, *dedup])
     assert_frame_equal(pl.read_parquet(tmp_path / "two_steps.parquet"), pl.read_parquet(tmp_path / "one_step.parquet"))
+
+
+def test_an_input_larger_than_the_budget_goes_to_the_file_from_the_first_frame(tmp_path: Path) -> None:
+    """A big run never holds a budget's worth of rows before spilling them (its peak would grow by it)."""
+    tbl = table("checked_sample")
+    frame = tbl.empty()
+    big = Stage(tmp_path / "big.pass1", tbl, budget=1000, expected_bytes=10_000)
+    big.write(frame)
+    big.close()
+    assert not big.in_memory and (tmp_path / "big.pass1").exists()
+    small = Stage(tmp_path / "small.pass1", tbl, budget=1000, expected_bytes=100)
+    small.write(frame)
+    small.close()
+    assert small.in_memory and not (tmp_path / "small.pass1").exists()

@@ -235,7 +235,7 @@ def write_checked(
     # The rows of a run with corpus checks are read back and rewritten: held in memory while they are
     # small, else in an uncompressed Arrow IPC staging file (curate.checks.stage: no encoding either way;
     # lz4 Parquet cost 0.3 of 9 CPU-seconds on 20k traces), and only the output is compressed.
-    stage = Stage(stage1, schema) if corpus_checks else None
+    stage = Stage(stage1, schema, expected_bytes=total_bytes) if corpus_checks else None
     writer = stage or BackgroundWriter(final_tmp, schema.to_arrow, schema.arrow_schema())
     presketch = _presketch(corpus_checks)
     try:

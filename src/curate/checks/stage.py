@@ -6,7 +6,9 @@ dedup needs, then every row to the output): on 20k traces of 8 KB, 0.25-0.32 CPU
 and write them and 0.15-0.3 to read them back, all of it in the run's serial tail or beside its checks.
 Up to ``budget`` bytes the frames stay as they are (conformed to the table, as a read-back gives them);
 past it, everything held so far goes to the staging file and the rest follows it there, so memory stays
-bounded by the budget whatever the input. Either way the readers below see the same rows.
+bounded by the budget whatever the input. An input larger than the budget goes to the file from the
+start (holding 256 MB before spilling raised 1 GB of traces' peak from 734 to 873 MB). Either way the
+readers below see the same rows.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ STAGE_MEMORY_BYTES = 256 << 20
 class Stage:
     """Rows written in order, then read back (each reader any number of times, ``frames`` once)."""
 
-    def __init__(self, path: Path, table: Table, budget: int | None = None) -> None:
+    def __init__(self, path: Path, table: Table, budget: int | None = None, expected_bytes: int = 0) -> None:
+        """``expected_bytes``: about how much the rows will be (the input's size); past the budget, they
+        go to the file from the first frame, so a big run never holds a budget's worth first."""
         self.path, self._table = path, table
         self._budget = STAGE_MEMORY_BYTES if budget is None else budget
         self._held: list[pl.DataFrame] | None = []
         self._size = 0
         self._writer: BackgroundWriter | None = None
+        if expected_bytes > self._budget:
+            self._spill()
 
     @classmethod
     def of_file(cls, path: Path, table: Table) -> Stage:
@@ -56,13 +62,16 @@ class Stage:
         df = self._table.conform(df)
         self._held.append(df)
         self._size += int(df.estimated_size())
-        if self._size > self._budget:  # spill: what is held, then every later frame, to the file
-            self._writer = BackgroundWriter(
-                self.path, self._table.to_arrow, self._table.arrow_schema(), compression="ipc"
-            )
-            held, self._held = self._held, None
-            for frame in held:
-                self._writer.write(frame)
+        if self._size > self._budget:
+            self._spill()
+
+    def _spill(self) -> None:
+        """What is held, then every later frame, to the staging file."""
+        assert self._held is not None
+        self._writer = BackgroundWriter(self.path, self._table.to_arrow, self._table.arrow_schema(), compression="ipc")
+        held, self._held = self._held, None
+        for frame in held:
+            self._writer.write(frame)
 
     def close(self) -> None:
         if self._writer is not None:
