@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -162,32 +163,40 @@ def compare_check(args: argparse.Namespace, work: Path) -> None:
     helps = subprocess.run([*CURATE, "check", "--help"], capture_output=True, text=True, env=env_base).stdout
     base_flags = ["--no-cache"] if "--no-cache" in helps else []
     times: dict[str, list[float]] = {"baseline": [], "1 worker": [], "2 workers": []}
+    cpu: dict[str, list[float]] = {name: [] for name in times}
     for _ in range(args.repeat):
-        for name in times:
+        for name in times:  # alternating: a box whose speed drifts slows both sides alike
             cmd = [*CURATE, "check", str(inp), "--out", str(work / "o.parquet"), "--json"]
             if name != "baseline":
                 cmd += ["--no-cache", "--workers", name[0]]
             else:
                 cmd += base_flags
+            os.sync()  # as in run(): the previous run's writeback stays out of this one's time
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, capture_output=True, env=env_base if name == "baseline" else None)
             times[name].append(time.perf_counter() - t0)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     b = statistics.median(times["baseline"])
     print(
         f"baseline curate check at {args.against} : {n / b:,.0f} samples/s "
-        f"({', '.join(f'{x:.1f}s' for x in times['baseline'])})"
+        f"({', '.join(f'{x:.1f}s' for x in times['baseline'])}; {statistics.median(cpu['baseline']):.2f} CPU-s)"
     )
     for name in ("1 worker", "2 workers"):
         w = statistics.median(times[name])
         runs = ", ".join(f"{x:.1f}s" for x in times[name])
-        print(f"curate check (sharded), {name}: {n / w:,.0f} samples/s ({runs}); RATIO vs baseline {b / w:.2f}x")
+        print(
+            f"curate check (sharded), {name}: {n / w:,.0f} samples/s ({runs}; "
+            f"{statistics.median(cpu[name]):.2f} CPU-s); RATIO vs baseline {b / w:.2f}x"
+        )
         result(
             f"check (all default checks, {name})",
             f"{n:,} x 8 KB R1-style traces",
             n / w,
             n / b,
             "samples/s",
-            "curate check on the house branch (unsharded)",
+            f"curate check at {args.against} (--against)",
         )
 
 
