@@ -106,8 +106,11 @@ class Stage:
         if self._held is None:
             yield from staging.batches(self.path, columns)
             return
-        for f in self._held:
-            yield from self._table.to_arrow(f).select(list(columns or f.columns)).to_batches()
+        names = list(columns or self.names())
+        schema = self._table.arrow_schema()
+        types = pa.schema([schema.field(n) for n in names])
+        for f in self._held:  # only the columns asked for are converted, with the staging file's types
+            yield from f.select(names).to_arrow().cast(types).to_batches()
 
     def frames(self, batch_bytes: int = BATCH_BYTES) -> Iterator[pl.DataFrame]:
         """Every row in order, once: held frames are let go as they are handed out."""

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import xxhash
 
 from curate.io.jsonl import jsonl_batches
 from curate.io.parquet import parquet_batches
 from curate.io.rules import RAW_CUT, TASKS, BadRow, InputError, ReadConfig, Reason, RowRules, rules_for
+from curate.native import string_buffer
 from curate.schema import Table
 
 
@@ -84,46 +84,38 @@ def fill_ids(df: pl.DataFrame) -> pl.DataFrame:
 
     The same ids as :func:`prompt_id` and :func:`content_id` row by row, hashed straight from the
     columns' UTF-8 bytes: making a ``str`` of every 8 KB response and encoding it back took three times
-    as long as hashing it (a 16 MB shard of traces: 31 -> 10 ms)."""
+    as long as hashing it (a 16 MB shard of traces: 15 -> 8 ms)."""
     if "prompt_id" not in df.columns:
         df = df.with_columns(pl.lit(None, pl.String).alias("prompt_id"))
     if df["prompt_id"].null_count():
-        texts = _Utf8(df["prompt"])
+        prompts = _utf8(df["prompt"])
         ids = [
-            pid if pid is not None else xxhash.xxh3_64_hexdigest(texts.bytes(i) or b"")
-            for i, pid in enumerate(df["prompt_id"].to_list())
+            pid if pid is not None else xxhash.xxh3_64_hexdigest(text or b"")
+            for pid, text in zip(df["prompt_id"].to_list(), prompts, strict=True)
         ]
         df = df.with_columns(pl.Series("prompt_id", ids, dtype=pl.String))
     if "response" in df.columns:
         if "sample_id" not in df.columns:
             df = df.with_columns(pl.lit(None, pl.String).alias("sample_id"))
         if df["sample_id"].null_count():
-            texts = _Utf8(df["response"])
+            responses = _utf8(df["response"])
             ids = [
-                sid if sid is not None else _content_id2(pid, texts.bytes(i))
-                for i, (sid, pid) in enumerate(zip(df["sample_id"].to_list(), df["prompt_id"].to_list(), strict=True))
+                sid if sid is not None else _content_id_of_bytes(pid, text)
+                for sid, pid, text in zip(df["sample_id"].to_list(), df["prompt_id"].to_list(), responses, strict=True)
             ]
             df = df.with_columns(pl.Series("sample_id", ids, dtype=pl.String))
     return df
 
 
-class _Utf8:
-    """A String column's values as slices of its Arrow data buffer (None where null), not ``str``."""
-
-    def __init__(self, col: pl.Series) -> None:
-        arr = col.cast(pl.String).to_arrow()  # large_string: int64 offsets
-        _, offsets, data = arr.buffers()
-        self.off = np.frombuffer(offsets, np.int64, len(arr) + 1, arr.offset * 8).tolist()
-        self.data = memoryview(data) if data is not None else memoryview(b"")
-        self.null = col.is_null().to_list() if col.null_count() else None
-
-    def bytes(self, i: int) -> memoryview | None:
-        if self.null is not None and self.null[i]:
-            return None
-        return self.data[self.off[i] : self.off[i + 1]]
+def _utf8(col: pl.Series) -> list[memoryview | None]:
+    """Each value's UTF-8 bytes as a slice of the column's buffer (None where null), no ``str`` made."""
+    data, offsets = string_buffer(col.cast(pl.String))
+    raw, off = data.data, offsets.tolist()
+    nulls = col.is_null().to_list() if col.null_count() else [False] * len(col)
+    return [None if null else raw[a:b] for null, a, b in zip(nulls, off[:-1], off[1:], strict=True)]
 
 
-def _content_id2(pid: str | None, text: memoryview | None) -> str:
+def _content_id_of_bytes(pid: str | None, text: memoryview | None) -> str:
     """:func:`content_id` of (pid, the text whose UTF-8 bytes are ``text``)."""
     h = xxhash.xxh3_128((pid or "").encode("utf-8", "surrogatepass"))
     h.update(b"\0")
