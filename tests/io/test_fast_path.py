@@ -7,14 +7,19 @@ fields of mixed types, numeric gold answers, blank lines.
 
 from __future__ import annotations
 
+import io
+import json
+
 import orjson
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.io.jsonl import Block, fast_block, parse_block
+from curate.io.jsonl import Block, fast_block, parse_block, read_ndjson, top_keys
 from curate.io.rows import fill_ids
 from curate.io.rules import ReadConfig, rules_for
+from curate.native import kernels
 from curate.schema import table
 
 SAMPLE = table("sample")
@@ -152,3 +157,90 @@ def test_clean_blocks_take_the_fast_path() -> None:
     for block in (lines, spaced):
         fast, exact, bad = _both(block)
         assert fast is not None and bad == [] and _rows(fast) == _rows(exact)
+
+
+# read_ndjson: Polars' reader with every line's schema at the cost of its 100-line default.
+
+keys = st.text(alphabet=st.sampled_from('ab"\\{}[],: é\n'), min_size=1, max_size=4)
+flat_values = st.one_of(st.booleans(), st.integers(-(10**12), 10**12), st.floats(-1e6, 1e6), text)
+json_values = st.recursive(
+    st.one_of(st.none(), flat_values),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@st.composite
+def ndjson(draw: st.DrawFn) -> bytes:
+    """Lines that share a first row's shape (flat, as most files are, or nested), with late rows (some
+    past line 100) that add a key, change a value's type or take another shape."""
+    base = draw(st.dictionaries(keys, st.one_of(flat_values, json_values), min_size=1, max_size=4))
+    n = draw(st.integers(100, 240))
+    rows = [dict(base) for _ in range(n)]
+    for _ in range(draw(st.integers(0, 3))):
+        i, key = draw(st.integers(0, n - 1)), draw(st.one_of(st.sampled_from(sorted(base)), keys))
+        if draw(st.booleans()):
+            rows[i] = {**rows[i], key: draw(st.one_of(flat_values, json_values))}
+        else:
+            rows[i] = draw(st.dictionaries(keys, json_values, min_size=1, max_size=4))
+    spaced = draw(st.booleans())  # Python's json.dumps puts spaces after ':' and ','
+    lines = [json.dumps(r, ensure_ascii=draw(st.booleans())).encode() if spaced else orjson.dumps(r) for r in rows]
+    return b"\n".join(lines) + draw(st.sampled_from([b"", b"\n", b"\n\n", b"\r\n"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(ndjson())
+def test_read_ndjson_equals_every_line_inference(data: bytes) -> None:
+    try:
+        want: pl.DataFrame | None = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except Exception:  # noqa: BLE001 - then ours must refuse it too
+        want = None
+    try:
+        got: pl.DataFrame | None = read_ndjson(data)
+    except Exception:  # noqa: BLE001
+        got = None
+    if want is None:
+        assert got is None
+        return
+    assert got is not None
+    assert got.schema == want.schema
+    assert got.to_dicts() == want.to_dicts()
+
+
+def _late(n: int, late: str) -> bytes:
+    return b"\n".join([b'{"a":1,"b":"x","c":[],"d":{}}'] * n + [late.encode()])
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        '{"a":1,"b":"x","c":[],"d":{},"e":"late key"}',  # a top-level field first seen at line 201
+        '{"a":1,"b":"x","c":["first element"],"d":{}}',  # an empty list's element type, late
+        '{"a":1,"b":"x","c":[],"d":{"k":2}}',  # an empty object's field, late
+        '{"a":1.5,"b":"x","c":[],"d":{}}',  # an int column's float
+        '{"a":1,"b":null,"c":[],"d":{},"\\u0065":3}',  # an escaped late key ("e")
+    ],
+)
+def test_read_ndjson_sees_what_the_first_hundred_lines_do_not(late: str) -> None:
+    data = _late(200, late)
+    want = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    got = read_ndjson(data)
+    assert got.schema == want.schema and got.to_dicts() == want.to_dicts()
+    last = got.row(-1, named=True)
+    assert {k: last[k] for k in json.loads(late)} == json.loads(late)  # nothing of the late line lost
+
+
+@pytest.mark.skipif(kernels() is None, reason="the compiled scan is not built")
+def test_top_keys_finds_every_top_level_key_and_only_those() -> None:
+    lines = [
+        b'{"a":{"a2":1,"b2":[{"deep":1}]},"s":"{\\"fake\\":1}, \\"also_fake\\": 2","t\\"q":"\\\\"}',
+        b"",
+        b'  { "x" : [ "]", "}" ] , "y":"\\\\\\"" }  \r',
+        b'{"a":2,"\\u00e9":null}',
+    ]
+    assert top_keys(b"\n".join(lines) + b"\n") == {"a", "s", 't"q', "x", "y", "é"}
+    assert top_keys(b'{"a":1}\n[1,2]\n') is None  # a line that is not an object
+    assert top_keys(b'{"a":1} {"b":2}\n') is None  # two objects on a line
+    assert top_keys(b'{"a":{"b":1}\n') is None  # an object left open
+    assert top_keys(b"".join(b'{"k%d":1}\n' % i for i in range(2000))) is None  # more keys than it holds
+    assert top_keys(b"") == set()

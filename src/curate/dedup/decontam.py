@@ -14,7 +14,6 @@ in ``curate/data/benchmarks`` (licenses beside them); users add a JSONL/Parquet 
 from __future__ import annotations
 
 import gzip
-import io
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from curate.checks.base import Check, ConfigError, add_reasons
 from curate.dedup.lsh import band_hashes, band_table, optimal_bands
 from curate.dedup.minhash import is_empty, shingle_hashes, signatures_from_tokens
 from curate.dedup.normalize import exact_keys_from_tokens, token_hashes
+from curate.io.jsonl import read_ndjson
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "benchmarks"
 
@@ -72,7 +72,7 @@ def load_benchmark(b: Benchmark) -> pl.DataFrame:
         df = pl.read_parquet(path)
     else:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        df = pl.read_ndjson(io.BytesIO(raw), infer_schema_length=None)
+        df = read_ndjson(raw)  # every line decides the schema
     if b.text_field not in df.columns:
         raise ConfigError(f"benchmark {b.name}: no field {b.text_field!r} in {path} (has {df.columns})")
     ids = (

@@ -22,7 +22,6 @@ another input or setting never reuses them.
 from __future__ import annotations
 
 import dataclasses
-import io
 import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +40,7 @@ from curate.dedup.core import DedupConfig, sketch_frame
 from curate.dedup.lsh import doc_bands
 from curate.dedup.minhash import mix64
 from curate.dedup.normalize import hash_strings
+from curate.io.jsonl import read_ndjson
 
 Mapper = Callable[[Callable[[Any], Any], Sequence[Any], str], Iterator[Any]]
 
@@ -149,7 +149,7 @@ def read_rows(shard: Shard, text_column: str, sample_shaped: bool) -> tuple[pl.D
         f.seek(shard.start)
         data = f.read(shard.nbytes)
     # every line decides the schema, not the first hundred
-    return (pl.read_ndjson(io.BytesIO(data), infer_schema_length=None) if data.strip() else pl.DataFrame()), 0
+    return (read_ndjson(data) if data.strip() else pl.DataFrame()), 0
 
 
 def _salt(df: pl.DataFrame, cfg: DedupConfig) -> np.ndarray | None:

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-VERSION = 2  # KERNELS_VERSION in _kernels.c
+VERSION = 3  # KERNELS_VERSION in _kernels.c
 
 
 @functools.cache
