@@ -73,6 +73,21 @@ def test_word_hashes_match_the_reference(monkeypatch: pytest.MonkeyPatch, texts:
     np.testing.assert_array_equal(fast[1], slow[1])
 
 
+def test_word_hashes_at_every_block_edge() -> None:
+    """The compiled pass reads 64 bytes at a time: words that end at, straddle or start on a block's edge,
+    texts that end mid-block or on the buffer's last byte (where it may not read 8 bytes past a word)."""
+    rng = random.Random(5)
+    for lead in range(0, 140):
+        for word in (1, 7, 8, 9, 63, 64, 65, 70):
+            texts = ["x" * lead + " " + "Ab_9é"[: rng.randint(1, 5)] * word, "." * lead + "w" * word]
+            data, offsets = text_buffer(pl.Series(texts, dtype=pl.String))
+            for a, b in ((0, len(offsets)), (1, len(offsets))):  # and the last text alone, buffer-final
+                d, o = data[offsets[a] : offsets[b - 1]], offsets[a:b] - offsets[a]
+                fast, slow = hash_words(d, o), hash_words_reference(d, o)
+                np.testing.assert_array_equal(fast[0], slow[0])
+                np.testing.assert_array_equal(fast[1], slow[1])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts_strategy, st.sampled_from([(128, 5, 1), (100, 3, 0), (1, 1, 7), (64, 9, 2**40)]))
 def test_signatures_and_exact_keys_match_the_reference(

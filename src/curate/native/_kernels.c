@@ -126,6 +126,71 @@ PyDoc_STRVAR(hash_words_doc,
              "Words over 64 bytes get hash 0 here and are listed in long_words as (index, start, end) in data\n"
              "for the caller to hash with xxh3. out_hashes: uint64, len(data) // 2 + n + 1 entries.");
 
+/* Words over LONG_WORD bytes: (index, start, end) triples for the caller, grown as needed. */
+typedef struct {
+    int64_t *at;
+    int64_t n, cap;
+} LongWords;
+
+/* Hash the word d[s..e) as word number n_words: 0 when it ran out of memory for a long word. */
+static inline int add_word(const uint8_t *d, int64_t d_len, int64_t s, int64_t e, uint64_t *h, int64_t n_words,
+                           LongWords *lw) {
+    int64_t len = e - s;
+    if (len <= 8 && s + 8 <= d_len) { /* one unaligned load, the bytes past the word masked off */
+        uint64_t v;
+        memcpy(&v, d + s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        v = __builtin_bswap64(v);
+#endif
+        h[n_words] = lower8(len == 8 ? v : v & ((1ULL << (8 * len)) - 1));
+        return 1;
+    }
+    if (len <= LONG_WORD) {
+        h[n_words] = word_hash(d + s, (size_t)len);
+        return 1;
+    }
+    if (lw->n == lw->cap) {
+        int64_t cap = lw->cap ? 2 * lw->cap : 16;
+        int64_t *grown = realloc(lw->at, (size_t)cap * 3 * sizeof(int64_t));
+        if (!grown) return 0;
+        lw->at = grown;
+        lw->cap = cap;
+    }
+    lw->at[3 * lw->n] = n_words;
+    lw->at[3 * lw->n + 1] = s;
+    lw->at[3 * lw->n + 2] = e;
+    lw->n++;
+    h[n_words] = 0;
+    return 1;
+}
+
+#if defined(__SSE2__) && !defined(CURATE_SCALAR) /* -DCURATE_SCALAR: the byte loop, to test it on x86 */
+#include <emmintrin.h>
+/* IS_WORD of 16 bytes as bits: [0-9A-Za-z_] or >= 0x80 (signed compares: those bytes are negative). */
+static inline uint64_t word_bits16(const uint8_t *p) {
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+    __m128i high = _mm_cmplt_epi8(x, _mm_setzero_si128());
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i low = _mm_or_si128(x, _mm_set1_epi8(0x20)); /* capitals -> small letters; nothing else lands in a-z */
+    __m128i letter =
+        _mm_and_si128(_mm_cmpgt_epi8(low, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(low, _mm_set1_epi8('z' + 1)));
+    __m128i under = _mm_cmpeq_epi8(x, _mm_set1_epi8('_'));
+    return (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(high, digit), _mm_or_si128(letter, under)));
+}
+
+/* IS_WORD of the 64 bytes at d[p..), as bits; bytes at or past d_len read as non-word. */
+static inline uint64_t word_bits64(const uint8_t *d, int64_t d_len, int64_t p) {
+    const uint8_t *q = d + p;
+    uint8_t tail[64];
+    if (p + 64 > d_len) { /* the buffer's last bytes: never read past it */
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, q, (size_t)(d_len - p));
+        q = tail;
+    }
+    return word_bits16(q) | word_bits16(q + 16) << 16 | word_bits16(q + 32) << 32 | word_bits16(q + 48) << 48;
+}
+#endif
+
 static PyObject *hash_words(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *data_o, *off_o, *hash_o, *count_o;
     if (!PyArg_ParseTuple(args, "OOOO", &data_o, &off_o, &hash_o, &count_o)) return NULL;
@@ -144,61 +209,66 @@ static PyObject *hash_words(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     const uint8_t *d = (const uint8_t *)t.data.buf;
     const int64_t *o = (const int64_t *)t.offsets.buf;
+    const int64_t d_len = (int64_t)t.data.len;
     uint64_t *h = (uint64_t *)hb.buf;
     int64_t *counts = (int64_t *)cb.buf;
-    int64_t n_words = 0, n_long = 0, cap_long = 0;
-    int64_t *longs = NULL; /* (index, start, end) triples */
-    int oom = 0;
+    int64_t n_words = 0;
+    LongWords lw = {NULL, 0, 0};
+    int ok = 1;
     Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t i = 0; i < n && !oom; i++) {
+    for (Py_ssize_t i = 0; i < n && ok; i++) {
         int64_t p = o[i], end = o[i + 1], before = n_words;
-        while (p < end) {
+#if defined(__SSE2__) && !defined(CURATE_SCALAR) /* -DCURATE_SCALAR: the byte loop, to test it on x86 */
+        /* 64 bytes at a time: where words start and end are bit operations on the block's word bits, so
+         * no branch depends on each byte (the byte loop below mispredicted at every word's two ends). */
+        int64_t ws = -1; /* the start of a word still open at the block's end */
+        for (; p < end && ok; p += 64) {
+            uint64_t m = word_bits64(d, d_len, p);
+            if (end - p < 64) m &= (1ULL << (end - p)) - 1;
+            uint64_t before_bits = (m << 1) | (ws >= 0);
+            uint64_t edges = (m & ~before_bits) | (~m & before_bits); /* word starts, and first bytes after words */
+            while (edges && ok) {
+                int k = __builtin_ctzll(edges);
+                edges &= edges - 1;
+                if ((m >> k) & 1) {
+                    ws = p + k;
+                } else {
+                    ok = add_word(d, d_len, ws, p + k, h, n_words++, &lw);
+                    ws = -1;
+                }
+            }
+        }
+        if (ws >= 0 && ok) ok = add_word(d, d_len, ws, end, h, n_words++, &lw);
+#else
+        while (p < end && ok) {
             while (p < end && !IS_WORD[d[p]]) p++;
             if (p >= end) break;
             int64_t s = p;
             while (p < end && IS_WORD[d[p]]) p++;
-            int64_t len = p - s;
-            if (len <= LONG_WORD) {
-                h[n_words] = word_hash(d + s, (size_t)len);
-            } else {
-                if (n_long == cap_long) {
-                    cap_long = cap_long ? 2 * cap_long : 16;
-                    int64_t *grown = realloc(longs, (size_t)cap_long * 3 * sizeof(int64_t));
-                    if (!grown) {
-                        oom = 1;
-                        break;
-                    }
-                    longs = grown;
-                }
-                longs[3 * n_long] = n_words;
-                longs[3 * n_long + 1] = s;
-                longs[3 * n_long + 2] = p;
-                n_long++;
-                h[n_words] = 0;
-            }
-            n_words++;
+            ok = add_word(d, d_len, s, p, h, n_words++, &lw);
         }
+#endif
         counts[i] = n_words - before;
     }
     Py_END_ALLOW_THREADS;
     PyBuffer_Release(&hb);
     PyBuffer_Release(&cb);
     release_texts(&t);
-    if (oom) {
-        free(longs);
+    if (!ok) {
+        free(lw.at);
         return PyErr_NoMemory();
     }
-    PyObject *lst = PyList_New(n_long);
-    for (int64_t j = 0; lst && j < n_long; j++) {
-        PyObject *tup = Py_BuildValue("(LLL)", (long long)longs[3 * j], (long long)longs[3 * j + 1],
-                                      (long long)longs[3 * j + 2]);
+    PyObject *lst = PyList_New(lw.n);
+    for (int64_t j = 0; lst && j < lw.n; j++) {
+        PyObject *tup = Py_BuildValue("(LLL)", (long long)lw.at[3 * j], (long long)lw.at[3 * j + 1],
+                                      (long long)lw.at[3 * j + 2]);
         if (!tup) {
             Py_CLEAR(lst);
             break;
         }
         PyList_SET_ITEM(lst, j, tup);
     }
-    free(longs);
+    free(lw.at);
     if (!lst) return NULL;
     return Py_BuildValue("(LN)", (long long)n_words, lst);
 }
