@@ -164,7 +164,8 @@ static inline int add_word(const uint8_t *d, int64_t d_len, int64_t s, int64_t e
     return 1;
 }
 
-#if defined(__SSE2__) && !defined(CURATE_SCALAR) /* -DCURATE_SCALAR: the byte loop, to test it on x86 */
+#if defined(__SSE2__) && !defined(CURATE_SCALAR) /* -DCURATE_SCALAR: the byte loops, to test them on x86 */
+#define CURATE_SSE2 1
 #include <emmintrin.h>
 /* IS_WORD of 16 bytes as bits: [0-9A-Za-z_] or >= 0x80 (signed compares: those bytes are negative). */
 static inline uint64_t word_bits16(const uint8_t *p) {
@@ -188,6 +189,23 @@ static inline uint64_t word_bits64(const uint8_t *d, int64_t d_len, int64_t p) {
         q = tail;
     }
     return word_bits16(q) | word_bits16(q + 16) << 16 | word_bits16(q + 32) << 32 | word_bits16(q + 48) << 48;
+}
+
+/* Which of the 64 bytes at d[p..) equal c (c != 0), as bits; bytes at or past d_len are not c. */
+static inline uint64_t byte_bits64(const uint8_t *d, int64_t d_len, int64_t p, uint8_t c) {
+    const uint8_t *q = d + p;
+    uint8_t tail[64];
+    if (p + 64 > d_len) {
+        memset(tail, 0, sizeof tail);
+        memcpy(tail, q, (size_t)(d_len - p));
+        q = tail;
+    }
+    __m128i cc = _mm_set1_epi8((char)c);
+    uint64_t bits = 0;
+    for (int k = 0; k < 4; k++)
+        bits |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(q + 16 * k)), cc))
+                << (16 * k);
+    return bits;
 }
 #endif
 
@@ -218,7 +236,7 @@ static PyObject *hash_words(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t i = 0; i < n && ok; i++) {
         int64_t p = o[i], end = o[i + 1], before = n_words;
-#if defined(__SSE2__) && !defined(CURATE_SCALAR) /* -DCURATE_SCALAR: the byte loop, to test it on x86 */
+#ifdef CURATE_SSE2
         /* 64 bytes at a time: where words start and end are bit operations on the block's word bits, so
          * no branch depends on each byte (the byte loop below mispredicted at every word's two ends). */
         int64_t ws = -1; /* the start of a word still open at the block's end */
@@ -387,6 +405,17 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
     size_t k = 0;
     for (; k + 8 < n; k += 8) h = fmix(h ^ load(p + k, 8)) * K_ROLL;
     return fmix(h ^ load(p + k, n - k));
+}
+
+/* hash_bytes(d + s, n), with one masked 8-byte load for a short string that is not at the buffer's end. */
+static inline uint64_t hash_bytes_at(const uint8_t *d, int64_t d_len, int64_t s, int64_t n) {
+    if (n > 8 || s + 8 > d_len) return hash_bytes(d + s, (size_t)n);
+    uint64_t v;
+    memcpy(&v, d + s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return fmix(((uint64_t)n * K_ROLL) ^ (n == 8 ? v : v & ((1ULL << (8 * n)) - 1)));
 }
 
 /* Number of bytes equal to c in p[0..n): a loop the compiler vectorizes. */
@@ -578,6 +607,7 @@ static PyObject *ngram_repeat(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     const uint8_t *d = (const uint8_t *)t.data.buf;
     const int64_t *o = (const int64_t *)t.offsets.buf;
+    const int64_t d_len = (int64_t)t.data.len;
     double *frac = (double *)fb.buf;
     int64_t max_tok = longest_text(o, n);
     /* B^(gram-1) and the inverse of B modulo 2^64 (B is odd; Newton's iteration), for rolling keys */
@@ -591,13 +621,26 @@ static PyObject *ngram_repeat(PyObject *Py_UNUSED(self), PyObject *args) {
         Py_BEGIN_ALLOW_THREADS;
         for (Py_ssize_t i = 0; i < n; i++) {
             int64_t p = o[i], end = o[i + 1], nt = 0;
+#ifdef CURATE_SSE2
+            for (int64_t b = p; b < end; b += 64) { /* the spaces of 64 bytes at a time, as bits */
+                uint64_t sp = byte_bits64(d, d_len, b, ' ');
+                if (end - b < 64) sp &= (1ULL << (end - b)) - 1;
+                for (; sp; sp &= sp - 1) {
+                    int64_t q = b + __builtin_ctzll(sp);
+                    tok[nt++] = hash_bytes_at(d, d_len, p, q - p);
+                    p = q + 1;
+                }
+            }
+            tok[nt++] = hash_bytes_at(d, d_len, p, end - p);
+#else
             for (;;) {
                 int64_t q = p;
                 while (q < end && d[q] != ' ') q++;
-                tok[nt++] = hash_bytes(d + p, (size_t)(q - p));
+                tok[nt++] = hash_bytes_at(d, d_len, p, q - p);
                 if (q >= end) break;
                 p = q + 1;
             }
+#endif
             int64_t windows = nt - gram + 1;
             if (windows <= 0) {
                 frac[i] = 0.0;
