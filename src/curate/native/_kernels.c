@@ -1035,7 +1035,10 @@ static int64_t junk_in_token(const uint8_t *p, const uint8_t *end, Py_ssize_t mi
         uint32_t c = decode(p, &len);
         int64_t run = 0; /* a run of c, in characters */
         const uint8_t *r = p;
-        if (junk_char(c)) {
+        if (junk_char(c) && len == 1) { /* ASCII: a byte compare, not a memcmp call per character */
+            while (r < end && *r == *p) r++;
+            run = r - p;
+        } else if (junk_char(c)) {
             while (r + len <= end && memcmp(r, p, (size_t)len) == 0) {
                 r += len;
                 run++;
@@ -1078,14 +1081,26 @@ static int plain_ascii(const uint8_t *p, const uint8_t *end) {
 /* junk_runs on a plain-ASCII text when tokens shorter than 31 bytes never matter: a token of 31 bytes or
  * more contains a whole 16-byte block (counted from the text's start) without whitespace, so blocks
  * with whitespace are skipped 16 bytes at a time and a token is read only around a block without. */
+/* Whether q[0..16) holds ASCII whitespace (space, \t..\r). */
+static inline int ws16(const uint8_t *q) {
+#ifdef CURATE_SSE2
+    __m128i x = _mm_loadu_si128((const __m128i *)q);
+    __m128i ctl = _mm_sub_epi8(x, _mm_set1_epi8(9)); /* \t..\r -> 0..4, unsigned */
+    __m128i in = _mm_cmpeq_epi8(_mm_min_epu8(ctl, _mm_set1_epi8(4)), ctl);
+    return _mm_movemask_epi8(_mm_or_si128(in, _mm_cmpeq_epi8(x, _mm_set1_epi8(' ')))) != 0;
+#else
+    int ws = 0;
+    for (int k = 0; k < 16; k++) ws |= (q[k] == 0x20) | ((uint8_t)(q[k] - 9) < 5);
+    return ws;
+#endif
+}
+
 static int64_t junk_blocks(const uint8_t *s, const uint8_t *end, Py_ssize_t min_run, Py_ssize_t blob_min,
                            Py_ssize_t shortest) {
     int64_t best = 0;
     const uint8_t *q = s, *done = s; /* done: end of the last token read */
     while (q + 16 <= end) {
-        int ws = 0;
-        for (int k = 0; k < 16; k++) ws |= (q[k] == 0x20) | ((uint8_t)(q[k] - 9) < 5);
-        if (ws) {
+        if (ws16(q)) {
             q += 16;
             continue;
         }
