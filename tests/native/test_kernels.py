@@ -251,6 +251,22 @@ def test_format_check_is_the_same_with_and_without_kernels(
         assert_frame_equal(fast, slow)
 
 
+def test_format_scan_of_every_ascii_byte_at_every_offset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled scan skips 16 bytes at a time to the next byte that may matter (controls, '<', '[',
+    U+FFFD's lead byte): every ASCII byte, and the special tokens, on both sides of a 16-byte edge."""
+    tails = [chr(c) for c in range(1, 128)] + ["\ufffd", "<|im_end|>", "<\uff5cend\uff5c>", "[INST]", "</s>", "\ufeff"]
+    texts = [
+        "<think>" + "w" * lead + tail + " x</think>" + "v" * lead + tail + " The answer is 4."
+        for tail in tails
+        for lead in range(0, 20)
+    ]
+    check = FormatCheck(FormatConfig())
+    frame = pl.DataFrame({"response": texts})
+    fast, slow = _both(lambda: check.run(frame), monkeypatch)
+    assert_frame_equal(fast, slow)
+    assert fast["reject_reasons"].list.len().sum() > 0  # some of them are rejected: the scan saw them
+
+
 def test_readability_check_is_the_same_with_and_without_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = _corpus()
     tasks = [("math", "code", "general", None)[i % 4] for i in range(len(texts))]
