@@ -259,3 +259,25 @@ def test_inputs_with_different_columns_meet_in_one_output(tmp_path: Path) -> Non
         only["prompt"].to_list()
         == got.filter(~dup & ~got["reject_reasons"].list.len().cast(pl.Boolean))["prompt"].to_list()
     )
+
+
+@pytest.mark.parametrize("hashes", [3, 50, 10**6])
+def test_bucket_rows_in_the_order_of_sorting_every_key(hashes: int) -> None:
+    """Stage 2 sorts by the band hash alone and then only its runs of equal hashes by (band, doc): the
+    same order as sorting every row by all three keys, so the same chain + star edges."""
+    from curate.dedup.buckets import _ties_sorted
+
+    rng = np.random.default_rng(hashes)
+    n = 20_000
+    t = pl.DataFrame(
+        {
+            "band_hash": rng.integers(-hashes, hashes, n),
+            "band_id": rng.integers(0, 6, n).astype(np.int16),
+            "doc": rng.permutation(n).astype(np.int64),
+        }
+    )
+    want = t.sort("band_hash", "band_id", "doc")
+    by_hash = t.sort("band_hash")
+    got = _ties_sorted(*(by_hash[c].to_numpy() for c in want.columns))
+    for g, c in zip(got, want.columns, strict=True):
+        np.testing.assert_array_equal(g, want[c].to_numpy())
