@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.io.jsonl import Block, fast_block, parse_block, read_ndjson, top_keys
+from curate.io.jsonl import _DUPLICATE, Block, DuplicateKeys, fast_block, parse_block, read_ndjson, top_keys
 from curate.io.rows import fill_ids
 from curate.io.rules import ReadConfig, rules_for
 from curate.native import kernels
@@ -244,3 +244,18 @@ def test_top_keys_finds_every_top_level_key_and_only_those() -> None:
     assert top_keys(b'{"a":{"b":1}\n') is None  # an object left open
     assert top_keys(b"".join(b'{"k%d":1}\n' % i for i in range(2000))) is None  # more keys than it holds
     assert top_keys(b"") == set()
+    assert top_keys(b'{"a":{"k":1,"k":2},"b":1}\n{"a":{},"b":2}\n') == {"a", "b"}  # nested repeats: Polars' own
+    assert top_keys(b'{"a":1}\n{"a":2,"b":1,"a":3}\n') is _DUPLICATE
+
+
+@pytest.mark.parametrize("repeat", ['"note":5,"note":"second"', '"note":"first","note":"second"'])
+def test_a_key_named_twice_reads_as_json_does(repeat: str) -> None:
+    """Polars keeps the first value of a repeated key, json and orjson the last: a block with one such
+    line goes line by line, so the row holds what json.loads gives, on either path."""
+    lines = _file(200, {})
+    lines[150] = ('{"prompt":"p","response":"<think>x</think> 4",' + repeat + "}").encode()
+    fast, exact, bad = _both(lines)
+    assert fast is None and bad == []
+    assert orjson.loads(exact["extra"][150]) == {"note": "second"}
+    with pytest.raises(DuplicateKeys):
+        read_ndjson(b"\n".join(lines), duplicate_keys=False)

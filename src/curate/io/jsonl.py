@@ -227,7 +227,7 @@ def fast_block(
     data = block.data
     table = rules.table
     try:  # the schema from every line, not the first hundred: a late field or type is seen
-        df = read_ndjson(data)
+        df = read_ndjson(data, duplicate_keys=False)
     except Exception:  # noqa: BLE001 - any parse problem: let the exact path find and name it
         return None
     if df.height != block.n_lines or "extra" in df.columns or "input_line" in df.columns:
@@ -268,7 +268,11 @@ SCHEMA_SAMPLE_ROWS = 100
 _FLAT = (pl.String, pl.Int64, pl.Float64, pl.Boolean)
 
 
-def read_ndjson(data: bytes | memoryview) -> pl.DataFrame:
+class DuplicateKeys(ValueError):
+    """A line's object names a key twice: Polars keeps the first value, json and orjson the last."""
+
+
+def read_ndjson(data: bytes | memoryview, *, duplicate_keys: bool = True) -> pl.DataFrame:
     """``pl.read_ndjson`` of ``data`` with the schema of every line (Polars' own default looks at the
     first 100 and silently drops a field first seen later), at about the cost of the default.
 
@@ -278,9 +282,16 @@ def read_ndjson(data: bytes | memoryview) -> pl.DataFrame:
     column is flat: a later value of another flat type makes Polars raise (then every line is read
     again, as before), while a nested column can gain a field or an element type unseen (an empty list
     or object first) without an error, so those are read with every line too. Tests:
-    tests/io/test_fast_path.py (late keys, types and nested fields past line 100)."""
+    tests/io/test_fast_path.py (late keys, types and nested fields past line 100).
+
+    With ``duplicate_keys=False`` an object that names a key twice raises :class:`DuplicateKeys` (the
+    fast path then reads the block line by line, as json does); otherwise it is read as Polars reads it."""
     buf = io.BytesIO(data)
     keys = top_keys(data)
+    if keys is _DUPLICATE:
+        if not duplicate_keys:
+            raise DuplicateKeys("an object names a key twice")
+        keys = None
     if keys is not None:
         try:
             df = pl.read_ndjson(buf, infer_schema_length=SCHEMA_SAMPLE_ROWS)
@@ -293,9 +304,13 @@ def read_ndjson(data: bytes | memoryview) -> pl.DataFrame:
     return pl.read_ndjson(buf, infer_schema_length=None)
 
 
+_DUPLICATE: set[str] = set()  # top_keys' answer for an object that names a key twice (compared by identity)
+
+
 def top_keys(data: bytes | memoryview) -> set[str] | None:
     """Every key of the top-level objects of NDJSON ``data``; None without the compiled scan, or when a
-    line is not one object, or the keys are too many for it."""
+    line is not one object, or the keys are too many for it; ``_DUPLICATE`` when an object names a key
+    twice."""
     from curate.native import kernels
 
     k = kernels()
@@ -303,6 +318,8 @@ def top_keys(data: bytes | memoryview) -> set[str] | None:
         return None
     starts, lens = np.empty(1023, np.int64), np.empty(1023, np.int64)
     n = k.json_top_keys(data, starts, lens)
+    if n == -3:
+        return _DUPLICATE
     if n < 0:
         return None
     raw = memoryview(data).cast("B")

@@ -1400,8 +1400,9 @@ PyDoc_STRVAR(top_keys_doc,
              "io.jsonl.read_block_frame: the distinct keys of the top-level objects of NDJSON bytes (one object\n"
              "per line, blank lines skipped), as spans of their raw, still escaped, text in data, in order of\n"
              "first appearance. -1 when a non-blank line is not one balanced object, -2 when there are more\n"
-             "distinct keys than out_starts holds (at most 1023). Structure only: the parser validates the\n"
-             "JSON; this assumes it is valid. out_starts, out_lens: int64.");
+             "distinct keys than out_starts holds (at most 1023), -3 when an object names a key twice (Polars\n"
+             "keeps the first value, json and orjson the last). Structure only: the parser validates the JSON;\n"
+             "this assumes it is valid. out_starts, out_lens: int64.");
 
 #define KEY_SLOTS 2048
 
@@ -1411,8 +1412,10 @@ static inline int json_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\r'
 static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *starts, int64_t *lens, Py_ssize_t cap) {
     const uint8_t *base = p;
     int32_t slot[KEY_SLOTS];
+    int64_t last_line[KEY_SLOTS / 2]; /* per distinct key: the last object that named it */
     memset(slot, 0xFF, sizeof slot);
     Py_ssize_t n = 0;
+    int64_t line = 0;
     while (p < end) {
         while (p < end && json_ws(*p)) p++;
         if (p == end) break;
@@ -1422,6 +1425,7 @@ static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *s
         }
         if (*p != '{') return -1;
         p++;
+        line++;
         int64_t depth = 1;
         int want_key = 1;
         while (depth > 0) {
@@ -1447,11 +1451,16 @@ static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *s
                         if (i < 0) {
                             if (n >= cap) return -2;
                             slot[at] = (int32_t)n;
+                            last_line[n] = line;
                             starts[n] = s - base;
                             lens[n++] = (int64_t)len;
                             break;
                         }
-                        if ((size_t)lens[i] == len && memcmp(base + starts[i], s, len) == 0) break;
+                        if ((size_t)lens[i] == len && memcmp(base + starts[i], s, len) == 0) {
+                            if (last_line[i] == line) return -3;
+                            last_line[i] = line;
+                            break;
+                        }
                     }
                     want_key = 0;
                 }
