@@ -219,7 +219,8 @@ def fast_block(
     """Polars' native NDJSON reader for a block with nothing unusual in it, else None (the caller then
     parses line by line). Anything the per-line path would quarantine or treat specially (blank or
     over-long lines, CR, surrogate escapes, NULs, nulls in required fields, wrong types, unknown tasks,
-    sparse unknown fields) sends the block down the exact path, so both paths give the same rows."""
+    sparse unknown fields, a key named twice) sends the block down the exact path, so both paths give the
+    same rows."""
     # Polars skips blank lines (the height check below catches them), reads CRLF, and decodes a lone
     # surrogate escape to NUL (the NUL check catches it): no extra byte scans are needed here.
     if block.n_lines < 64 or block.long_lines:
