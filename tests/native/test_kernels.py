@@ -14,6 +14,7 @@ import os
 import random
 
 import numpy as np
+import orjson
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -372,3 +373,34 @@ def test_every_pass_is_the_same_on_the_bundled_evaluation_texts(monkeypatch: pyt
     np.testing.assert_array_equal(fast_sig[1], slow_sig[1])
     cleaned = _both(lambda: L._cleaned(series), monkeypatch)
     assert_series_equal(*cleaned)
+
+
+def test_every_kernel_stays_inside_exactly_sized_buffers() -> None:
+    """Every pass over texts in buffers of exactly their size (numpy copies, so under AddressSanitizer,
+    as .ci/kernels-hardened runs this file, a read or write one byte past a buffer fails the run): the
+    SSE2 scans read 16-64 bytes at a time and must stop at the end of the data, not of the text."""
+    k = kernels()
+    assert k is not None
+    rng = random.Random(11)
+    alphabet = [*"abcxyzAZ09_ \t\n\r.,;:!?<>[]{}()$\\`'\"#@&*/%^|~+-=h", "é", "中", "\ufffd", "<think>", "</think>"]
+    alphabet += ["http://x ", "```", "\\frac{1}{2}", "$$", "<|im_end|>", "\uff5c"]
+    for _ in range(300):
+        sizes = [rng.choice([rng.randint(0, 40), rng.randint(300, 1500)]) for _ in range(rng.randint(1, 6))]
+        enc = ["".join(rng.choice(alphabet) for _ in range(m)).encode() for m in sizes]
+        data = np.frombuffer(b"".join(enc), np.uint8).copy()
+        offs = np.zeros(len(enc) + 1, np.int64)
+        offs[1:] = np.cumsum([len(e) for e in enc])
+        n, size = len(enc), len(data)
+        k.hash_words(data, offs, np.empty(size // 2 + n + 1, np.uint64), np.empty(n, np.int64))
+        k.ngram_repeat(data, offs, 3, np.empty(n))
+        k.line_stats(data, offs, 5, np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n))
+        k.junk_runs(data, offs, 4, 8, np.empty(n, np.int32))
+        outs = [np.empty(n, t) for t in (np.int32, np.int32, np.uint8, np.int32, np.uint8, np.uint8)]
+        k.format_scan(data, offs, *outs)
+        r, a = np.empty(size, np.uint8), np.empty(size, np.uint8)
+        k.think_split(data, offs, r, np.empty(n + 1, np.int64), a, np.empty(n + 1, np.int64), np.empty(n, np.uint8))
+        if int(data.max(initial=0)) < 0x80:
+            k.clean_latin(data, offs, np.empty(size, np.uint8), np.empty(n + 1, np.int64))
+        lines = [orjson.dumps({e.decode(): 1}) for e in enc]
+        k.json_top_keys(np.frombuffer(b"\n".join(lines), np.uint8).copy(), np.empty(8, np.int64), np.empty(8, np.int64))
+        k.json_top_keys(data, np.empty(8, np.int64), np.empty(8, np.int64))  # not JSON: any answer, no fault
