@@ -202,9 +202,10 @@ static inline uint64_t byte_bits64(const uint8_t *d, int64_t d_len, int64_t p, u
     }
     __m128i cc = _mm_set1_epi8((char)c);
     uint64_t bits = 0;
-    for (int k = 0; k < 4; k++)
-        bits |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(q + 16 * k)), cc))
-                << (16 * k);
+    for (int k = 0; k < 4; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(q + 16 * k));
+        bits |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cc)) << (16 * k);
+    }
     return bits;
 }
 #endif
@@ -1291,8 +1292,8 @@ static inline const uint8_t *next_format_byte(const uint8_t *p, const uint8_t *e
     for (; p + 16 <= e; p += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)p);
         __m128i c0 = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x); /* < 0x20 */
-        __m128i ok_ws = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\t')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\n'))),
-                                     _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
+        __m128i tab = _mm_cmpeq_epi8(x, _mm_set1_epi8('\t')), nl = _mm_cmpeq_epi8(x, _mm_set1_epi8('\n'));
+        __m128i ok_ws = _mm_or_si128(_mm_or_si128(tab, nl), _mm_cmpeq_epi8(x, _mm_set1_epi8('\r')));
         __m128i m = _mm_or_si128(_mm_andnot_si128(ok_ws, c0), _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7F)));
         m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('<')), _mm_cmpeq_epi8(x, _mm_set1_epi8('['))));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xEF)));
