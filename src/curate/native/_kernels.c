@@ -42,6 +42,14 @@ static inline uint64_t load(const uint8_t *p, size_t n) {
     return v;
 }
 
+/* load(d + s, n) for n <= 8, as one unaligned 8-byte load masked to n bytes where the buffer (d_len
+ * bytes) has 8 bytes from s: a memcpy of a variable length per word or token was a call each. */
+static inline uint64_t load_in(const uint8_t *d, int64_t d_len, int64_t s, int64_t n) {
+    if (s + 8 > d_len) return load(d + s, (size_t)n);
+    uint64_t v = load(d + s, 8);
+    return n == 8 ? v : v & ((1ULL << (8 * n)) - 1);
+}
+
 /* Word byte: [0-9A-Za-z_] and every byte >= 0x80 (dedup.words.classify). */
 static uint8_t IS_WORD[256];
 
@@ -136,13 +144,8 @@ typedef struct {
 static inline int add_word(const uint8_t *d, int64_t d_len, int64_t s, int64_t e, uint64_t *h, int64_t n_words,
                            LongWords *lw) {
     int64_t len = e - s;
-    if (len <= 8 && s + 8 <= d_len) { /* one unaligned load, the bytes past the word masked off */
-        uint64_t v;
-        memcpy(&v, d + s, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        v = __builtin_bswap64(v);
-#endif
-        h[n_words] = lower8(len == 8 ? v : v & ((1ULL << (8 * len)) - 1));
+    if (len <= 8) { /* word_hash's short case, with one load */
+        h[n_words] = lower8(load_in(d, d_len, s, len));
         return 1;
     }
     if (len <= LONG_WORD) {
@@ -179,27 +182,26 @@ static inline uint64_t word_bits16(const uint8_t *p) {
     return (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(high, digit), _mm_or_si128(letter, under)));
 }
 
+/* The 64 bytes at d[p..): in place, or near the buffer's end (d_len) copied into tail and padded with
+ * zero bytes (neither word bytes nor any byte scanned for), so a scan never reads past the buffer. */
+static inline const uint8_t *block64(const uint8_t *d, int64_t d_len, int64_t p, uint8_t tail[64]) {
+    if (p + 64 <= d_len) return d + p;
+    memset(tail, 0, 64);
+    memcpy(tail, d + p, (size_t)(d_len - p));
+    return tail;
+}
+
 /* IS_WORD of the 64 bytes at d[p..), as bits; bytes at or past d_len read as non-word. */
 static inline uint64_t word_bits64(const uint8_t *d, int64_t d_len, int64_t p) {
-    const uint8_t *q = d + p;
     uint8_t tail[64];
-    if (p + 64 > d_len) { /* the buffer's last bytes: never read past it */
-        memset(tail, 0, sizeof tail);
-        memcpy(tail, q, (size_t)(d_len - p));
-        q = tail;
-    }
+    const uint8_t *q = block64(d, d_len, p, tail);
     return word_bits16(q) | word_bits16(q + 16) << 16 | word_bits16(q + 32) << 32 | word_bits16(q + 48) << 48;
 }
 
 /* Which of the 64 bytes at d[p..) equal c (c != 0), as bits; bytes at or past d_len are not c. */
 static inline uint64_t byte_bits64(const uint8_t *d, int64_t d_len, int64_t p, uint8_t c) {
-    const uint8_t *q = d + p;
     uint8_t tail[64];
-    if (p + 64 > d_len) {
-        memset(tail, 0, sizeof tail);
-        memcpy(tail, q, (size_t)(d_len - p));
-        q = tail;
-    }
+    const uint8_t *q = block64(d, d_len, p, tail);
     __m128i cc = _mm_set1_epi8((char)c);
     uint64_t bits = 0;
     for (int k = 0; k < 4; k++) {
@@ -421,13 +423,8 @@ static inline uint64_t hash_bytes(const uint8_t *p, size_t n) {
 
 /* hash_bytes(d + s, n), with one masked 8-byte load for a short string that is not at the buffer's end. */
 static inline uint64_t hash_bytes_at(const uint8_t *d, int64_t d_len, int64_t s, int64_t n) {
-    if (n > 8 || s + 8 > d_len) return hash_bytes(d + s, (size_t)n);
-    uint64_t v;
-    memcpy(&v, d + s, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return fmix(((uint64_t)n * K_ROLL) ^ (n == 8 ? v : v & ((1ULL << (8 * n)) - 1)));
+    if (n > 8) return hash_bytes(d + s, (size_t)n);
+    return fmix(((uint64_t)n * K_ROLL) ^ load_in(d, d_len, s, n)); /* hash_bytes' short case */
 }
 
 /* Number of bytes equal to c in p[0..n): a loop the compiler vectorizes. */
