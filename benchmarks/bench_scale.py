@@ -6,6 +6,7 @@
     python benchmarks/bench_scale.py index  --rows 1000000 1000000    # nor with the cross-version index
     python benchmarks/bench_scale.py big    --gigabytes 2              # peak RSS of a 2 GB curate check
     python benchmarks/bench_scale.py capacity --samples 2000 --bytes 20000  # core-seconds per stage -> hours
+    python benchmarks/bench_scale.py startup --repeat 8             # start-up: source vs byte-compiled
 
 check: clean R1-style traces of ~8 KB (curate.testing.traces) as JSONL; ``curate check`` with every
 default check (cold: --no-cache; then a warm rerun that finds every piece cached). Baseline: the same
@@ -14,6 +15,9 @@ command on the unsharded engine is gone, so the named baseline is ``polars.read_
 dedup: random-word documents with 1% exact and 1% near copies; ``curate dedup`` end to end (JSONL in,
 Parquet out, interpreter start included) vs datasketch ``MinHash.update_batch`` + ``MinHashLSH.insert``
 per document on ``--baseline-docs`` of them, extrapolated (said so in the output).
+startup: ``curate check`` on 10 rows (nearly all start-up) from two copies of this checkout, one
+byte-compiled beforehand (``python -m compileall``), both with PYTHONDONTWRITEBYTECODE=1 (as on this box,
+where an editable install is therefore compiled from source at every start).
 rss: tiny rows; peak RSS of ``curate check --checks format`` and ``curate dedup`` at each size.
 Each figure is the median of ``--repeat`` runs; the machine is shared, so read the ratios.
 """
@@ -164,9 +168,10 @@ def compare_check(args: argparse.Namespace, work: Path) -> None:
     base_flags = ["--no-cache"] if "--no-cache" in helps else []
     times: dict[str, list[float]] = {"baseline": [], "1 worker": [], "2 workers": []}
     cpu: dict[str, list[float]] = {name: [] for name in times}
+    outs = {name: work / f"{name.replace(' ', '_')}.parquet" for name in times}
     for _ in range(args.repeat):
         for name in times:  # alternating: a box whose speed drifts slows both sides alike
-            cmd = [*CURATE, "check", str(inp), "--out", str(work / "o.parquet"), "--json"]
+            cmd = [*CURATE, "check", str(inp), "--out", str(outs[name]), "--json"]
             if name != "baseline":
                 cmd += ["--no-cache", "--workers", name[0]]
             else:
@@ -198,6 +203,24 @@ def compare_check(args: argparse.Namespace, work: Path) -> None:
             "samples/s",
             f"curate check at {args.against} (--against)",
         )
+    same_verdicts(outs["baseline"], outs["1 worker"])
+
+
+def same_verdicts(baseline: Path, ours: Path) -> None:
+    """Print whether two checked outputs give every row the same verdict, and which columns differ."""
+    import polars as pl
+
+    a, b = (pl.read_parquet(p).sort("sample_id") for p in (baseline, ours))
+    if a.height != b.height or not a["sample_id"].equals(b["sample_id"]):
+        print(f"VERDICTS: different rows ({a.height} against {b.height})")
+        return
+    reasons = a["reject_reasons"].list.sort() == b["reject_reasons"].list.sort()
+    same = int((reasons & (a["accepted"] == b["accepted"])).sum())
+    cols = [c for c in a.columns if c in b.columns and not a[c].equals(b[c])]
+    print(
+        f"VERDICTS: {same:,} of {a.height:,} rows with the same accepted and reject_reasons; "
+        f"columns that differ: {', '.join(cols) or 'none'}; only one side: {sorted(set(a.columns) ^ set(b.columns))}"
+    )
 
 
 def kernel_vs_reference(cmd: list[str], n: int, unit: str, args: argparse.Namespace) -> None:
@@ -438,6 +461,34 @@ def bench_big(args: argparse.Namespace, work: Path) -> None:
                "samples/s", "-", peak_rss_mb=rss)  # fmt: skip
 
 
+def bench_startup(args: argparse.Namespace, work: Path) -> None:
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    inp = work / "ten.jsonl"
+    traces(inp, 10)
+    trees = {name: work / name for name in ("source", "byte-compiled")}
+    for tree in trees.values():
+        for sub in ("src", "flows", "schemas"):
+            shutil.copytree(root / sub, tree / sub, ignore=shutil.ignore_patterns("__pycache__"))
+    compiled = [str(trees["byte-compiled"] / sub) for sub in ("src", "flows", "schemas")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *compiled], check=True, capture_output=True)
+    times: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(args.repeat):
+        for name, tree in trees.items():  # alternating
+            env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+            cmd = [*CURATE, "check", str(inp), "--out", str(work / "o.parquet"), "--no-cache"]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, env=env)
+            times[name].append(time.perf_counter() - t0)
+    src, byte = statistics.median(times["source"]), statistics.median(times["byte-compiled"])
+    print(
+        f"curate check on 10 rows, median of {args.repeat}: from source {src:.2f} s, byte-compiled {byte:.2f} s "
+        f"({src - byte:.2f} s of every start compiles curate's modules)"
+    )
+    result("start-up (curate check, 10 rows)", "byte-compiled vs compiled at start", byte, src, "s", "from source")
+
+
 def bench_capacity(args: argparse.Namespace, work: Path) -> None:
     """CPU-seconds per sample of each stage on ``--bytes`` traces, in this process, one stage at a time
     (process CPU time counts every thread: core-seconds, what a cluster is sized by; it moves far less
@@ -515,7 +566,7 @@ def bench_capacity(args: argparse.Namespace, work: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["check", "dedup", "rss", "index", "big", "capacity"])
+    ap.add_argument("what", choices=["check", "dedup", "rss", "index", "big", "capacity", "startup"])
     ap.add_argument("--gigabytes", type=float, default=2.0, help="big: input size")
     ap.add_argument("--bytes", type=int, default=20_000, help="capacity: sample size")
     ap.add_argument("--samples", type=int, default=20_000)
@@ -531,7 +582,7 @@ def main() -> None:
         args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as d:
         what = {"check": bench_check, "dedup": bench_dedup, "rss": bench_rss, "index": bench_index}
-        what["capacity"], what["big"] = bench_capacity, bench_big
+        what["capacity"], what["big"], what["startup"] = bench_capacity, bench_big, bench_startup
         what[args.what](args, Path(d))
 
 

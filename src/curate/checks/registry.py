@@ -26,6 +26,10 @@ BUILTIN: dict[str, str] = {
     "dedup": "curate.dedup.check:DedupCheck",
     "judge": "curate.judge.check:JudgeCheck",
 }
+# Built-ins whose class says ``default_enabled = False``, known without importing them: the judge's
+# modules cost a default run ~40 ms of start-up only to learn that it is off (tests/checks check the
+# set against the classes).
+OFF_BY_DEFAULT = frozenset({"judge"})
 
 
 def available() -> dict[str, str]:
@@ -71,9 +75,11 @@ def build_checks(config: Mapping[str, Any] | None = None, only: Iterable[str] | 
     names = list(only) if only is not None else list(available())
     checks: list[Check[Any]] = []
     for name in names:
-        cls = load_class(name)
         section = dict(config.get(name) or {})
         enabled = section.pop("enabled", None)
+        if only is None and name in OFF_BY_DEFAULT and not enabled:
+            continue
+        cls = load_class(name)
         if only is None and not (enabled if enabled is not None else cls.default_enabled):
             continue
         cfg = make_config(cls.Config, section, f"checks.{name}")
