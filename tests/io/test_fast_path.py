@@ -244,8 +244,28 @@ def test_top_keys_finds_every_top_level_key_and_only_those() -> None:
     assert top_keys(b'{"a":{"b":1}\n') is None  # an object left open
     assert top_keys(b"".join(b'{"k%d":1}\n' % i for i in range(2000))) is None  # more keys than it holds
     assert top_keys(b"") == set()
-    assert top_keys(b'{"a":{"k":1,"k":2},"b":1}\n{"a":{},"b":2}\n') == {"a", "b"}  # nested repeats: Polars' own
+    assert top_keys(b'{"a":{"k":1,"k":2},"b":1}\n{"a":{},"b":2}\n') is _DUPLICATE  # a repeat at any depth
+    assert top_keys(b'{"a":[{"k":1},{"k":2}],"b":{"k":[{"k":1}]}}\n') == {"a", "b"}  # siblings, depths: not repeats
+    assert top_keys(b'{"a":{"\\u006b":1,"k":2}}\n') is _DUPLICATE  # two spellings of one key: cannot tell
+    assert top_keys(b'{"a":' + b"[" * 70 + b"]" * 70 + b"}\n") is _DUPLICATE  # deeper than it follows
     assert top_keys(b'{"a":1}\n{"a":2,"b":1,"a":3}\n') is _DUPLICATE
+
+
+@pytest.mark.skipif(kernels() is None, reason="the compiled scan is not built")
+def test_a_key_named_twice_inside_a_declared_nested_column_reads_as_json_does() -> None:
+    """The same inside ``io_tests`` (list<struct>): Polars would keep "first" for line 151's expected output
+    and json "second", so which one a code test compared against depended on the lines around it."""
+    lines = _file(200, {})
+    head = b'{"prompt":"p","response":"<think>x</think> 4","io_tests":'
+    lines[150] = head + b'[{"input":"1","output":"first","output":"second"}]}'
+    fast, exact, bad = _both(lines)
+    assert fast is None and bad == []
+    assert exact["io_tests"][150].to_list() == [{"input": "1", "output": "second"}]
+    with pytest.raises(DuplicateKeys):
+        read_ndjson(b"\n".join(lines), duplicate_keys=False)
+    lines[150] = head + b'[{"input":"1","output":"2"},{"input":"3","output":"4"}]}'
+    fast, exact, bad = _both(lines)  # the same key in sibling objects is no repeat: Polars reads the block
+    assert fast is not None and fast["io_tests"][150].to_list() == exact["io_tests"][150].to_list()
 
 
 @pytest.mark.parametrize("repeat", ['"note":5,"note":"second"', '"note":"first","note":"second"'])

@@ -401,6 +401,6 @@ def test_every_kernel_stays_inside_exactly_sized_buffers() -> None:
         k.think_split(data, offs, r, np.empty(n + 1, np.int64), a, np.empty(n + 1, np.int64), np.empty(n, np.uint8))
         if int(data.max(initial=0)) < 0x80:
             k.clean_latin(data, offs, np.empty(size, np.uint8), np.empty(n + 1, np.int64))
-        lines = [orjson.dumps({e.decode(): 1}) for e in enc]
+        lines = [orjson.dumps({e.decode(): 1, "n": [{e.decode(): [1, {"k": e.decode()}]}]}) for e in enc]
         k.json_top_keys(np.frombuffer(b"\n".join(lines), np.uint8).copy(), np.empty(8, np.int64), np.empty(8, np.int64))
         k.json_top_keys(data, np.empty(8, np.int64), np.empty(8, np.int64))  # not JSON: any answer, no fault

@@ -219,8 +219,8 @@ def fast_block(
     """Polars' native NDJSON reader for a block with nothing unusual in it, else None (the caller then
     parses line by line). Anything the per-line path would quarantine or treat specially (blank or
     over-long lines, CR, surrogate escapes, NULs, nulls in required fields, wrong types, unknown tasks,
-    sparse unknown fields, a key named twice) sends the block down the exact path, so both paths give the
-    same rows."""
+    sparse unknown fields, a key named twice in any object of a line) sends the block down the exact path,
+    so both paths give the same rows."""
     # Polars skips blank lines (the height check below catches them), reads CRLF, and decodes a lone
     # surrogate escape to NUL (the NUL check catches it): no extra byte scans are needed here.
     if block.n_lines < 64 or block.long_lines:
@@ -270,7 +270,8 @@ _FLAT = (pl.String, pl.Int64, pl.Float64, pl.Boolean)
 
 
 class DuplicateKeys(ValueError):
-    """A line's object names a key twice: Polars keeps the first value, json and orjson the last."""
+    """An object of a line (at any depth) names a key twice: Polars keeps the first value, json and orjson
+    the last."""
 
 
 def read_ndjson(data: bytes | memoryview, *, duplicate_keys: bool = True) -> pl.DataFrame:
@@ -310,8 +311,8 @@ _DUPLICATE: set[str] = set()  # top_keys' answer for an object that names a key 
 
 def top_keys(data: bytes | memoryview) -> set[str] | None:
     """Every key of the top-level objects of NDJSON ``data``; None without the compiled scan, or when a
-    line is not one object, or the keys are too many for it; ``_DUPLICATE`` when an object names a key
-    twice."""
+    line is not one object, or the keys are too many for it; ``_DUPLICATE`` when an object at any depth
+    names a key twice, or the scan cannot rule it out (a nested key spelled with an escape, deep nesting)."""
     from curate.native import kernels
 
     k = kernels()

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-VERSION = 3  # KERNELS_VERSION in _kernels.c
+VERSION = 4  # KERNELS_VERSION in _kernels.c
 
 
 @functools.cache

@@ -1398,11 +1398,14 @@ PyDoc_STRVAR(top_keys_doc,
              "io.jsonl.read_block_frame: the distinct keys of the top-level objects of NDJSON bytes (one object\n"
              "per line, blank lines skipped), as spans of their raw, still escaped, text in data, in order of\n"
              "first appearance. -1 when a non-blank line is not one balanced object, -2 when there are more\n"
-             "distinct keys than out_starts holds (at most 1023), -3 when an object names a key twice (Polars\n"
-             "keeps the first value, json and orjson the last). Structure only: the parser validates the JSON;\n"
-             "this assumes it is valid. out_starts, out_lens: int64.");
+             "distinct keys than out_starts holds (at most 1023), -3 when an object at any depth names a key\n"
+             "twice (Polars keeps the first value, json and orjson the last) or cannot be told not to: a nested\n"
+             "key with an escape in it, nesting deeper than 64 or more than 512 keys open at once. Structure\n"
+             "only: the parser validates the JSON; this assumes it is valid. out_starts, out_lens: int64.");
 
 #define KEY_SLOTS 2048
+#define NEST_DEPTH 64  /* containers open at once below the top-level object */
+#define NEST_KEYS 512  /* keys of the nested objects open at once */
 
 static inline int json_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -1426,6 +1429,13 @@ static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *s
         line++;
         int64_t depth = 1;
         int want_key = 1;
+        /* Nested objects: per open container, whether it is an object, whether a key comes next, and where
+         * its keys start in nkey_*; a repeated key is compared raw (equal bytes), so one with an escape in
+         * it (two spellings of one key) is answered "cannot tell". */
+        uint8_t is_obj[NEST_DEPTH + 2], want[NEST_DEPTH + 2];
+        int32_t first[NEST_DEPTH + 2], top = 0;
+        int64_t nkey_start[NEST_KEYS];
+        int32_t nkey_len[NEST_KEYS];
         while (depth > 0) {
             if (p >= end) return -1;
             uint8_t c = *p;
@@ -1461,16 +1471,32 @@ static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *s
                         }
                     }
                     want_key = 0;
+                } else if (depth > 1 && is_obj[depth] && want[depth]) {
+                    int32_t len = (int32_t)(p - 1 - s);
+                    if (memchr(s, '\\', (size_t)len)) return -3;
+                    for (int32_t i = first[depth]; i < top; i++)
+                        if (nkey_len[i] == len && memcmp(base + nkey_start[i], s, (size_t)len) == 0) return -3;
+                    if (top == NEST_KEYS) return -3;
+                    nkey_start[top] = s - base;
+                    nkey_len[top++] = len;
+                    want[depth] = 0;
                 }
                 continue;
             }
-            if (c == '{' || c == '[')
-                depth++;
-            else if (c == '}' || c == ']')
+            if (c == '{' || c == '[') {
+                if (++depth > NEST_DEPTH) return -3;
+                is_obj[depth] = c == '{';
+                want[depth] = 1;
+                first[depth] = top;
+            } else if (c == '}' || c == ']') {
+                if (depth > 1 && is_obj[depth]) top = first[depth];
                 depth--;
-            else if (c == ',' && depth == 1)
-                want_key = 1;
-            else if (c == '\n')
+            } else if (c == ',') {
+                if (depth == 1)
+                    want_key = 1;
+                else
+                    want[depth] = 1;
+            } else if (c == '\n')
                 return -1;
             p++;
         }
@@ -1530,7 +1556,7 @@ static struct PyModuleDef module = {
 
 /* Bumped with every change to a function's arguments or results: curate.native refuses a build whose
  * VERSION differs (an editable install not rebuilt after a pull) and runs the references instead. */
-#define KERNELS_VERSION 3
+#define KERNELS_VERSION 4
 
 PyMODINIT_FUNC PyInit__kernels(void) {
     init_tables();
