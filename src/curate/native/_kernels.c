@@ -1434,8 +1434,7 @@ static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *s
          * it (two spellings of one key) is answered "cannot tell". */
         uint8_t is_obj[NEST_DEPTH + 2], want[NEST_DEPTH + 2];
         int32_t first[NEST_DEPTH + 2], top = 0;
-        int64_t nkey_start[NEST_KEYS];
-        int32_t nkey_len[NEST_KEYS];
+        int64_t nkey_start[NEST_KEYS], nkey_len[NEST_KEYS];
         while (depth > 0) {
             if (p >= end) return -1;
             uint8_t c = *p;
@@ -1472,7 +1471,7 @@ static Py_ssize_t scan_top_keys(const uint8_t *p, const uint8_t *end, int64_t *s
                     }
                     want_key = 0;
                 } else if (depth > 1 && is_obj[depth] && want[depth]) {
-                    int32_t len = (int32_t)(p - 1 - s);
+                    int64_t len = p - 1 - s;
                     if (memchr(s, '\\', (size_t)len)) return -3;
                     for (int32_t i = first[depth]; i < top; i++)
                         if (nkey_len[i] == len && memcmp(base + nkey_start[i], s, (size_t)len) == 0) return -3;
