@@ -29,6 +29,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -462,8 +463,6 @@ def bench_big(args: argparse.Namespace, work: Path) -> None:
 
 
 def bench_startup(args: argparse.Namespace, work: Path) -> None:
-    import shutil
-
     root = Path(__file__).resolve().parent.parent
     inp = work / "ten.jsonl"
     traces(inp, 10)

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from curate.checks.base import Check, contract_violations, ensure_reasons
-from curate.checks.registry import BUILTIN, OFF_BY_DEFAULT, build_checks, load_class
+from curate.checks.registry import BUILTIN, build_checks, load_class
 from curate.errors import CurateError
 from curate.io.rows import fill_ids
 from curate.schema import CheckDecl, check_decls
@@ -74,11 +74,23 @@ class _Cfg:
 
 
 def test_the_registry_knows_which_builtins_are_off_without_importing_them() -> None:
-    # build_checks skips OFF_BY_DEFAULT unimported: the set must say what the classes say.
-    assert {n for n in BUILTIN if not load_class(n).default_enabled} == OFF_BY_DEFAULT
+    # build_checks skips a check declared off unimported: the declarations must say what the classes say.
+    assert {n for n in BUILTIN if not load_class(n).default_enabled} == {
+        n for n, d in check_decls().items() if not d.enabled
+    }
     assert "judge" not in {c.name for c in build_checks()}
     with pytest.raises(CurateError, match="engine"):  # enabled, it is built (and wants its engine)
         build_checks({"judge": {"enabled": True}})
+
+
+def test_a_check_whose_default_disagrees_with_its_declaration_cannot_be_defined() -> None:
+    with pytest.raises(TypeError, match="default_enabled"):
+
+        class Quiet(Check[_Cfg]):  # schemas/checks/lang.yaml does not say `enabled: false`
+            name = "lang"
+            cost = 1
+            Config = _Cfg
+            default_enabled = False
 
 
 def test_an_undeclared_check_cannot_be_defined() -> None:

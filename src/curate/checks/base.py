@@ -67,7 +67,8 @@ class Check(Generic[C]):
             raise TypeError(f"{cls.__qualname__}: scope must be 'row' or 'corpus', not {cls.scope!r}")
         if not dataclasses.is_dataclass(cls.Config):
             raise TypeError(f"{cls.__qualname__}: Config must be a dataclass")
-        cls.decl()
+        if cls.declared is None and cls.decl().enabled != cls.default_enabled:  # schemas/checks/<name>.yaml
+            raise TypeError(f"{cls.__qualname__}: default_enabled disagrees with its declaration's `enabled`")
 
     @classmethod
     def decl(cls) -> CheckDecl:

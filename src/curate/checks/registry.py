@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from curate.checks.base import Check, ConfigError, make_config
+from curate.schema import check_decls
 
 BUILTIN: dict[str, str] = {
     "format": "curate.checks.format:FormatCheck",
@@ -26,10 +27,6 @@ BUILTIN: dict[str, str] = {
     "dedup": "curate.dedup.check:DedupCheck",
     "judge": "curate.judge.check:JudgeCheck",
 }
-# Built-ins whose class says ``default_enabled = False``, known without importing them: the judge's
-# modules cost a default run ~40 ms of start-up only to learn that it is off (tests/checks check the
-# set against the classes).
-OFF_BY_DEFAULT = frozenset({"judge"})
 
 
 def available() -> dict[str, str]:
@@ -77,8 +74,9 @@ def build_checks(config: Mapping[str, Any] | None = None, only: Iterable[str] | 
     for name in names:
         section = dict(config.get(name) or {})
         enabled = section.pop("enabled", None)
-        if only is None and name in OFF_BY_DEFAULT and not enabled:
-            continue
+        decl = check_decls().get(name)
+        if only is None and not enabled and decl is not None and not decl.enabled:
+            continue  # off by default, as declared: not imported (the judge's modules cost ~40 ms)
         cls = load_class(name)
         if only is None and not (enabled if enabled is not None else cls.default_enabled):
             continue

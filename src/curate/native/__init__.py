@@ -3,11 +3,12 @@ install, or None.
 
 The passes: dedup's word hashes, MinHash bins and exact keys; readability's line statistics, repeated
 n-grams and junk runs; the lang check's cleaning of plain-ASCII texts; the format scan and the split at
-``</think>``; the top-level keys of NDJSON lines (``io.jsonl.read_ndjson``, whose reference is Polars'
-inference from every line). On x86 they find boundaries 16 or 64 bytes at a time with SSE2. Every caller keeps a
-numpy/Polars reference of the pass it hands to a kernel and runs it when this returns None: where no C
-compiler was at hand (the extension is optional), or with ``CURATE_KERNELS=0`` in the environment
-(benchmarks time the references beside the kernels in one run; tests compare them). The results are
+``</think>``; the top-level keys of NDJSON lines and a key repeated at any depth
+(``io.jsonl.read_ndjson``, whose reference is Polars' inference from every line). On x86 they find
+boundaries 16 or 64 bytes at a time with SSE2. Every caller keeps a numpy/Polars reference of the pass
+it hands to a kernel and runs it when this returns None: where no C compiler was at hand (the extension
+is optional), or with ``CURATE_KERNELS=0`` in the environment (benchmarks time the references beside
+the kernels in one run; tests compare them). The results are
 the same either way (tests/native/test_kernels.py), so nothing downstream - the dedup index
 fingerprint and the check cache keys included - depends on which one ran.
 """

@@ -253,6 +253,9 @@ class CheckDecl:
     description: str
     columns: tuple[Column, ...]
     reasons: Mapping[str, str]
+    # ``enabled: false`` in the YAML: the check runs only when a config enables it (the registry knows
+    # this without importing the check's modules; the class's ``default_enabled`` must agree).
+    enabled: bool = True
 
 
 @functools.cache
@@ -265,7 +268,8 @@ def check_decls() -> dict[str, CheckDecl]:
         for code in reasons:
             if not code.startswith(name + "."):
                 raise SchemaError(f"{path}: reason {code!r} must start with {name + '.'!r}")
-        out[name] = CheckDecl(name, data.get("description", ""), _columns(data.get("columns") or []), reasons)
+        columns = _columns(data.get("columns") or [])
+        out[name] = CheckDecl(name, data.get("description", ""), columns, reasons, bool(data.get("enabled", True)))
     return out
 
 
